@@ -1,0 +1,148 @@
+"""Per-variable learning rates inside an unchanged Keras optimizer.
+
+`RateScaling` patches one optimizer instance so that the update of every trainable variable is
+the update the same optimizer would make with that variable's group rate
+`base_rate(t) * scale_g(t)`, weight decay included. Everything is computed inside the train step
+from the optimizer's own iteration counter, so it is exact under `jit_compile`, XLA,
+`steps_per_execution > 1`, `tf.distribute` and JAX's functional state, and costs a few scalar ops
+per variable. Why it is done this way and not otherwise:
+
+- Scaling gradients equals scaling the rate for plain SGD only; Adam-family optimizers are
+  nearly invariant to gradient scale. So the *rate* handed to `update_step` is scaled.
+- Keras applies decoupled weight decay before `update_step` with the *global* rate; a
+  per-variable rate must scale the decay too (as PyTorch parameter groups do). The patch turns the
+  optimizer's own decay off and applies it per variable with the variable's rate, with each
+  backend's own formula so that a scale of 1 gives bit-identical results.
+- TF and JAX: `_backend_update_step` receives the group-rate vector in place of the scalar rate
+  (the TF backend routes it through `tf.distribute` exactly like the scalar) and `update_step`
+  picks the variable's entry. On TF `update_step` sees raw `tf.Variable`s: variables are looked
+  up with `optimizer._get_variable_index`, which handles both.
+- torch: built-in optimizers are fused (`_parallel_update_step` never calls `update_step`), so
+  the update runs once per group, each a fused call with the group's rate.
+"""
+
+import numpy as np
+from keras import backend
+from keras import ops
+from keras.optimizers.schedules import LearningRateSchedule
+
+_PATCHED = ("update_step", "_backend_update_step", "_apply_weight_decay", "_get_current_learning_rate")
+
+
+class RateScaling:
+    """Installs per-group learning-rate multipliers on one optimizer instance.
+
+    Args:
+        optimizer: a built Keras optimizer (not a `LossScaleOptimizer`: pass its inner one).
+        group_of_index: list of int, the group of each of `optimizer._trainable_variables`.
+        scales_fn: function of the iteration tensor returning the `(num_groups,)` multipliers.
+        hold_steps: None, or the number of steps during which a `LearningRateSchedule` base rate
+            is held at its step-0 value (then it runs shifted by `hold_steps`).
+        owner: the object that installed the patch (only it may remove it).
+    """
+
+    attribute = "_keras_curriculum_rate_scaling"
+
+    def __init__(self, optimizer, group_of_index, scales_fn, hold_steps=None, owner=None):
+        self.optimizer = optimizer
+        self.group_of_index = list(group_of_index)
+        self.scales_fn = scales_fn
+        self.hold_steps = hold_steps
+        self.owner = owner
+
+    # Host-side views, for logs and plots -----------------------------------------------------
+
+    def base_rate_at(self, step):
+        """The optimizer's base rate at `step`, as the patched optimizer computes it."""
+        schedule = self.optimizer._learning_rate
+        if isinstance(schedule, LearningRateSchedule):
+            if self.hold_steps is not None:
+                step = max(int(step) - self.hold_steps, 0)
+            return float(ops.convert_to_numpy(schedule(step)))
+        return float(ops.convert_to_numpy(self.optimizer.learning_rate))
+
+    def group_rates_at(self, step):
+        """The learning rate of every group at `step` (numpy, host side)."""
+        scales = ops.convert_to_numpy(self.scales_fn(np.int64(step)))
+        return self.base_rate_at(step) * scales.astype("float64")
+
+    # Install / remove ------------------------------------------------------------------------
+
+    def install(self):
+        optimizer = self.optimizer
+        current = getattr(optimizer, self.attribute, None)
+        if current is not None:
+            current.remove(force=True)
+        patched = {
+            "_apply_weight_decay": lambda variables: None,
+            "_backend_update_step": (
+                self._grouped_update if backend.backend() == "torch" else self._vector_update
+            ),
+        }
+        if backend.backend() != "torch":
+            patched["update_step"] = self._variable_update
+        if self.hold_steps is not None and isinstance(
+            optimizer._learning_rate, LearningRateSchedule
+        ):
+            patched["_get_current_learning_rate"] = self._held_rate
+        self._originals = {name: getattr(optimizer, name) for name in patched}
+        for name, function in patched.items():
+            object.__setattr__(optimizer, name, function)
+        object.__setattr__(optimizer, self.attribute, self)
+
+    def remove(self, force=False):
+        optimizer = self.optimizer
+        if getattr(optimizer, self.attribute, None) is not self and not force:
+            return
+        for name in _PATCHED:
+            if name in vars(optimizer):
+                object.__delattr__(optimizer, name)
+        if self.attribute in vars(optimizer):
+            object.__delattr__(optimizer, self.attribute)
+
+    # What runs inside the train step ---------------------------------------------------------
+
+    def _held_rate(self, *args):
+        optimizer = self.optimizer
+        step = ops.maximum(ops.cast(optimizer._iterations, "int64") - self.hold_steps, 0)
+        return optimizer._learning_rate(step)
+
+    def _group_rates(self, learning_rate):
+        scales = self.scales_fn(self.optimizer._iterations)
+        return ops.cast(learning_rate, "float32") * scales
+
+    def _vector_update(self, grads, trainable_variables, learning_rate):
+        self._originals["_backend_update_step"](
+            grads, trainable_variables, self._group_rates(learning_rate)
+        )
+
+    def _variable_update(self, gradient, variable, learning_rate):
+        optimizer = self.optimizer
+        group = self.group_of_index[optimizer._get_variable_index(variable)]
+        rate = learning_rate[group]
+        if optimizer.weight_decay is not None and optimizer._use_weight_decay(variable):
+            wd = ops.cast(optimizer.weight_decay, variable.dtype)
+            optimizer.assign_sub(variable, variable * wd * ops.cast(rate, variable.dtype))
+        self._originals["update_step"](gradient, variable, rate)
+
+    def _grouped_update(self, grads, trainable_variables, learning_rate):
+        import torch
+
+        optimizer = self.optimizer
+        rates = self._group_rates(learning_rate)
+        members = {}
+        for grad, variable in zip(grads, trainable_variables):
+            group = self.group_of_index[optimizer._get_variable_index(variable)]
+            members.setdefault(group, ([], []))
+            members[group][0].append(grad)
+            members[group][1].append(variable)
+        for group in sorted(members):
+            group_grads, group_vars = members[group]
+            rate = rates[group]
+            if optimizer.weight_decay is not None:
+                decayed = [v.value for v in group_vars if optimizer._use_weight_decay(v)]
+                if decayed:
+                    with torch.no_grad():
+                        # Keras's torch backend decays as v *= 1 - wd * lr: same formula.
+                        torch._foreach_mul_(decayed, 1 - optimizer.weight_decay * rate)
+            self._originals["_backend_update_step"](group_grads, group_vars, rate)

@@ -1,0 +1,301 @@
+"""LeRaC: Learning Rate Curriculum (Croitoru et al., IJCV 2024) as a Keras callback."""
+
+import math
+
+import keras
+import numpy as np
+from keras import ops
+from keras.optimizers.schedules import LearningRateSchedule
+
+from keras_curriculum import layer_groups
+from keras_curriculum import schedules
+from keras_curriculum._rate_scaling import RateScaling
+
+UNITS = ("epoch", "step")
+BASE_SCHEDULES = ("hold", "multiply")
+
+
+def _check_positive_number(name, value, allow_none=False):
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
+        raise TypeError(f"`{name}` must be a positive number. Received: {name}={value!r}")
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"`{name}` must be a finite number > 0. Received: {name}={value!r}")
+
+
+@keras.saving.register_keras_serializable(package="keras_curriculum")
+class LeRaC(keras.callbacks.Callback):
+    """Learning-rate curriculum: deeper layers start slower and catch up within k epochs.
+
+    At the beginning of training, this callback gives every layer group of the model its own
+    learning rate: the group nearest the input starts at `highest_lr`, the one nearest the output
+    at `lowest_lr`, the others evenly spaced in log space between them. Every rate then rises to
+    the optimizer's own learning rate over the first `k` epochs (or steps), by the paper's Eq. 8:
+
+        eta_j^(l) = eta_j^(0) * c ** ((l / k) * (log_c eta^(0) - log_c eta_j^(0))),  l = 0..k
+
+    After `k` the model trains exactly as it would without the callback. The per-variable rates
+    are computed inside the train step from the optimizer's iteration counter, so they work with
+    every built-in optimizer (the update is the one the optimizer makes at that rate, decoupled
+    weight decay included), under `jit_compile`, `steps_per_execution`, `tf.distribute`, on
+    TensorFlow, JAX and PyTorch, and they resume with the optimizer's state after
+    `keras.callbacks.BackupAndRestore`.
+
+    Layer groups come from the model graph: a layer's depth is the number of layers with
+    trainable variables on the longest path from an input to it, so parallel branches and
+    residual shortcuts share a rate, all variables of a layer share its rate, and nested models
+    (keras-hub backbones) are expanded. Sequential and subclassed models are ordered as
+    `model.layers`. `groups` overrides this.
+
+    If the optimizer's learning rate is a `LearningRateSchedule`, the paper's protocol is
+    followed by default: the schedule is held at its initial value during the curriculum and
+    then runs from its start (shifted by k). `base_schedule="multiply"` instead lets the schedule
+    run from step 0 and multiplies it by the curriculum factors.
+
+    Args:
+        k: int >= 1, curriculum length in `unit`s (paper: 2 to 7 epochs).
+        lowest_lr: float > 0, the initial rate of the deepest group, eta_n^(0) (the paper uses
+            rates 5 to 8 orders of magnitude below the optimizer's).
+        highest_lr: float in [lowest_lr, base rate], the initial rate of the group nearest the
+            input, eta_1^(0). Defaults to the optimizer's base learning rate.
+        unit: `"epoch"` (rates change at epoch boundaries, the paper's practice) or `"step"`
+            (l counts optimizer steps, rates change every step).
+        c: float > 1, the base of the exponential update. Eq. 8 does not depend on it; it is the
+            per-event factor of `update="official"`.
+        update: `"exponential"` (paper Eq. 8), `"linear"` (paper Table 5: rates rise linearly),
+            or `"official"` (the authors' code: each rate is multiplied by `c` once per unit,
+            capped at the base rate, and all reach it at `k` at the latest).
+        groups: `"depth"` (default), a list of layer-name patterns (`fnmatch`, one entry per
+            group, input side first; an entry may be a list of patterns), or a callable taking
+            the model and returning a list of groups, each a layer, a list of layers or a list
+            of variables. Every trainable variable must belong to a group.
+        base_schedule: `"hold"` (default, the paper) or `"multiply"`; see above. Only matters
+            when the optimizer's learning rate is a `LearningRateSchedule`.
+        steps_per_epoch: int >= 1 or None. With `unit="epoch"` the epoch of a step is
+            `step // steps_per_epoch`; by default the number of steps `fit` runs per epoch.
+            Needed for datasets of unknown length when `fit` gets no `steps_per_epoch`.
+        log_groups: bool. Add every group's rate to the epoch logs (and so to TensorBoard) as
+            `lerac_lr/<index>_<layer>`; the first and last groups' rates are always logged as
+            `lerac_lr_first` and `lerac_lr_last`.
+
+    Example:
+
+    ```python
+    model.compile(optimizer=keras.optimizers.Adamax(2e-3),
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(x_train, y_train, epochs=20,
+              callbacks=[kc.LeRaC(k=5, lowest_lr=1e-8)])
+    ```
+
+    References:
+        Croitoru, Ristea, Ionescu, Sebe. "Learning Rate Curriculum", IJCV 2024.
+    """
+
+    def __init__(
+        self,
+        k,
+        lowest_lr,
+        highest_lr=None,
+        unit="epoch",
+        c=10.0,
+        update="exponential",
+        groups="depth",
+        base_schedule="hold",
+        steps_per_epoch=None,
+        log_groups=False,
+    ):
+        super().__init__()
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+            raise ValueError(f"`k` must be an integer >= 1. Received: k={k!r}")
+        _check_positive_number("lowest_lr", lowest_lr)
+        _check_positive_number("highest_lr", highest_lr, allow_none=True)
+        if highest_lr is not None and lowest_lr > highest_lr:
+            raise ValueError(
+                "`lowest_lr` must not exceed `highest_lr`. "
+                f"Received: lowest_lr={lowest_lr}, highest_lr={highest_lr}"
+            )
+        if unit not in UNITS:
+            raise ValueError(f"`unit` must be one of {UNITS}. Received: unit={unit!r}")
+        _check_positive_number("c", c)
+        if c <= 1:
+            raise ValueError(f"`c` must be > 1. Received: c={c!r}")
+        if update not in schedules.LERAC_UPDATES:
+            raise ValueError(
+                f"`update` must be one of {schedules.LERAC_UPDATES}. Received: update={update!r}"
+            )
+        if not (groups == "depth" or callable(groups) or isinstance(groups, (list, tuple))):
+            raise ValueError(
+                "`groups` must be 'depth', a list of layer-name patterns or a callable. "
+                f"Received: groups={groups!r}"
+            )
+        if isinstance(groups, (list, tuple)) and not groups:
+            raise ValueError("`groups` must name at least one group. Received: groups=[]")
+        if base_schedule not in BASE_SCHEDULES:
+            raise ValueError(
+                f"`base_schedule` must be one of {BASE_SCHEDULES}. "
+                f"Received: base_schedule={base_schedule!r}"
+            )
+        if steps_per_epoch is not None and (
+            isinstance(steps_per_epoch, bool)
+            or not isinstance(steps_per_epoch, (int, np.integer))
+            or steps_per_epoch < 1
+        ):
+            raise ValueError(
+                "`steps_per_epoch` must be None or an integer >= 1. "
+                f"Received: steps_per_epoch={steps_per_epoch!r}"
+            )
+        self.k = int(k)
+        self.lowest_lr = float(lowest_lr)
+        self.highest_lr = None if highest_lr is None else float(highest_lr)
+        self.unit = unit
+        self.c = float(c)
+        self.update = update
+        self.groups = groups
+        self.base_schedule = base_schedule
+        self.steps_per_epoch = steps_per_epoch
+        self.log_groups = bool(log_groups)
+        self._scaling = None
+
+    # Planning: pure with respect to the model, used by training, logs and plots -------------
+
+    def layer_groups(self, model):
+        """The model's LeRaC groups (`LayerGroup` list, input side first)."""
+        if self.groups == "depth":
+            return layer_groups.depth_groups(model)
+        if callable(self.groups):
+            return layer_groups.explicit_groups(model, self.groups(model))
+        return layer_groups.pattern_groups(model, self.groups)
+
+    def _plan(self, model, steps_per_epoch):
+        optimizer = model.optimizer
+        if optimizer is None:
+            raise ValueError(
+                "LeRaC needs a compiled model with an optimizer: call "
+                "`model.compile(optimizer=...)` before `fit`."
+            )
+        optimizer = getattr(optimizer, "inner_optimizer", optimizer)
+        if not optimizer.built:
+            optimizer.build(model.trainable_variables)
+        groups = self.layer_groups(model)
+        group_of_variable = {id(v): g for g, group in enumerate(groups) for v in group.variables}
+        group_of_index = []
+        for variable in optimizer._trainable_variables:
+            if id(variable) not in group_of_variable:
+                raise ValueError(
+                    f"The optimizer updates variable '{variable.path}', which is in no LeRaC "
+                    "group: pass `groups` that cover every variable the optimizer trains."
+                )
+            group_of_index.append(group_of_variable[id(variable)])
+
+        base_rate = self._initial_base_rate(optimizer)
+        highest = base_rate if self.highest_lr is None else self.highest_lr
+        if highest > base_rate * (1 + 1e-6):
+            raise ValueError(
+                f"`highest_lr` must not exceed the optimizer's learning rate ({base_rate:g}): "
+                f"LeRaC raises rates to it. Received: highest_lr={highest:g}"
+            )
+        if self.lowest_lr > highest:
+            raise ValueError(
+                f"`lowest_lr` must not exceed the initial rate of the first group ({highest:g}). "
+                f"Received: lowest_lr={self.lowest_lr:g}"
+            )
+        initial = schedules.log_spaced_rates(len(groups), highest, self.lowest_lr)
+        log_ratios = np.log(initial / base_rate).astype("float32")
+
+        if self.unit == "step":
+            steps_per_unit = 1
+        else:
+            steps_per_unit = self.steps_per_epoch or steps_per_epoch
+            if not steps_per_unit:
+                raise ValueError(
+                    "LeRaC(unit='epoch') needs the number of steps per epoch, and this dataset's "
+                    "length is unknown: pass `steps_per_epoch` to `fit` or to `LeRaC`, or use "
+                    "unit='step'."
+                )
+
+        k, update, c = self.k, self.update, self.c
+
+        def scales_fn(step):
+            elapsed = schedules.lerac_elapsed_units(step, steps_per_unit)
+            return schedules.lerac_scales(log_ratios, elapsed, k, update, c)
+
+        hold = self.base_schedule == "hold" and isinstance(
+            optimizer._learning_rate, LearningRateSchedule
+        )
+        return RateScaling(
+            optimizer,
+            group_of_index,
+            scales_fn,
+            hold_steps=k * steps_per_unit if hold else None,
+            owner=self,
+        ), groups
+
+    @staticmethod
+    def _initial_base_rate(optimizer):
+        rate = optimizer._learning_rate
+        if isinstance(rate, LearningRateSchedule):
+            rate = rate(0)
+        elif callable(rate) and not isinstance(rate, keras.Variable):
+            rate = rate()
+        value = float(ops.convert_to_numpy(rate))
+        if not math.isfinite(value) or value <= 0:
+            raise ValueError(
+                f"LeRaC needs an optimizer learning rate > 0 at step 0. Received: {value}"
+            )
+        return value
+
+    def rates(self, model, steps, steps_per_epoch=None):
+        """Learning rate of every group at each step in `steps`, as LeRaC would set them.
+
+        Args:
+            model: a compiled, built model.
+            steps: iterable of optimizer steps.
+            steps_per_epoch: steps per epoch (needed with `unit="epoch"`).
+
+        Returns:
+            `(group_names, rates)` with `rates` a float64 array `(len(steps), num_groups)`.
+        """
+        scaling, groups = self._plan(model, steps_per_epoch)
+        table = np.stack([scaling.group_rates_at(step) for step in steps])
+        return [group.name for group in groups], table
+
+    # Callback hooks ---------------------------------------------------------------------------
+
+    def on_train_begin(self, logs=None):
+        scaling, groups = self._plan(self.model, self.params.get("steps"))
+        scaling.install()
+        self._scaling, self._group_names = scaling, [group.name for group in groups]
+        # The compiled step is traced lazily: retrace so it picks up the patched optimizer.
+        self.model.make_train_function(force=True)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self._scaling is None or logs is None:
+            return
+        step = int(ops.convert_to_numpy(self._scaling.optimizer.iterations)) - 1
+        rates = self._scaling.group_rates_at(max(step, 0))
+        logs["lerac_lr_first"] = float(rates[0])
+        logs["lerac_lr_last"] = float(rates[-1])
+        if self.log_groups:
+            for index, (name, rate) in enumerate(zip(self._group_names, rates)):
+                logs[f"lerac_lr/{index:02d}_{name}"] = float(rate)
+
+    def on_train_end(self, logs=None):
+        if self._scaling is not None:
+            self._scaling.remove()
+            self._scaling = None
+            self.model.make_train_function(force=True)
+
+    def get_config(self):
+        return {
+            "k": self.k,
+            "lowest_lr": self.lowest_lr,
+            "highest_lr": self.highest_lr,
+            "unit": self.unit,
+            "c": self.c,
+            "update": self.update,
+            "groups": self.groups,
+            "base_schedule": self.base_schedule,
+            "steps_per_epoch": self.steps_per_epoch,
+            "log_groups": self.log_groups,
+        }

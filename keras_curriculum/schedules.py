@@ -1,0 +1,92 @@
+"""Pure schedule math for the curricula: plain functions of a step or epoch counter.
+
+Nothing here touches a model, an optimizer or a callback. Functions that run inside a training
+step are written with `keras.ops`, so the same code serves the compiled step (TF graph, XLA, JAX
+jit) and the host (numpy in, backend tensor out: wrap with `keras.ops.convert_to_numpy`).
+"""
+
+import math
+
+import numpy as np
+from keras import ops
+
+LERAC_UPDATES = ("exponential", "linear", "official")
+
+
+def log_spaced_rates(num_groups, highest_rate, lowest_rate):
+    """Initial learning rates of LeRaC, one per layer group, input side first.
+
+    `log10 eta_j = log10 eta_1 + (j - 1) / (n - 1) * (log10 eta_n - log10 eta_1)`: the first group
+    starts at `highest_rate`, the last at `lowest_rate`, the rest are evenly spaced in log space.
+    A single group starts at `highest_rate`.
+
+    Args:
+        num_groups: int >= 1, the number of groups n.
+        highest_rate: float > 0, eta_1^(0).
+        lowest_rate: float in (0, highest_rate], eta_n^(0).
+
+    Returns:
+        float64 numpy array of shape `(num_groups,)`.
+    """
+    if num_groups == 1:
+        return np.array([float(highest_rate)])
+    exponents = np.linspace(math.log10(highest_rate), math.log10(lowest_rate), num_groups)
+    return 10.0**exponents
+
+
+def lerac_elapsed_units(step, steps_per_unit):
+    """LeRaC's l at an optimizer step, as float32 (`keras.ops`, runs inside the train step).
+
+    Args:
+        step: integer tensor, the optimizer's iteration counter.
+        steps_per_unit: 1 when the unit is the step (l = step), or the number of steps per
+            epoch (l = floor(step / steps_per_epoch): rates change at epoch boundaries only).
+    """
+    step = ops.cast(step, "int64")
+    if steps_per_unit > 1:
+        step = ops.floor_divide(step, steps_per_unit)
+    return ops.cast(step, "float32")
+
+
+def lerac_scales(log_ratios, elapsed, k, update="exponential", c=10.0):
+    """Per-group learning-rate multipliers eta_j^(l) / eta^(0) of LeRaC (`keras.ops`).
+
+    With r_j = eta_j^(0) / eta^(0) (so `log_ratios` = ln r_j <= 0) and p = min(l / k, 1):
+    - "exponential", paper Eq. 8: eta_j^(l) = eta_j^(0) * c^((l/k)(log_c eta^(0) - log_c eta_j^(0))),
+      which is r_j^(1 - p): the base c cancels out of Eq. 8.
+    - "linear", paper Table 5: eta_j^(0) + p (eta^(0) - eta_j^(0)), i.e. 1 - (1 - p)(1 - r_j).
+    - "official", the authors' code: each group's rate is multiplied by c once per elapsed unit
+      and capped at eta^(0): min(r_j c^l, 1) while l < k, then 1.
+    For l >= k every form is exactly 1.0, so the optimizer then runs as without LeRaC.
+
+    Args:
+        log_ratios: float array `(num_groups,)`, ln(eta_j^(0) / eta^(0)).
+        elapsed: float32 scalar tensor or number, l (whole units for "official").
+        k: number > 0, the curriculum length in units.
+        update: one of `LERAC_UPDATES`.
+        c: float > 1, the base (used by "official" only).
+
+    Returns:
+        float32 tensor `(num_groups,)`.
+    """
+    log_ratios = ops.convert_to_tensor(np.asarray(log_ratios, "float32"))
+    elapsed = ops.cast(elapsed, "float32")
+    remaining = 1.0 - ops.minimum(elapsed / float(k), 1.0)
+    if update == "exponential":
+        return ops.exp(log_ratios * remaining)
+    if update == "linear":
+        return 1.0 - remaining * (1.0 - ops.exp(log_ratios))
+    if update == "official":
+        capped = ops.minimum(ops.exp(log_ratios + elapsed * math.log(c)), 1.0)
+        return ops.where(elapsed >= float(k), ops.ones_like(capped), capped)
+    raise ValueError(f"`update` must be one of {LERAC_UPDATES}. Received: update={update!r}")
+
+
+def held_schedule_step(step, hold_steps):
+    """Step at which a base learning-rate schedule is evaluated while LeRaC holds it.
+
+    The paper deactivates other schedulers during the curriculum and starts them after it (the
+    official code shifts the cosine schedule by k epochs): the schedule sees step 0 until
+    `hold_steps`, then `step - hold_steps`.
+    """
+    return ops.maximum(ops.cast(step, "int64") - hold_steps, 0)

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Creates ./.venv (Python 3.11 on Debian/Ubuntu) and installs keras_curriculum with the
+# extras the tests and recipes need. Safe to run again: it only installs what is missing.
+# Usage: bash scripts/setup.sh [--data]    (--data also installs the offline Fashion-MNIST)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+if [ "${1:-}" = "--data" ] && [ ! -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
+  echo "[setup] installing Debian package dataset-fashion-mnist"
+  as_root apt-get update -qq
+  as_root apt-get install -y -qq dataset-fashion-mnist
+fi
+
+PY="${PYTHON:-$(command -v python3.11 || command -v python3)}"
+if [ ! -x .venv/bin/python ]; then
+  echo "[setup] creating .venv with $PY"
+  if ! "$PY" -m venv .venv; then
+    echo "[setup] venv failed: installing python3-venv"
+    as_root apt-get update -qq && as_root apt-get install -y -qq python3-venv
+    "$PY" -m venv .venv
+  fi
+fi
+.venv/bin/python -m pip install -q --upgrade pip
+# PyTorch is only used to test the torch backend; the 2.13.0 CPU build is what CI tests against.
+.venv/bin/python -m pip install -q -e ".[tests,recipes]" "torch==2.13.0"
+echo "[setup] ready: $(.venv/bin/python -c 'import keras, tensorflow, jax, torch; print("keras", keras.__version__, "tf", tensorflow.__version__, "jax", jax.__version__, "torch", torch.__version__)')"
