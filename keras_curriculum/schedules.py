@@ -71,15 +71,19 @@ def lerac_scales(log_ratios, elapsed, k, update="exponential", c=10.0):
     """
     log_ratios = ops.convert_to_tensor(np.asarray(log_ratios, "float32"))
     elapsed = ops.cast(elapsed, "float32")
-    remaining = 1.0 - ops.minimum(elapsed / float(k), 1.0)
+    progress = ops.minimum(elapsed / float(k), 1.0)
     if update == "exponential":
-        return ops.exp(log_ratios * remaining)
-    if update == "linear":
-        return 1.0 - remaining * (1.0 - ops.exp(log_ratios))
-    if update == "official":
-        capped = ops.minimum(ops.exp(log_ratios + elapsed * math.log(c)), 1.0)
-        return ops.where(elapsed >= float(k), ops.ones_like(capped), capped)
-    raise ValueError(f"`update` must be one of {LERAC_UPDATES}. Received: update={update!r}")
+        scales = ops.exp(log_ratios * (1.0 - progress))
+    elif update == "linear":
+        # r + p (1 - r), not 1 - (1 - p)(1 - r): the latter cancels catastrophically for tiny r.
+        ratios = ops.exp(log_ratios)
+        scales = ratios + progress * (1.0 - ratios)
+    elif update == "official":
+        scales = ops.minimum(ops.exp(log_ratios + elapsed * math.log(c)), 1.0)
+    else:
+        raise ValueError(f"`update` must be one of {LERAC_UPDATES}. Received: update={update!r}")
+    # From k on, exactly 1.0 (not 1 - ulp), so training is bit-identical to training without LeRaC.
+    return ops.where(elapsed >= float(k), ops.ones_like(scales), scales)
 
 
 def held_schedule_step(step, hold_steps):

@@ -1,0 +1,320 @@
+"""CBS: Curriculum by Smoothing (Sinha, Garg, Larochelle, NeurIPS 2020) for Keras 3.
+
+Gaussian smoothing after every convolution blurs the feature maps early in training; sigma decays
+over the epochs until the network trains as it would without it. Pieces: the sigma schedule (a
+pure function of the epoch), `GaussianSmoothing` (in `keras_curriculum.smoothing`),
+`add_smoothing` to insert it into an existing Functional model, and the `SigmaDecay` callback.
+"""
+
+import fnmatch
+import math
+import warnings
+
+import keras
+import numpy as np
+
+from keras_curriculum.smoothing import DEFAULT_BYPASS_TOLERANCE
+from keras_curriculum.smoothing import GaussianSmoothing
+from keras_curriculum.smoothing import bypass_sigma
+from keras_curriculum.smoothing import check_kernel_size
+from keras_curriculum.smoothing import check_sigma
+from keras_curriculum.smoothing import check_tolerance
+from keras_curriculum.smoothing import gaussian_kernel
+from keras_curriculum.smoothing import is_identity
+from keras_curriculum.smoothing import off_centre_mass
+
+__all__ = [
+    "GaussianSmoothing",
+    "SigmaDecay",
+    "add_smoothing",
+    "bypass_epoch",
+    "bypass_sigma",
+    "gaussian_kernel",
+    "is_identity",
+    "off_centre_mass",
+    "sigma_at_epoch",
+    "smoothing_layers",
+]
+
+# Convolutions whose output is a 1-D or 2-D feature map, the shapes GaussianSmoothing handles.
+_CONVOLUTIONS = (
+    keras.layers.Conv1D,
+    keras.layers.Conv2D,
+    keras.layers.DepthwiseConv1D,
+    keras.layers.DepthwiseConv2D,
+    keras.layers.SeparableConv1D,
+    keras.layers.SeparableConv2D,
+    keras.layers.Conv1DTranspose,
+    keras.layers.Conv2DTranspose,
+)
+
+
+# Schedule math ---------------------------------------------------------------------------------
+
+
+def sigma_at_epoch(initial_sigma, epoch, factor=0.9, every=5):
+    """The CBS sigma of epoch `epoch` (counted from 0): sigma_0 * factor ** floor(epoch / every)."""
+    return float(initial_sigma) * float(factor) ** (int(epoch) // int(every))
+
+
+def bypass_epoch(initial_sigma, factor=0.9, every=5, kernel_size=3, rank=2,
+                 tolerance=DEFAULT_BYPASS_TOLERANCE):
+    """The first epoch at which the decayed kernel is the identity within `tolerance`.
+
+    From this epoch on, `GaussianSmoothing` passes its input through. Returns `math.inf` if that
+    never happens (`factor=1`, or `tolerance=None`).
+    """
+    threshold = bypass_sigma(kernel_size, rank, tolerance)
+    if initial_sigma <= threshold:
+        return 0
+    if factor >= 1 or threshold <= 0:
+        return math.inf
+    decays = math.ceil(math.log(threshold / initial_sigma) / math.log(factor))
+    # Rounding in the logarithms can leave the boundary one decay early or late: settle it on
+    # the schedule itself.
+    while decays > 0 and sigma_at_epoch(initial_sigma, (decays - 1) * every, factor, every) <= threshold:
+        decays -= 1
+    while sigma_at_epoch(initial_sigma, decays * every, factor, every) > threshold:
+        decays += 1
+    return decays * every
+
+
+# Insertion into a model ------------------------------------------------------------------------
+
+
+def smoothing_layers(model):
+    """Every `GaussianSmoothing` layer of `model`, nested models and layers included."""
+    # `_flatten_layers` is Keras' own recursive walk (it also enters subclassed layers that hold
+    # sub-layers, which a walk over `Model.layers` would miss).
+    return [
+        layer
+        for layer in model._flatten_layers(include_self=False, recursive=True)
+        if isinstance(layer, GaussianSmoothing)
+    ]
+
+
+def _excluder(exclude):
+    if exclude is None:
+        return lambda layer: False
+    if callable(exclude):
+        return exclude
+    if isinstance(exclude, str):
+        exclude = [exclude]
+    patterns = list(exclude)
+    if not all(isinstance(pattern, str) for pattern in patterns):
+        raise ValueError(
+            "`exclude` must be None, a callable taking a layer, or layer-name patterns "
+            f"(fnmatch). Received: exclude={exclude!r}"
+        )
+    return lambda layer: any(fnmatch.fnmatchcase(layer.name, p) for p in patterns)
+
+
+def _is_pointwise(layer):
+    return all(size == 1 for size in layer.kernel_size)
+
+
+def _unsmoothed_nested_convolutions(model):
+    """Convolutions inside nested models that `recursive=False` leaves without smoothing."""
+    found = []
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            found += [
+                inner.name
+                for inner in layer._flatten_layers(include_self=False, recursive=True)
+                if isinstance(inner, _CONVOLUTIONS)
+            ]
+    return found
+
+
+def add_smoothing(
+    model,
+    sigma=1.0,
+    kernel_size=3,
+    exclude=None,
+    skip_pointwise=True,
+    recursive=False,
+    smooth_at_inference=True,
+    bypass_tolerance=DEFAULT_BYPASS_TOLERANCE,
+):
+    """Returns a copy of a Functional model with `GaussianSmoothing` after every convolution.
+
+    The copy shares every layer, and so every weight, with `model`: training one trains the
+    other. A `GaussianSmoothing` layer named `<conv name>_smoothing` follows the output of each
+    1-D or 2-D convolution (`Conv`, `DepthwiseConv`, `SeparableConv`, `ConvTranspose`; a
+    convolution with a fused activation is smoothed after the activation), the placement of the
+    authors' ResNets (conv -> smoothing -> BN -> ReLU). A convolution called several times gets
+    one smoothing layer. The copy is a plain `keras.Model` (Functional) with the same inputs,
+    outputs and name, compiled like `model` if `model` was compiled; a Functional subclass such as
+    a keras-hub backbone comes back as a plain Functional model without its extra attributes.
+
+    Sequential and subclassed models cannot be rewritten: build them with `GaussianSmoothing`
+    layers where you want them (`kc.SigmaDecay` finds them wherever they are).
+
+    Args:
+        model: a Functional `keras.Model`.
+        sigma: float >= 0, the initial sigma of every inserted layer (paper: 1, audio 0.8).
+        kernel_size: odd int >= 1 (paper: 3).
+        exclude: None, layer-name patterns (`fnmatch`, e.g. `"*shortcut*"`) or a callable
+            `layer -> bool`; matching convolutions are not smoothed.
+        skip_pointwise: bool, leave 1x1 (pointwise) convolutions unsmoothed, as the authors do
+            for the projection shortcuts of their ResNets.
+        recursive: bool, also rewrite nested Functional models (e.g. a keras-hub backbone inside
+            a classifier). Without it, a warning lists the nested convolutions left unsmoothed.
+            Convolutions inside nested Sequential models are never smoothed.
+        smooth_at_inference, bypass_tolerance: passed to every `GaussianSmoothing`.
+
+    Returns:
+        The new Functional model.
+
+    Example:
+
+    ```python
+    backbone = recipes.models.resnet18()
+    model = kc.add_smoothing(backbone, sigma=1.0, kernel_size=3)
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    model.fit(x, y, epochs=200, callbacks=[kc.SigmaDecay(factor=0.9, every=5)])
+    ```
+
+    References:
+        Sinha, Garg, Larochelle. "Curriculum By Smoothing", NeurIPS 2020.
+    """
+    if isinstance(model, keras.Sequential) or not isinstance(model, keras.Model) or not hasattr(
+        model, "_run_through_graph"
+    ):
+        raise ValueError(
+            "`add_smoothing` rewrites Functional models only (built with keras.Input and layer "
+            f"calls). Received: model of type {type(model).__name__}. For a Sequential or "
+            "subclassed model, put `kc.GaussianSmoothing(sigma, kernel_size)` after the "
+            "convolutions yourself; `kc.SigmaDecay` finds those layers wherever they are."
+        )
+    check_sigma(sigma)
+    check_kernel_size(kernel_size)
+    check_tolerance(bypass_tolerance)
+    excluded = _excluder(exclude)
+    smoothing_of = {}
+
+    def wants_smoothing(layer):
+        if not isinstance(layer, _CONVOLUTIONS) or excluded(layer):
+            return False
+        return not (skip_pointwise and _is_pointwise(layer))
+
+    def call_function(layer, *args, **kwargs):
+        outputs = layer(*args, **kwargs)
+        if not wants_smoothing(layer):
+            return outputs
+        if id(layer) not in smoothing_of:
+            smoothing_of[id(layer)] = GaussianSmoothing(
+                sigma=sigma,
+                kernel_size=kernel_size,
+                smooth_at_inference=smooth_at_inference,
+                bypass_tolerance=bypass_tolerance,
+                data_format=layer.data_format,
+                # The smoothing joins the convolution's precision (mixed-precision policies).
+                dtype=layer.dtype_policy,
+                name=f"{layer.name}_smoothing",
+            )
+        return smoothing_of[id(layer)](outputs)
+
+    if not recursive:
+        left_out = _unsmoothed_nested_convolutions(model)
+        if left_out:
+            warnings.warn(
+                f"add_smoothing: {len(left_out)} convolutions inside nested models are not "
+                f"smoothed (e.g. {left_out[:3]}); pass recursive=True to smooth them.",
+                stacklevel=2,
+            )
+    return keras.models.clone_model(
+        model,
+        clone_function=lambda layer: layer,  # share the original layers and their weights
+        call_function=call_function,
+        recursive=recursive,
+    )
+
+
+# Callback --------------------------------------------------------------------------------------
+
+
+@keras.saving.register_keras_serializable(package="keras_curriculum")
+class SigmaDecay(keras.callbacks.Callback):
+    """Decays the sigma of every `GaussianSmoothing` layer of the model, epoch by epoch.
+
+    At the beginning of every epoch e (counted from 0), this callback sets each smoothing
+    layer's sigma to
+
+        sigma_e = sigma_0 * factor ** floor(e / every)
+
+    where sigma_0 is the `sigma` the layer was built with. The value depends on the epoch index
+    only, so a run resumed by `keras.callbacks.BackupAndRestore` (or `fit(initial_epoch=...)`)
+    continues exactly where it stopped. When sigma crosses a layer's bypass point (its kernel
+    becomes the identity within `bypass_tolerance`), the callback retraces the model's compiled
+    train/test/predict functions once, and from then on smoothing costs nothing.
+
+    At the end of every epoch, `logs` (and so `History`, `TensorBoard` placed after this callback,
+    `CSVLogger`) receives `cbs_sigma`, the largest current sigma, and `cbs_active_layers`, the
+    number of smoothing layers still convolving.
+
+    Args:
+        factor: float in (0, 1], the decay factor d (paper: 0.9). 1 keeps sigma constant.
+        every: int >= 1, epochs between decays u (paper: 2 to 5).
+
+    Example:
+
+    ```python
+    model = kc.add_smoothing(resnet, sigma=1.0)
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    model.fit(x, y, epochs=200, callbacks=[kc.SigmaDecay(factor=0.9, every=5)])
+    ```
+
+    References:
+        Sinha, Garg, Larochelle. "Curriculum By Smoothing", NeurIPS 2020.
+    """
+
+    def __init__(self, factor=0.9, every=5):
+        super().__init__()
+        if (
+            isinstance(factor, bool)
+            or not isinstance(factor, (int, float, np.integer, np.floating))
+            or not 0 < factor <= 1
+        ):
+            raise ValueError(f"`factor` must be a number in (0, 1]. Received: factor={factor!r}")
+        if isinstance(every, bool) or not isinstance(every, (int, np.integer)) or every < 1:
+            raise ValueError(f"`every` must be an integer >= 1. Received: every={every!r}")
+        self.factor = float(factor)
+        self.every = int(every)
+        self._layers = []
+
+    def sigma_at(self, layer, epoch):
+        """The sigma `layer` gets at the start of `epoch`."""
+        return sigma_at_epoch(layer.sigma, epoch, self.factor, self.every)
+
+    def on_train_begin(self, logs=None):
+        self._layers = smoothing_layers(self.model)
+        if not self._layers:
+            raise ValueError(
+                f"SigmaDecay found no GaussianSmoothing layer in `model` '{self.model.name}'. "
+                "Insert them with `kc.add_smoothing(model)` or add `kc.GaussianSmoothing` "
+                "layers to the model."
+            )
+
+    def on_epoch_begin(self, epoch, logs=None):
+        switched = [layer.set_sigma(self.sigma_at(layer, epoch)) for layer in self._layers]
+        if any(switched):
+            self._retrace()
+
+    def _retrace(self):
+        # Whether a layer convolves is a Python-level decision taken while tracing, so the
+        # compiled functions must be rebuilt to see the switch. This costs one retrace per run;
+        # the alternative, an on-device `ops.cond` on sigma in every layer, costs a conditional
+        # per layer per step for the whole run (measured in benchmarks/cbs.py).
+        self.model.make_train_function(force=True)
+        self.model.make_test_function(force=True)
+        self.model.make_predict_function(force=True)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is None or not self._layers:
+            return
+        logs["cbs_sigma"] = max(layer.current_sigma for layer in self._layers)
+        logs["cbs_active_layers"] = sum(not layer.passes_through for layer in self._layers)
+
+    def get_config(self):
+        return {"factor": self.factor, "every": self.every}

@@ -1,0 +1,537 @@
+"""LeRaC: rates against the paper's formulas, and optimizer updates against numpy references."""
+
+import math
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+from keras import layers
+from keras import ops
+
+import keras_curriculum as kc
+from keras_curriculum import schedules
+from keras_curriculum.plotting import plot_lerac
+
+# ---------------------------------------------------------------------------------------------
+# Independent numpy references (written from the paper, not from the package)
+
+
+def paper_initial_rates(n, highest, lowest):
+    # log10 eta_j = log10 eta_1 + (j - 1)/(n - 1) * (log10 eta_n - log10 eta_1)
+    return np.array(
+        [10 ** (math.log10(highest) + j / (n - 1) * (math.log10(lowest) - math.log10(highest)))
+         for j in range(n)]
+    )
+
+
+def paper_rate(eta_j0, base, l, k, update, c=10.0):
+    if l >= k:
+        return base
+    if update == "exponential":  # Eq. 8
+        return eta_j0 * c ** ((l / k) * (math.log(base, c) - math.log(eta_j0, c)))
+    if update == "linear":
+        return eta_j0 + (l / k) * (base - eta_j0)
+    if update == "official":
+        return min(eta_j0 * c**l, base)
+    raise AssertionError(update)
+
+
+def reference_rates(n, base, highest, lowest, k, steps, steps_per_unit, update="exponential"):
+    initial = paper_initial_rates(n, highest, lowest)
+    return np.array(
+        [[paper_rate(e0, base, t // steps_per_unit, k, update) for e0 in initial]
+         for t in range(steps)]
+    )
+
+
+def f32_power(base, exponent):
+    return float(np.float32(base) ** np.float32(exponent))
+
+
+class NumpyOptimizer:
+    """Keras's update rules (SGD with momentum, Adam, AdamW, Adamax), written out in numpy."""
+
+    def __init__(self, name, weight_decay=None, momentum=0.9, beta_1=0.9, beta_2=0.999,
+                 epsilon=1e-7):
+        self.name, self.wd, self.momentum = name, weight_decay, momentum
+        self.b1, self.b2, self.eps = beta_1, beta_2, epsilon
+        self.state = {}
+
+    def step(self, key, w, g, lr, t):
+        m, v = self.state.get(key, (np.zeros_like(w), np.zeros_like(w)))
+        if self.wd:
+            w = w - w * self.wd * lr
+        if self.name == "sgd":
+            m = self.momentum * m - lr * g
+            w = w + m
+        elif self.name in ("adam", "adamw"):
+            m = m + (g - m) * (1 - self.b1)
+            v = v + (g * g - v) * (1 - self.b2)
+            # Keras forms the bias corrections in float32 (1 - 0.999**t cancels): so do we.
+            alpha = lr * math.sqrt(1 - f32_power(self.b2, t + 1)) / (1 - f32_power(self.b1, t + 1))
+            w = w - alpha * m / (np.sqrt(v) + self.eps)
+        elif self.name == "adamax":
+            m = m + (g - m) * (1 - self.b1)
+            v = np.maximum(self.b2 * v, np.abs(g))
+            w = w - lr / (1 - f32_power(self.b1, t + 1)) * m / (v + self.eps)
+        self.state[key] = (m, v)
+        return w
+
+
+# ---------------------------------------------------------------------------------------------
+# A model whose gradients do not depend on its weights: group j is Dense_j(s_j * x) and the loss
+# is the batch mean of the summed outputs, so dL/dkernel_j = s_j * mean(x) and dL/dbias_j = 1.
+
+DIM, BATCH, GROUPS = 4, 8, 4
+SCALES = [1.0, 0.5, 2.0, -1.0]
+
+
+def probe_model():
+    inputs = keras.Input((DIM,))
+    outs = [
+        layers.Dense(1, name=f"g{j}")(layers.Rescaling(SCALES[j], name=f"s{j}")(inputs))
+        for j in range(GROUPS)
+    ]
+    return keras.Model(inputs, layers.Add(name="sum")(outs))
+
+
+def mean_output_loss(y_true, y_pred):
+    return y_pred[:, 0]
+
+
+def probe_data(batches):
+    rng = np.random.default_rng(0)
+    xb = rng.normal(size=(BATCH, DIM)).astype("float32")
+    return np.concatenate([xb] * batches), np.zeros((BATCH * batches, 1), "float32"), xb
+
+
+def simulate(model, optimizer_ref, rates, steps, xb):
+    """Numpy training of the probe model with per-group rates `rates[t, j]`."""
+    weights = {v.path: ops.convert_to_numpy(v).astype("float64") for v in model.weights}
+    mean_x = xb.mean(axis=0).astype("float64")
+    for t in range(steps):
+        for j in range(GROUPS):
+            kernel, bias = f"g{j}/kernel", f"g{j}/bias"
+            weights[kernel] = optimizer_ref.step(
+                kernel, weights[kernel], SCALES[j] * mean_x[:, None], rates[t, j], t)
+            weights[bias] = optimizer_ref.step(bias, weights[bias], np.ones(1), rates[t, j], t)
+    return weights
+
+
+def assert_weights_match(model, expected, rtol=2e-5, atol=2e-6):
+    for v in model.weights:
+        np.testing.assert_allclose(ops.convert_to_numpy(v), expected[v.path], rtol=rtol,
+                                   atol=atol, err_msg=v.path)
+
+
+OPTIMIZERS = {
+    "sgd": (lambda lr: keras.optimizers.SGD(lr, momentum=0.9), lambda: NumpyOptimizer("sgd")),
+    "adam": (lambda lr: keras.optimizers.Adam(lr), lambda: NumpyOptimizer("adam")),
+    "adamw": (lambda lr: keras.optimizers.AdamW(lr, weight_decay=0.05),
+              lambda: NumpyOptimizer("adamw", weight_decay=0.05)),
+    "adamax": (lambda lr: keras.optimizers.Adamax(lr), lambda: NumpyOptimizer("adamax")),
+}
+PATTERNS = [f"g{j}" for j in range(GROUPS)]
+
+
+# ---------------------------------------------------------------------------------------------
+# Pure math
+
+
+def test_log_spaced_rates_match_paper_interpolation():
+    got = schedules.log_spaced_rates(5, 1e-2, 1e-8)
+    np.testing.assert_allclose(got, paper_initial_rates(5, 1e-2, 1e-8), rtol=1e-12)
+    np.testing.assert_allclose(got, [1e-2, 1e-3 * 10**-0.5, 1e-5, 1e-6 * 10**-0.5, 1e-8],
+                               rtol=1e-12)
+    assert schedules.log_spaced_rates(1, 0.1, 1e-5).tolist() == [0.1]
+
+
+@pytest.mark.parametrize("update", ["exponential", "linear", "official"])
+@pytest.mark.parametrize("c", [10.0, 2.0])
+def test_scales_match_paper_formulas(update, c):
+    base, k = 0.1, 5
+    initial = paper_initial_rates(4, 0.05, 1e-7)
+    log_ratios = np.log(initial / base)
+    for l in [0, 1, 2, 3, 4, 5, 6, 9]:
+        got = ops.convert_to_numpy(schedules.lerac_scales(log_ratios, l, k, update, c)) * base
+        want = [paper_rate(e0, base, l, k, update, c) for e0 in initial]
+        np.testing.assert_allclose(got, want, rtol=2e-6)
+
+
+@pytest.mark.parametrize("update", ["exponential", "linear", "official"])
+def test_scales_are_exactly_one_from_k_on(update):
+    log_ratios = np.log([1.0, 1e-3, 1e-7])
+    for l in [5, 6, 100]:
+        got = ops.convert_to_numpy(schedules.lerac_scales(log_ratios, l, 5, update))
+        assert got.tolist() == [1.0, 1.0, 1.0]
+
+
+def test_elapsed_units_for_epochs_and_steps():
+    steps = np.arange(0, 13)
+    by_epoch = [float(ops.convert_to_numpy(schedules.lerac_elapsed_units(s, 4))) for s in steps]
+    assert by_epoch == [float(s // 4) for s in steps]
+    by_step = [float(ops.convert_to_numpy(schedules.lerac_elapsed_units(s, 1))) for s in steps]
+    assert by_step == [float(s) for s in steps]
+
+
+# ---------------------------------------------------------------------------------------------
+# Updates inside fit, against numpy
+
+
+@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
+@pytest.mark.parametrize("unit", ["epoch", "step"])
+def test_updates_match_numpy_reference(name, unit):
+    make_optimizer, make_reference = OPTIMIZERS[name]
+    base, k, epochs, batches = 0.05, 3, 5, 2
+    model = probe_model()
+    model.compile(make_optimizer(base), loss=mean_output_loss)
+    x, y, xb = probe_data(batches)
+    k_units = k if unit == "epoch" else k * batches
+    lerac = kc.LeRaC(k=k_units, lowest_lr=1e-6, unit=unit, groups=PATTERNS)
+    initial = {v.path: ops.convert_to_numpy(v) for v in model.weights}
+
+    model.fit(x, y, batch_size=BATCH, epochs=epochs, shuffle=False, verbose=0,
+              callbacks=[lerac])
+
+    steps = epochs * batches
+    rates = reference_rates(GROUPS, base, base, 1e-6, k_units, steps,
+                            batches if unit == "epoch" else 1)
+    shadow = probe_model()
+    shadow.set_weights([initial[v.path] for v in shadow.weights])
+    assert_weights_match(model, simulate(shadow, make_reference(), rates, steps, xb))
+
+
+@pytest.mark.parametrize("update", ["linear", "official"])
+def test_other_updates_in_fit(update):
+    base, k, epochs = 0.1, 4, 5
+    model = probe_model()
+    model.compile(keras.optimizers.SGD(base), loss=mean_output_loss)
+    x, y, xb = probe_data(1)
+    initial = [ops.convert_to_numpy(v) for v in model.weights]
+    model.fit(x, y, batch_size=BATCH, epochs=epochs, shuffle=False, verbose=0,
+              callbacks=[kc.LeRaC(k=k, lowest_lr=1e-4, update=update, groups=PATTERNS)])
+    rates = reference_rates(GROUPS, base, base, 1e-4, k, epochs, 1, update)
+    shadow = probe_model()
+    shadow.set_weights(initial)
+    assert_weights_match(model, simulate(shadow, NumpyOptimizer("sgd", momentum=0.0), rates,
+                                         epochs, xb))
+
+
+def test_jit_compile_and_steps_per_execution(backend):
+    if backend == "torch":
+        pytest.skip("torch has no jit_compile/steps_per_execution graph to test here")
+    base, k, epochs, batches = 0.05, 2, 3, 4
+    model = probe_model()
+    model.compile(keras.optimizers.AdamW(base, weight_decay=0.01), loss=mean_output_loss,
+                  jit_compile=True, steps_per_execution=2)
+    x, y, xb = probe_data(batches)
+    initial = [ops.convert_to_numpy(v) for v in model.weights]
+    model.fit(x, y, batch_size=BATCH, epochs=epochs, shuffle=False, verbose=0,
+              callbacks=[kc.LeRaC(k=k, lowest_lr=1e-5, groups=PATTERNS)])
+    rates = reference_rates(GROUPS, base, base, 1e-5, k, epochs * batches, batches)
+    shadow = probe_model()
+    shadow.set_weights(initial)
+    assert_weights_match(model, simulate(shadow, NumpyOptimizer("adamw", weight_decay=0.01),
+                                         rates, epochs * batches, xb))
+
+
+def test_weight_decay_exclusions_are_respected():
+    base = 0.05
+    model = probe_model()
+    optimizer = keras.optimizers.AdamW(base, weight_decay=0.1)
+    optimizer.exclude_from_weight_decay(var_names=["bias"])
+    model.compile(optimizer, loss=mean_output_loss)
+    x, y, xb = probe_data(1)
+    initial = [ops.convert_to_numpy(v) for v in model.weights]
+    model.fit(x, y, batch_size=BATCH, epochs=3, shuffle=False, verbose=0,
+              callbacks=[kc.LeRaC(k=2, lowest_lr=1e-5, groups=PATTERNS)])
+    rates = reference_rates(GROUPS, base, base, 1e-5, 2, 3, 1)
+    shadow = probe_model()
+    shadow.set_weights(initial)
+    decayed, plain = NumpyOptimizer("adamw", weight_decay=0.1), NumpyOptimizer("adam")
+    weights = {v.path: ops.convert_to_numpy(v).astype("float64") for v in shadow.weights}
+    mean_x = xb.mean(axis=0)
+    for t in range(3):
+        for j in range(GROUPS):
+            kernel, bias = f"g{j}/kernel", f"g{j}/bias"
+            weights[kernel] = decayed.step(kernel, weights[kernel], SCALES[j] * mean_x[:, None],
+                                           rates[t, j], t)
+            weights[bias] = plain.step(bias, weights[bias], np.ones(1), rates[t, j], t)
+    assert_weights_match(model, weights)
+
+
+@pytest.mark.parametrize("base_schedule", ["hold", "multiply"])
+def test_learning_rate_schedule_is_held_or_multiplied(base_schedule):
+    schedule = keras.optimizers.schedules.ExponentialDecay(0.1, decay_steps=1, decay_rate=0.8)
+    k, epochs = 3, 6
+    model = probe_model()
+    model.compile(keras.optimizers.SGD(schedule), loss=mean_output_loss)
+    x, y, xb = probe_data(1)
+    initial = [ops.convert_to_numpy(v) for v in model.weights]
+    lerac = kc.LeRaC(k=k, lowest_lr=1e-4, groups=PATTERNS, base_schedule=base_schedule)
+    model.fit(x, y, batch_size=BATCH, epochs=epochs, shuffle=False, verbose=0, callbacks=[lerac])
+
+    initial_rates = paper_initial_rates(GROUPS, 0.1, 1e-4)
+    rates = np.zeros((epochs, GROUPS))
+    for t in range(epochs):
+        if base_schedule == "hold":  # paper: schedule off during 0..k, then started from 0
+            base_t = 0.1 if t < k else 0.1 * 0.8 ** (t - k)
+        else:
+            base_t = 0.1 * 0.8**t
+        for j in range(GROUPS):
+            rates[t, j] = base_t * paper_rate(initial_rates[j], 0.1, t, k, "exponential") / 0.1
+    shadow = probe_model()
+    shadow.set_weights(initial)
+    assert_weights_match(model, simulate(shadow, NumpyOptimizer("sgd", momentum=0.0), rates,
+                                         epochs, xb))
+
+
+def test_after_k_training_is_bit_identical_to_plain_training():
+    base, k = 0.05, 2
+    x, y, _ = probe_data(2)
+    model = probe_model()
+    model.compile(keras.optimizers.AdamW(base, weight_decay=0.05), loss=mean_output_loss)
+    model.fit(x, y, batch_size=BATCH, epochs=k, shuffle=False, verbose=0,
+              callbacks=[kc.LeRaC(k=k, lowest_lr=1e-6, groups=PATTERNS)])
+    twin = probe_model()
+    twin.compile(keras.optimizers.AdamW(base, weight_decay=0.05), loss=mean_output_loss)
+    twin.optimizer.build(twin.trainable_variables)
+    twin.set_weights(model.get_weights())
+    twin.optimizer.set_weights([ops.convert_to_numpy(v) for v in model.optimizer.variables])
+
+    lerac = kc.LeRaC(k=k, lowest_lr=1e-6, groups=PATTERNS)
+    model.fit(x, y, batch_size=BATCH, epochs=k + 3, initial_epoch=k, shuffle=False, verbose=0,
+              callbacks=[lerac])
+    twin.fit(x, y, batch_size=BATCH, epochs=k + 3, initial_epoch=k, shuffle=False, verbose=0)
+    for a, b in zip(model.get_weights(), twin.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+# ---------------------------------------------------------------------------------------------
+# Resume, reuse, logs
+
+
+def test_save_and_restore_continues_the_curriculum(tmp_path):
+    base, k, batches = 0.05, 4, 2
+    x, y, xb = probe_data(batches)
+    model = probe_model()
+    model.compile(keras.optimizers.Adam(base), loss=mean_output_loss)
+    initial = [ops.convert_to_numpy(v) for v in model.weights]
+    model.fit(x, y, batch_size=BATCH, epochs=2, shuffle=False, verbose=0,
+              callbacks=[kc.LeRaC(k=k, lowest_lr=1e-6, groups=PATTERNS)])
+    path = str(tmp_path / "mid_curriculum.keras")
+    model.save(path)
+    restored = keras.models.load_model(path, custom_objects={"mean_output_loss": mean_output_loss})
+    restored.fit(x, y, batch_size=BATCH, epochs=5, initial_epoch=2, shuffle=False, verbose=0,
+                 callbacks=[kc.LeRaC(k=k, lowest_lr=1e-6, groups=PATTERNS)])
+    rates = reference_rates(GROUPS, base, base, 1e-6, k, 5 * batches, batches)
+    shadow = probe_model()
+    shadow.set_weights(initial)
+    assert_weights_match(restored, simulate(shadow, NumpyOptimizer("adam"), rates, 5 * batches,
+                                            xb))
+
+
+class _Interrupt(keras.callbacks.Callback):
+    def __init__(self, at_epoch):
+        super().__init__()
+        self.at_epoch = at_epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == self.at_epoch:
+            raise RuntimeError("simulated preemption")
+
+
+def test_backup_and_restore_resumes_rates(tmp_path):
+    base, k, batches, epochs = 0.05, 4, 2, 6
+    x, y, xb = probe_data(batches)
+    model = probe_model()
+    model.compile(keras.optimizers.SGD(base, momentum=0.9), loss=mean_output_loss)
+    initial = [ops.convert_to_numpy(v) for v in model.weights]
+    lerac = kc.LeRaC(k=k, lowest_lr=1e-6, groups=PATTERNS)
+    backup = keras.callbacks.BackupAndRestore(str(tmp_path / "backup"))
+    with pytest.raises(RuntimeError, match="preemption"):
+        model.fit(x, y, batch_size=BATCH, epochs=epochs, shuffle=False, verbose=0,
+                  callbacks=[backup, lerac, _Interrupt(at_epoch=2)])
+    # A fresh process would rebuild everything: new model, optimizer and callback.
+    resumed = probe_model()
+    resumed.compile(keras.optimizers.SGD(base, momentum=0.9), loss=mean_output_loss)
+    history = resumed.fit(x, y, batch_size=BATCH, epochs=epochs, shuffle=False, verbose=0,
+                          callbacks=[keras.callbacks.BackupAndRestore(str(tmp_path / "backup")),
+                                     kc.LeRaC(k=k, lowest_lr=1e-6, groups=PATTERNS)])
+    assert history.epoch == [3, 4, 5]  # epochs 0..2 were restored, not re-run
+    rates = reference_rates(GROUPS, base, base, 1e-6, k, epochs * batches, batches)
+    shadow = probe_model()
+    shadow.set_weights(initial)
+    assert_weights_match(resumed, simulate(shadow, NumpyOptimizer("sgd"), rates,
+                                           epochs * batches, xb))
+
+
+def test_reused_callback_does_not_stack_and_is_removed_after_fit():
+    base, k = 0.05, 3
+    x, y, xb = probe_data(1)
+    model = probe_model()
+    model.compile(keras.optimizers.SGD(base), loss=mean_output_loss)
+    initial = [ops.convert_to_numpy(v) for v in model.weights]
+    lerac = kc.LeRaC(k=k, lowest_lr=1e-6, groups=PATTERNS)
+    for start in range(3):  # the same instance in three consecutive fits
+        model.fit(x, y, batch_size=BATCH, epochs=start + 1, initial_epoch=start, shuffle=False,
+                  verbose=0, callbacks=[lerac])
+        assert "update_step" not in vars(model.optimizer)
+        assert "_backend_update_step" not in vars(model.optimizer)
+    # Then plain training: no curriculum left behind even though k was not reached.
+    model.fit(x, y, batch_size=BATCH, epochs=1, shuffle=False, verbose=0)
+    rates = reference_rates(GROUPS, base, base, 1e-6, k, 4, 1)
+    rates[3] = base
+    shadow = probe_model()
+    shadow.set_weights(initial)
+    assert_weights_match(model, simulate(shadow, NumpyOptimizer("sgd", momentum=0.0), rates, 4,
+                                         xb))
+
+
+def test_logs_report_group_rates():
+    base, k = 0.1, 2
+    x, y, _ = probe_data(1)
+    model = probe_model()
+    model.compile(keras.optimizers.SGD(base), loss=mean_output_loss)
+    history = model.fit(x, y, batch_size=BATCH, epochs=3, verbose=0,
+                        callbacks=[kc.LeRaC(k=k, lowest_lr=1e-5, groups=PATTERNS,
+                                            log_groups=True)])
+    want = reference_rates(GROUPS, base, base, 1e-5, k, 3, 1)
+    np.testing.assert_allclose(history.history["lerac_lr_first"], want[:, 0], rtol=1e-5)
+    np.testing.assert_allclose(history.history["lerac_lr_last"], want[:, -1], rtol=1e-5)
+    for j in range(GROUPS):
+        np.testing.assert_allclose(history.history[f"lerac_lr/{j:02d}_g{j}"], want[:, j],
+                                   rtol=1e-5)
+
+
+def test_rates_table_and_plot(tmp_path):
+    model = probe_model()
+    model.compile(keras.optimizers.SGD(0.1), loss=mean_output_loss)
+    lerac = kc.LeRaC(k=2, lowest_lr=1e-5, groups=PATTERNS)
+    names, table = lerac.rates(model, range(8), steps_per_epoch=2)
+    assert names == PATTERNS
+    np.testing.assert_allclose(table, reference_rates(GROUPS, 0.1, 0.1, 1e-5, 2, 8, 2),
+                               rtol=1e-5)
+    path = plot_lerac(lerac, model, range(8), str(tmp_path / "rates.png"), steps_per_epoch=2)
+    assert os.path.getsize(path) > 1000
+
+
+def test_mixed_precision_loss_scale_optimizer_is_patched_inside():
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        model = probe_model()
+        model.compile(keras.optimizers.SGD(0.1), loss=mean_output_loss)
+        assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
+        x, y, _ = probe_data(1)
+        history = model.fit(x, y, batch_size=BATCH, epochs=2, verbose=0,
+                            callbacks=[kc.LeRaC(k=2, lowest_lr=1e-5, groups=PATTERNS)])
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    want = reference_rates(GROUPS, 0.1, 0.1, 1e-5, 2, 2, 1)
+    np.testing.assert_allclose(history.history["lerac_lr_last"], want[:, -1], rtol=1e-5)
+    assert np.isfinite(history.history["loss"]).all()
+
+
+# ---------------------------------------------------------------------------------------------
+# Bad input
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        ({"k": 0, "lowest_lr": 1e-6}, ValueError, "`k`"),
+        ({"k": 2.5, "lowest_lr": 1e-6}, ValueError, "`k`"),
+        ({"k": 3, "lowest_lr": 0.0}, ValueError, "`lowest_lr`"),
+        ({"k": 3, "lowest_lr": float("nan")}, ValueError, "`lowest_lr`"),
+        ({"k": 3, "lowest_lr": "1e-6"}, TypeError, "`lowest_lr`"),
+        ({"k": 3, "lowest_lr": 1e-2, "highest_lr": 1e-3}, ValueError, "`lowest_lr`"),
+        ({"k": 3, "lowest_lr": 1e-6, "c": 1.0}, ValueError, "`c`"),
+        ({"k": 3, "lowest_lr": 1e-6, "update": "cosine"}, ValueError, "`update`"),
+        ({"k": 3, "lowest_lr": 1e-6, "unit": "batch"}, ValueError, "`unit`"),
+        ({"k": 3, "lowest_lr": 1e-6, "groups": "width"}, ValueError, "`groups`"),
+        ({"k": 3, "lowest_lr": 1e-6, "groups": []}, ValueError, "`groups`"),
+        ({"k": 3, "lowest_lr": 1e-6, "base_schedule": "cosine"}, ValueError, "`base_schedule`"),
+        ({"k": 3, "lowest_lr": 1e-6, "steps_per_epoch": 0}, ValueError, "`steps_per_epoch`"),
+    ],
+)
+def test_bad_arguments_are_rejected_at_construction(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        kc.LeRaC(**kwargs)
+
+
+def _fit_raises(lerac, match, compile_kwargs=None, **fit_kwargs):
+    model = probe_model()
+    model.compile(**(compile_kwargs or {"optimizer": keras.optimizers.SGD(0.1),
+                                        "loss": mean_output_loss}))
+    before = [ops.convert_to_numpy(v).copy() for v in model.weights]
+    x, y, _ = probe_data(1)
+    with pytest.raises(ValueError, match=match):
+        model.fit(x, y, batch_size=BATCH, epochs=1, verbose=0, callbacks=[lerac], **fit_kwargs)
+    for a, b in zip(before, model.weights):  # no step ran
+        np.testing.assert_array_equal(a, ops.convert_to_numpy(b))
+
+
+def test_bad_grouping_and_rates_are_rejected_before_any_step():
+    _fit_raises(kc.LeRaC(k=2, lowest_lr=1e-6, groups=["g0", "nope"]), "matches no layer")
+    _fit_raises(kc.LeRaC(k=2, lowest_lr=1e-6, groups=["g0", "g1"]), "without a group")
+    _fit_raises(kc.LeRaC(k=2, lowest_lr=1e-6, highest_lr=1.0, groups=PATTERNS), "`highest_lr`")
+    _fit_raises(kc.LeRaC(k=2, lowest_lr=0.5, groups=PATTERNS), "`lowest_lr`")
+
+
+def test_unknown_epoch_length_needs_steps_per_epoch():
+    import tensorflow as tf
+
+    x, y, _ = probe_data(2)
+    dataset = tf.data.Dataset.from_tensor_slices((x, y)).batch(BATCH).filter(lambda a, b: True)
+    model = probe_model()
+    model.compile(keras.optimizers.SGD(0.1), loss=mean_output_loss)
+    with pytest.raises(ValueError, match="steps_per_epoch"):
+        model.fit(dataset, epochs=1, verbose=0,
+                  callbacks=[kc.LeRaC(k=2, lowest_lr=1e-6, groups=PATTERNS)])
+    model.fit(dataset, epochs=1, verbose=0,
+              callbacks=[kc.LeRaC(k=2, lowest_lr=1e-6, groups=PATTERNS, steps_per_epoch=2)])
+
+
+# ---------------------------------------------------------------------------------------------
+# tf.distribute (TensorFlow only: runs in a subprocess so two logical CPUs can be configured)
+
+_MIRRORED_SCRIPT = r"""
+import os, sys, json
+os.environ["KERAS_BACKEND"] = "tensorflow"
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+import numpy as np, keras
+sys.path.insert(0, os.path.dirname(sys.argv[1]))
+import test_lerac as t
+import keras_curriculum as kc
+x, y, xb = t.probe_data(2)
+strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+with strategy.scope():
+    model = t.probe_model()
+    model.compile(keras.optimizers.AdamW(0.05, weight_decay=0.05), loss=t.mean_output_loss)
+initial = [keras.ops.convert_to_numpy(v) for v in model.weights]
+model.fit(x, y, batch_size=t.BATCH, epochs=4, shuffle=False, verbose=0,
+          callbacks=[kc.LeRaC(k=2, lowest_lr=1e-6, groups=t.PATTERNS)])
+rates = t.reference_rates(t.GROUPS, 0.05, 0.05, 1e-6, 2, 8, 2)
+shadow = t.probe_model()
+shadow.set_weights(initial)
+t.assert_weights_match(model, t.simulate(shadow, t.NumpyOptimizer("adamw", weight_decay=0.05),
+                                         rates, 8, xb))
+print("replicas", strategy.num_replicas_in_sync, "OK")
+"""
+
+
+@pytest.mark.no_torch
+def test_mirrored_strategy_matches_numpy_reference(backend, tmp_path):
+    if backend != "tensorflow":
+        pytest.skip("tf.distribute is TensorFlow's; this check runs in the TensorFlow pass")
+    script = tmp_path / "mirrored.py"
+    script.write_text(_MIRRORED_SCRIPT)
+    result = subprocess.run([sys.executable, str(script), __file__], capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "replicas 2 OK" in result.stdout
