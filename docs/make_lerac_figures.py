@@ -1,0 +1,31 @@
+"""Regenerates docs/images/lerac_*.png with the package's own plotting helper.
+
+    KERAS_BACKEND=jax python docs/make_lerac_figures.py
+"""
+
+import os
+
+import keras
+
+import keras_curriculum as kc
+from keras_curriculum.plotting import plot_lerac
+from recipes.models import resnet18
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def main():
+    model = resnet18((32, 32, 3), 10)
+    model.compile(keras.optimizers.SGD(0.1, momentum=0.9), "sparse_categorical_crossentropy")
+    steps_per_epoch = 391  # CIFAR-10, batch 128
+    steps = range(0, 7 * steps_per_epoch, 17)
+    for update in ("exponential", "linear", "official"):
+        lerac = kc.LeRaC(k=5, lowest_lr=1e-7, update=update)
+        path = os.path.join(HERE, "images", f"lerac_{update}.png")
+        plot_lerac(lerac, model, steps, path, steps_per_epoch=steps_per_epoch,
+                   title=f"LeRaC on ResNet-18 ({update}): rate per layer group, k=5 epochs")
+        print("wrote", path)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,65 @@
+"""`python -m recipes`: compare curricula on a recipe; prints the table, writes files and plots.
+
+    python -m recipes --recipe fashion_mnist --methods conventional,lerac --seeds 3 --epochs 4
+"""
+
+import argparse
+import datetime
+import os
+import sys
+
+from recipes import compare
+from recipes import methods as methods_lib
+
+RECIPES = {"fashion_mnist": "recipes.fashion_mnist:FashionMNIST"}
+
+
+def load_recipe(name, **kwargs):
+    if name not in RECIPES:
+        raise ValueError(f"Unknown recipe {name!r}. Available: {', '.join(sorted(RECIPES))}")
+    module_name, class_name = RECIPES[name].split(":")
+    module = __import__(module_name, fromlist=[class_name])
+    return getattr(module, class_name)(**kwargs)
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(prog="python -m recipes", description=__doc__.splitlines()[0])
+    parser.add_argument("--recipe", default="fashion_mnist")
+    parser.add_argument("--methods", default=",".join(methods_lib.available()),
+                        help=f"comma-separated, from {', '.join(methods_lib.METHODS)}")
+    parser.add_argument("--seeds", type=int, default=3, help="number of seeds (>= 1)")
+    parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--train-size", type=int, default=None)
+    parser.add_argument("--out", default=None, help="output folder (default runs/<recipe>/<time>)")
+    parser.add_argument("--verbose", type=int, default=1, choices=[0, 1, 2])
+    args = parser.parse_args(argv)
+    if args.seeds < 1:
+        parser.error(f"--seeds must be >= 1. Received: {args.seeds}")
+    if args.epochs < 1:
+        parser.error(f"--epochs must be >= 1. Received: {args.epochs}")
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    unknown = [m for m in methods if m not in methods_lib.available()]
+    if unknown or not methods:
+        parser.error(f"unknown method(s) {unknown}. Available: {', '.join(methods_lib.available())}")
+    if args.recipe not in RECIPES:
+        parser.error(f"unknown recipe {args.recipe!r}. Available: {', '.join(sorted(RECIPES))}")
+    args.methods = methods
+    return args
+
+
+def main(argv=None):
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    kwargs = {} if args.train_size is None else {"train_size": args.train_size}
+    try:
+        recipe = load_recipe(args.recipe, **kwargs)
+    except ValueError as error:  # a dataset that is not on this machine: say how to get it
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    out = args.out or os.path.join("runs", args.recipe, stamp)
+    compare.compare(recipe, args.methods, range(args.seeds), args.epochs, out, args.verbose)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
