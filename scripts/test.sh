@@ -3,7 +3,7 @@
 # JAX backends and the torch-capable part on PyTorch. Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
+bash scripts/setup.sh --data
 export PYTHONHASHSEED=0 TF_CPP_MIN_LOG_LEVEL=2
 status=0
 for backend in tensorflow jax torch; do

@@ -1,0 +1,63 @@
+"""The comparison runner and the Fashion-MNIST recipe, end to end on a tiny budget."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from recipes import __main__ as cli
+from recipes import compare
+from recipes import data
+
+
+def test_mcnemar_matches_exact_binomial_by_hand():
+    # 10 examples only the first model gets right, 2 only the second: p = 2 * P(X <= 2),
+    # X ~ Binomial(12, 1/2) = 2 * (1 + 12 + 66) / 4096.
+    a = np.array([True] * 10 + [False] * 2 + [True] * 30)
+    b = np.array([False] * 10 + [True] * 2 + [True] * 30)
+    assert compare.mcnemar_pvalue(a, b) == pytest.approx(2 * 79 / 4096)
+    assert compare.mcnemar_pvalue(a, a) == 1.0
+
+
+def test_fashion_mnist_loads_a_balanced_subset():
+    (x, y), (xt, yt) = data.fashion_mnist(train_size=500, seed=3)
+    assert x.shape == (500, 28, 28, 1) and x.dtype == np.float32
+    assert xt.shape == (10000, 28, 28, 1)
+    assert np.bincount(y, minlength=10).tolist() == [50] * 10
+    assert 0.0 <= x.min() and x.max() <= 1.0
+
+
+def test_missing_dataset_names_the_install_command(monkeypatch, tmp_path):
+    monkeypatch.setattr(data, "FASHION_MNIST_DIR", str(tmp_path))
+    with pytest.raises(data.DatasetUnavailable, match="apt-get install dataset-fashion-mnist"):
+        data.fashion_mnist()
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--methods", "conventional,curriculum_by_magic"], "unknown method"),
+    (["--seeds", "0"], "--seeds must be >= 1"),
+    (["--recipe", "imagenet-9000"], "unknown recipe"),
+])
+def test_cli_rejects_bad_input(argv, message, capsys):
+    with pytest.raises(SystemExit):
+        cli.parse_args(argv)
+    assert message in capsys.readouterr().err
+
+
+def test_runner_end_to_end_writes_table_plots_and_tensorboard(tmp_path):
+    out = str(tmp_path / "run")
+    code = cli.main(["--methods", "conventional,lerac", "--seeds", "2", "--epochs", "1",
+                     "--train-size", "300", "--out", out, "--verbose", "0"])
+    assert code == 0
+    table = open(os.path.join(out, "table.md")).read()
+    assert "| conventional |" in table and "| lerac |" in table
+    results = json.load(open(os.path.join(out, "results.json")))
+    assert sorted((r["method"], r["seed"]) for r in results) == [
+        ("conventional", 0), ("conventional", 1), ("lerac", 0), ("lerac", 1)]
+    assert all(0.0 <= r["accuracy"] <= 1.0 for r in results)
+    lerac_run = next(r for r in results if r["method"] == "lerac")
+    assert lerac_run["history"]["lerac_lr_last"][0] == pytest.approx(1e-8, rel=1e-4)
+    for plot in ("accuracy_vs_time.png", "lerac_rates.png"):
+        assert os.path.getsize(os.path.join(out, "plots", plot)) > 1000
+    assert os.listdir(os.path.join(out, "tensorboard", "lerac_seed0"))
