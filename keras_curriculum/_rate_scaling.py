@@ -10,15 +10,17 @@ per variable. Why it is done this way and not otherwise:
 - Scaling gradients equals scaling the rate for plain SGD only; Adam-family optimizers are
   nearly invariant to gradient scale. So the *rate* handed to `update_step` is scaled.
 - Keras applies decoupled weight decay before `update_step` with the *global* rate; a
-  per-variable rate must scale the decay too (as PyTorch parameter groups do). The patch turns the
-  optimizer's own decay off and applies it per variable with the variable's rate, with each
-  backend's own formula so that a scale of 1 gives bit-identical results.
-- TF and JAX: `_backend_update_step` receives the group-rate vector in place of the scalar rate
-  (the TF backend routes it through `tf.distribute` exactly like the scalar) and `update_step`
-  picks the variable's entry. On TF `update_step` sees raw `tf.Variable`s: variables are looked
-  up with `optimizer._get_variable_index`, which handles both.
-- torch: built-in optimizers are fused (`_parallel_update_step` never calls `update_step`), so
-  the update runs once per group, each a fused call with the group's rate.
+  per-variable rate must scale the decay too (as PyTorch parameter groups do). The optimizer's own
+  `_apply_weight_decay` runs once per group while `learning_rate` reads as that group's rate, so
+  each optimizer keeps its own decay rule (Muon's two coefficients, each backend's formula, TF's
+  distributed update) and a scale of 1 gives bit-identical results.
+- `_backend_update_step` receives the group-rate vector in place of the scalar rate (the TF
+  backend routes it through `tf.distribute` exactly like the scalar) and `update_step` picks the
+  variable's entry. On TF `update_step` sees raw `tf.Variable`s: variables are looked up with
+  `optimizer._get_variable_index`, which handles both.
+- torch: the built-in optimizers are swapped for fused versions whose `_parallel_update_step`
+  never calls `update_step` and may keep per-step state (Nadam's `u_product`), so LeRaC runs the
+  optimizer's generic (unfused) update there: exact, slower on a GPU.
 """
 
 import numpy as np
@@ -49,6 +51,7 @@ class RateScaling:
         self.scales_fn = scales_fn
         self.hold_steps = hold_steps
         self.owner = owner
+        self.finished = False
 
     # Host-side views, for logs and plots -----------------------------------------------------
 
@@ -74,21 +77,33 @@ class RateScaling:
         if current is not None:
             current.remove(force=True)
         patched = {
-            "_apply_weight_decay": lambda variables: None,
-            "_backend_update_step": (
-                self._grouped_update if backend.backend() == "torch" else self._vector_update
-            ),
+            "_apply_weight_decay": self._grouped_weight_decay,
+            "_backend_update_step": self._vector_update,
+            "update_step": self._variable_update,
         }
-        if backend.backend() != "torch":
-            patched["update_step"] = self._variable_update
+        self._base_rate = optimizer._get_current_learning_rate
         if self.hold_steps is not None and isinstance(
             optimizer._learning_rate, LearningRateSchedule
         ):
-            patched["_get_current_learning_rate"] = self._held_rate
+            patched["_get_current_learning_rate"] = self._base_rate = self._held_rate
         self._originals = {name: getattr(optimizer, name) for name in patched}
+        if backend.backend() == "torch":
+            self._originals["_backend_update_step"] = _unfused_backend_update_step(optimizer)
         for name, function in patched.items():
             object.__setattr__(optimizer, name, function)
         object.__setattr__(optimizer, self.attribute, self)
+
+    def finish_curriculum(self):
+        """Restores the optimizer's own update once every scale is 1 for good.
+
+        Only the held base schedule (if any) stays. The optimizer then runs its own code path
+        (torch's fused kernels included): bit-identical to training without LeRaC, at no cost.
+        """
+        optimizer = self.optimizer
+        for name in ("update_step", "_backend_update_step", "_apply_weight_decay"):
+            if name in vars(optimizer):
+                object.__delattr__(optimizer, name)
+        self.finished = True
 
     def remove(self, force=False):
         optimizer = self.optimizer
@@ -111,38 +126,46 @@ class RateScaling:
         scales = self.scales_fn(self.optimizer._iterations)
         return ops.cast(learning_rate, "float32") * scales
 
+    def _group_of(self, variable):
+        return self.group_of_index[self.optimizer._get_variable_index(variable)]
+
+    def _grouped_weight_decay(self, variables):
+        optimizer = self.optimizer
+        members = {}
+        for variable in variables:
+            members.setdefault(self._group_of(variable), []).append(variable)
+        for group in sorted(members):
+            # The rate is recomputed wherever the decay code asks for it (inside TF's
+            # cross-replica update too), never captured from another replica's graph.
+            object.__setattr__(
+                optimizer,
+                "_get_current_learning_rate",
+                lambda group=group: self._group_rates(self._base_rate())[group],
+            )
+            try:
+                self._originals["_apply_weight_decay"](members[group])
+            finally:
+                object.__setattr__(optimizer, "_get_current_learning_rate", self._base_rate)
+        if "_get_current_learning_rate" not in self._originals:
+            object.__delattr__(optimizer, "_get_current_learning_rate")
+
     def _vector_update(self, grads, trainable_variables, learning_rate):
         self._originals["_backend_update_step"](
             grads, trainable_variables, self._group_rates(learning_rate)
         )
 
     def _variable_update(self, gradient, variable, learning_rate):
-        optimizer = self.optimizer
-        group = self.group_of_index[optimizer._get_variable_index(variable)]
-        rate = learning_rate[group]
-        if optimizer.weight_decay is not None and optimizer._use_weight_decay(variable):
-            wd = ops.cast(optimizer.weight_decay, variable.dtype)
-            optimizer.assign_sub(variable, variable * wd * ops.cast(rate, variable.dtype))
-        self._originals["update_step"](gradient, variable, rate)
+        self._originals["update_step"](gradient, variable, learning_rate[self._group_of(variable)])
 
-    def _grouped_update(self, grads, trainable_variables, learning_rate):
-        import torch
 
-        optimizer = self.optimizer
-        rates = self._group_rates(learning_rate)
-        members = {}
-        for grad, variable in zip(grads, trainable_variables):
-            group = self.group_of_index[optimizer._get_variable_index(variable)]
-            members.setdefault(group, ([], []))
-            members[group][0].append(grad)
-            members[group][1].append(variable)
-        for group in sorted(members):
-            group_grads, group_vars = members[group]
-            rate = rates[group]
-            if optimizer.weight_decay is not None:
-                decayed = [v.value for v in group_vars if optimizer._use_weight_decay(v)]
-                if decayed:
-                    with torch.no_grad():
-                        # Keras's torch backend decays as v *= 1 - wd * lr: same formula.
-                        torch._foreach_mul_(decayed, 1 - optimizer.weight_decay * rate)
-            self._originals["_backend_update_step"](group_grads, group_vars, rate)
+def _unfused_backend_update_step(optimizer):
+    """The first `_backend_update_step` in the optimizer's MRO outside the torch fused classes."""
+    from keras.src.backend.torch.optimizers.torch_parallel_optimizer import (
+        TorchParallelOptimizer,
+    )
+
+    for cls in type(optimizer).__mro__:
+        if issubclass(cls, TorchParallelOptimizer) or "_backend_update_step" not in vars(cls):
+            continue
+        return vars(cls)["_backend_update_step"].__get__(optimizer)
+    raise AssertionError("BaseOptimizer defines _backend_update_step")

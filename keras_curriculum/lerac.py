@@ -215,6 +215,7 @@ class LeRaC(keras.callbacks.Callback):
                 )
 
         k, update, c = self.k, self.update, self.c
+        self._curriculum_steps = k * steps_per_unit
 
         def scales_fn(step):
             elapsed = schedules.lerac_elapsed_units(step, steps_per_unit)
@@ -263,11 +264,36 @@ class LeRaC(keras.callbacks.Callback):
     # Callback hooks ---------------------------------------------------------------------------
 
     def on_train_begin(self, logs=None):
+        optimizer = getattr(self.model.optimizer, "inner_optimizer", self.model.optimizer)
+        if (keras.backend.backend() == "tensorflow"
+                and isinstance(optimizer, keras.optimizers.ScheduleFreeAdamW)):
+            raise ValueError(
+                "LeRaC does not support ScheduleFreeAdamW on the TensorFlow backend: its "
+                "per-layer updates do not match the optimizer's there (they do on JAX and "
+                "PyTorch). Use another optimizer or the JAX backend."
+            )
         scaling, groups = self._plan(self.model, self.params.get("steps"))
         scaling.install()
         self._scaling, self._group_names = scaling, [group.name for group in groups]
+        self._finish_if_over()
         # The compiled step is traced lazily: retrace so it picks up the patched optimizer.
         self.model.make_train_function(force=True)
+
+    def _finish_if_over(self):
+        """After k, hands the update back to the optimizer's own code (one retrace)."""
+        if self._scaling.finished:
+            return False
+        step = int(ops.convert_to_numpy(self._scaling.optimizer.iterations))
+        if step < self._curriculum_steps:
+            return False
+        self._scaling.finish_curriculum()
+        return True
+
+    def on_epoch_begin(self, epoch, logs=None):
+        # Checked at epoch boundaries only: reading the step counter is free there on every
+        # backend (JAX syncs its state at epoch end), and retracing once is cheap.
+        if self._scaling is not None and epoch > 0 and self._finish_if_over():
+            self.model.make_train_function(force=True)
 
     def on_epoch_end(self, epoch, logs=None):
         if self._scaling is None or logs is None:

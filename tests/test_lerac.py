@@ -379,8 +379,8 @@ def test_reused_callback_does_not_stack_and_is_removed_after_fit():
     for start in range(3):  # the same instance in three consecutive fits
         model.fit(x, y, batch_size=BATCH, epochs=start + 1, initial_epoch=start, shuffle=False,
                   verbose=0, callbacks=[lerac])
-        assert "update_step" not in vars(model.optimizer)
-        assert "_backend_update_step" not in vars(model.optimizer)
+        assert not set(vars(model.optimizer)) & {"update_step", "_backend_update_step",
+                                                 "_apply_weight_decay"}
     # Then plain training: no curriculum left behind even though k was not reached.
     model.fit(x, y, batch_size=BATCH, epochs=1, shuffle=False, verbose=0)
     rates = reference_rates(GROUPS, base, base, 1e-6, k, 4, 1)
@@ -389,6 +389,21 @@ def test_reused_callback_does_not_stack_and_is_removed_after_fit():
     shadow.set_weights(initial)
     assert_weights_match(model, simulate(shadow, NumpyOptimizer("sgd", momentum=0.0), rates, 4,
                                          xb))
+
+
+def test_optimizer_code_path_is_restored_at_the_first_epoch_after_k():
+    x, y, _ = probe_data(1)
+    model = probe_model()
+    model.compile(keras.optimizers.SGD(0.1), loss=mean_output_loss)
+    seen = []
+
+    class Probe(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            seen.append("update_step" in vars(model.optimizer))
+
+    model.fit(x, y, batch_size=BATCH, epochs=4, verbose=0,
+              callbacks=[kc.LeRaC(k=2, lowest_lr=1e-5, groups=PATTERNS), Probe()])
+    assert seen == [True, True, False, False]
 
 
 def test_logs_report_group_rates():
@@ -535,3 +550,69 @@ def test_mirrored_strategy_matches_numpy_reference(backend, tmp_path):
                             text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "replicas 2 OK" in result.stdout
+
+
+# ---------------------------------------------------------------------------------------------
+# Every built-in optimizer: the group's update equals the same optimizer run at the group's rate
+
+
+class _RateSequence(keras.optimizers.schedules.LearningRateSchedule):
+    """Reference: a plain optimizer whose schedule replays one group's LeRaC rates."""
+
+    def __init__(self, rates):
+        self.rates = [float(r) for r in rates]
+
+    def __call__(self, step):
+        table = ops.convert_to_tensor(np.asarray(self.rates, "float32"))
+        return ops.take(table, ops.minimum(ops.cast(step, "int32"), len(self.rates) - 1))
+
+    def get_config(self):
+        return {"rates": self.rates}
+
+
+BUILTIN = {
+    "SGD": {"momentum": 0.9, "weight_decay": 0.01},
+    "RMSprop": {"weight_decay": 0.01},
+    "Adam": {"weight_decay": 0.01},
+    "AdamW": {"weight_decay": 0.01},
+    "Adamax": {"weight_decay": 0.01},
+    "Nadam": {"weight_decay": 0.01},
+    "Adagrad": {"weight_decay": 0.01},
+    "Adadelta": {"weight_decay": 0.01},
+    "Adafactor": {"weight_decay": 0.01},
+    "Ftrl": {},
+    "Lion": {"weight_decay": 0.01},
+    "Lamb": {"weight_decay": 0.01},
+    "Muon": {"weight_decay": 0.01},
+    "ScheduleFreeAdamW": {"weight_decay": 0.01},
+}
+
+
+@pytest.mark.parametrize("name", sorted(BUILTIN))
+def test_every_builtin_optimizer_updates_each_group_at_its_rate(name, backend):
+    if name == "ScheduleFreeAdamW" and backend == "tensorflow":
+        model = probe_model()
+        model.compile(keras.optimizers.ScheduleFreeAdamW(0.01), loss=mean_output_loss)
+        x, y, _ = probe_data(1)
+        with pytest.raises(ValueError, match="ScheduleFreeAdamW"):
+            model.fit(x, y, batch_size=BATCH, verbose=0,
+                      callbacks=[kc.LeRaC(k=2, lowest_lr=1e-5, groups=PATTERNS)])
+        return
+    base, k, steps = 0.01, 6, 8
+    rates = reference_rates(GROUPS, base, base, 1e-5, k, steps, 1)
+    x, y, _ = probe_data(steps)
+    make = lambda lr: getattr(keras.optimizers, name)(learning_rate=lr, **BUILTIN[name])
+    model = probe_model()
+    model.compile(make(base), loss=mean_output_loss)
+    initial = [ops.convert_to_numpy(v) for v in model.weights]
+    model.fit(x, y, batch_size=BATCH, epochs=1, shuffle=False, verbose=0,
+              callbacks=[kc.LeRaC(k=k, lowest_lr=1e-5, unit="step", groups=PATTERNS)])
+    for group in (1, GROUPS - 1):
+        reference = probe_model()
+        reference.set_weights(initial)
+        reference.compile(make(_RateSequence(rates[:, group])), loss=mean_output_loss)
+        reference.fit(x, y, batch_size=BATCH, epochs=1, shuffle=False, verbose=0)
+        for got, want in zip(model.weights, reference.weights):
+            if got.path.startswith(f"g{group}/"):
+                np.testing.assert_allclose(ops.convert_to_numpy(got), ops.convert_to_numpy(want),
+                                           rtol=1e-5, atol=1e-7, err_msg=f"{name} {got.path}")
