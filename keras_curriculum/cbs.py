@@ -64,17 +64,22 @@ def bypass_epoch(initial_sigma, factor=0.9, every=5, kernel_size=3, rank=2,
     From this epoch on, `GaussianSmoothing` passes its input through. Returns `math.inf` if that
     never happens (`factor=1`, or `tolerance=None`).
     """
+    if tolerance is None:
+        return math.inf
     threshold = bypass_sigma(kernel_size, rank, tolerance)
     if initial_sigma <= threshold:
         return 0
-    if factor >= 1 or threshold <= 0:
+    if factor >= 1:
         return math.inf
+
+    def reached(decays):
+        return sigma_at_epoch(initial_sigma, decays * every, factor, every) <= threshold
+
     decays = math.ceil(math.log(threshold / initial_sigma) / math.log(factor))
-    # Rounding in the logarithms can leave the boundary one decay early or late: settle it on
-    # the schedule itself.
-    while decays > 0 and sigma_at_epoch(initial_sigma, (decays - 1) * every, factor, every) <= threshold:
+    # Rounding in the logarithms can put the estimate one decay off: settle it on the schedule.
+    while decays > 0 and reached(decays - 1):
         decays -= 1
-    while sigma_at_epoch(initial_sigma, decays * every, factor, every) > threshold:
+    while not reached(decays):
         decays += 1
     return decays * every
 
@@ -305,7 +310,7 @@ class SigmaDecay(keras.callbacks.Callback):
         # Whether a layer convolves is a Python-level decision taken while tracing, so the
         # compiled functions must be rebuilt to see the switch. This costs one retrace per run;
         # the alternative, an on-device `ops.cond` on sigma in every layer, costs a conditional
-        # per layer per step for the whole run (measured in benchmarks/cbs.py).
+        # per layer per step for the whole run (benchmarks/cbs.py times both variants).
         self.model.make_train_function(force=True)
         self.model.make_test_function(force=True)
         self.model.make_predict_function(force=True)

@@ -92,8 +92,8 @@ def is_identity(sigma, kernel_size, rank=2, tolerance=DEFAULT_BYPASS_TOLERANCE):
 def bypass_sigma(kernel_size, rank=2, tolerance=DEFAULT_BYPASS_TOLERANCE):
     """The largest sigma at which `is_identity` holds (bisection; off-centre mass rises with sigma).
 
-    Returns 0.0 for `tolerance=0`-like cases that only the exact identity meets, and `inf` when
-    every sigma passes (kernel_size=1).
+    Returns 0.0 for `tolerance=None` (no bypass) and `inf` for kernel_size=1 (always identity).
+    With `tolerance=0` it is the sigma below which the float64 centre weight rounds to 1.
     """
     if tolerance is None:
         return 0.0
@@ -239,6 +239,7 @@ class GaussianSmoothing(keras.layers.Layer):
         )
         self._host_sigma = self.sigma
         self._rank = None
+        self._update_pass_through()
 
     @property
     def current_sigma(self):
@@ -248,10 +249,15 @@ class GaussianSmoothing(keras.layers.Layer):
     @property
     def passes_through(self):
         """True when the current kernel is the identity within `bypass_tolerance`."""
-        # Before build the rank is unknown; the 2-D kernel is the further from identity, so
-        # answering for it never claims a bypass the built layer would not make.
-        rank = self._rank or 2
-        return is_identity(self._host_sigma, self.kernel_size, rank, self.bypass_tolerance)
+        return self._passes_through
+
+    def _update_pass_through(self):
+        # Cached because eager backends (torch) read it in every call. Before build the rank is
+        # unknown; the 2-D kernel is the further from identity, so answering for it never
+        # claims a bypass the built layer would not make.
+        self._passes_through = is_identity(
+            self._host_sigma, self.kernel_size, self._rank or 2, self.bypass_tolerance
+        )
 
     def set_sigma(self, sigma):
         """Sets the current sigma; returns True if this switched the pass-through on or off.
@@ -263,6 +269,7 @@ class GaussianSmoothing(keras.layers.Layer):
         before = self.passes_through
         self.sigma_variable.assign(sigma)
         self._host_sigma = sigma
+        self._update_pass_through()
         return before != self.passes_through
 
     def load_own_variables(self, store):
@@ -270,6 +277,7 @@ class GaussianSmoothing(keras.layers.Layer):
         # Loading a `.keras` file or a BackupAndRestore checkpoint sets the weight directly: keep
         # the host copy (which decides the bypass) in step with it.
         self._host_sigma = float(ops.convert_to_numpy(self.sigma_variable))
+        self._update_pass_through()
 
     def build(self, input_shape):
         rank = len(input_shape) - 2
@@ -286,6 +294,7 @@ class GaussianSmoothing(keras.layers.Layer):
             )
         self._rank = rank
         self._channels = int(input_shape[channel_axis])
+        self._update_pass_through()
 
     def call(self, inputs, training=None):
         if self.passes_through or (not training and not self.smooth_at_inference):

@@ -1,0 +1,177 @@
+"""The `tf.data` side of DoCL: batches whose example order the host decides, epoch by epoch.
+
+DoCL identifies the examples of a train step by position, not by a tag carried through `fit`:
+the host draws each epoch's order, the pipeline emits exactly that order, and the metric
+records the logits of each step in the order it saw them. Keras consumes batches in order and
+starts a fresh iterator each epoch (after `on_epoch_begin`, when no `steps_per_epoch` is given),
+so step j of an epoch holds `order[j * batch_size : (j + 1) * batch_size]`. Two sources:
+
+- Random access (numpy arrays, or any object with `__len__` and `__getitem__` such as a TFDS
+  `data_source`): one Python call per batch gathers the batch; an epoch reads only its k
+  examples.
+- Streaming (any finite `tf.data.Dataset`): every epoch reads the whole source once, keeps the
+  selected examples (a vectorised mask look-up per 1024 examples) and permutes them within
+  windows of `shuffle_window` examples with a permutation the host drew; it costs a full read
+  of the source per epoch and `shuffle_window` buffered examples. The source must yield its
+  examples in the same order on every pass (no reshuffling inside it).
+
+The dataset reports a fixed cardinality (the batches of a full pass) so that Keras never
+infers, and then enforces, the length of a shorter first epoch; a shorter epoch simply ends
+early (see `zip_with_fixed_cardinality`).
+"""
+
+import math
+
+import importlib
+
+import numpy as np
+
+
+class _LazyTensorFlow:
+    """Imports TensorFlow on first use, so `import keras_curriculum` works where only JAX is."""
+
+    def __getattr__(self, name):
+        return getattr(importlib.import_module("tensorflow"), name)
+
+
+tf = _LazyTensorFlow()
+
+MASK_CHUNK = 1024
+
+
+def num_batches(size, batch_size, drop_remainder):
+    return size // batch_size if drop_remainder else math.ceil(size / batch_size)
+
+
+def zip_with_fixed_cardinality(batches, max_batches):
+    """`batches` (unknown length <= max_batches) reported as `max_batches` long.
+
+    `zip` takes the smaller cardinality: `range(max_batches)` is finite and known, the second
+    input is `batches` followed by an endless-but-empty tail, which has infinite static
+    cardinality and ends the sequence at run time as soon as `batches` is exhausted.
+    """
+
+    def empty():
+        return iter(())
+
+    tail = tf.data.Dataset.from_generator(
+        empty, output_signature=batches.element_spec
+    ).repeat()
+    zipped = tf.data.Dataset.zip(tf.data.Dataset.range(max_batches), batches.concatenate(tail))
+    return zipped.map(lambda _, batch: batch)
+
+
+def _stack(examples):
+    return tuple(np.stack([np.asarray(e[part]) for e in examples]) for part in range(2))
+
+
+class RandomAccessSource:
+    """(x, y) arrays, or an indexable of (x, y) pairs or of dicts (`keys` picks x and y)."""
+
+    def __init__(self, data, keys=None):
+        self.keys = keys
+        if isinstance(data, tuple) and len(data) == 2 and all(
+            hasattr(part, "shape") for part in data
+        ):
+            x, y = (np.asarray(part) for part in data)
+            if len(x) != len(y):
+                raise ValueError(
+                    f"`dataset` arrays must have the same length. Received: len(x)={len(x)}, "
+                    f"len(y)={len(y)}"
+                )
+            self.arrays = (x, y)
+            self.length = len(x)
+            self.labels = y
+        else:
+            self.arrays = None
+            self.data = data
+            self.length = len(data)
+            self.labels = None
+        first = self._examples(np.array([0]))
+        self.spec = tuple(
+            tf.TensorSpec((None,) + part.shape[1:], tf.as_dtype(part.dtype)) for part in first
+        )
+
+    def _examples(self, index):
+        if self.arrays is not None:
+            return tuple(part[index] for part in self.arrays)
+        items = [self.data[int(i)] for i in index]
+        if self.keys is not None:
+            items = [(item[self.keys[0]], item[self.keys[1]]) for item in items]
+        return _stack(items)
+
+    def batches(self, order_fn, batch_size, drop_remainder):
+        """Batches of `order_fn()` (evaluated when an iterator starts)."""
+
+        def index_batches():
+            order = order_fn()
+            stop = len(order) - len(order) % batch_size if drop_remainder else len(order)
+            for start in range(0, stop, batch_size):
+                yield order[start : start + batch_size]
+
+        def gather(index):
+            return self._examples(index)
+
+        def fetch(index):
+            x, y = tf.numpy_function(gather, [index], [s.dtype for s in self.spec], stateful=False)
+            x.set_shape(self.spec[0].shape)
+            y.set_shape(self.spec[1].shape)
+            return x, y
+
+        indices = tf.data.Dataset.from_generator(
+            index_batches, output_signature=tf.TensorSpec([None], tf.int64)
+        )
+        return indices.map(fetch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+
+class StreamingSource:
+    """A finite, unbatched `tf.data.Dataset` of (x, y), read in full every epoch."""
+
+    def __init__(self, dataset, length):
+        self.dataset = dataset
+        self.length = length
+        self.labels = None
+        self.spec = tuple(
+            tf.TensorSpec((None,) + tuple(s.shape), s.dtype) for s in dataset.element_spec
+        )
+
+    def batches(self, mask_fn, window_fn, batch_size, drop_remainder, window):
+        """Selected examples (mask_fn()) permuted within windows by window_fn(w)."""
+
+        def keep(index):
+            return mask_fn()[index]
+
+        chunks = self.dataset.enumerate().batch(MASK_CHUNK)
+
+        def kept(index, example):
+            x, y = example
+            flags = tf.numpy_function(keep, [index], tf.bool, stateful=False)
+            flags.set_shape(index.shape)
+            return tf.boolean_mask(x, flags), tf.boolean_mask(y, flags)
+
+        selected = chunks.map(kept, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        selected = selected.unbatch().batch(window)
+
+        def permute(w, x, y):
+            perm = tf.numpy_function(window_fn, [w, tf.shape(y)[0]], tf.int64, stateful=False)
+            perm.set_shape([None])
+            return tf.gather(x, perm), tf.gather(y, perm)
+
+        windows = selected.enumerate().map(
+            lambda w, example: permute(w, *example), num_parallel_calls=tf.data.AUTOTUNE,
+            deterministic=True,
+        )
+        return windows.unbatch().batch(batch_size, drop_remainder=drop_remainder)
+
+
+def count_examples(dataset):
+    """Number of elements of a finite dataset (reads it once when its length is unknown)."""
+    cardinality = int(dataset.cardinality())
+    if cardinality == tf.data.INFINITE_CARDINALITY:
+        raise ValueError(
+            "`dataset` must be finite: DoCL keeps a score per example. Received a dataset "
+            "with infinite cardinality (remove `.repeat()`)."
+        )
+    if cardinality == tf.data.UNKNOWN_CARDINALITY:
+        cardinality = int(dataset.reduce(np.int64(0), lambda count, _: count + 1))
+    return cardinality
