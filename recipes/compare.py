@@ -53,7 +53,7 @@ def run_one(recipe, method, seed, epochs, out_dir, verbose):
     keras.utils.set_random_seed(seed)
     model = recipe.build_model()
     train = recipe.train_dataset(seed)
-    model, train, callbacks = methods_lib.prepare(method, recipe, model, train, epochs)
+    model, train, callbacks = methods_lib.prepare(method, recipe, model, train, epochs, seed)
     model.compile(optimizer=recipe.optimizer(epochs), loss=recipe.loss,
                   metrics=["accuracy"] + methods_lib.extra_metrics(callbacks))
     clock = _Clock()
@@ -64,6 +64,8 @@ def run_one(recipe, method, seed, epochs, out_dir, verbose):
     history = model.fit(train, epochs=epochs, validation_data=recipe.test_dataset(),
                         callbacks=callbacks, verbose=verbose)
     wall = time.perf_counter() - start
+    if seed == 0:
+        methods_lib.plot_run(callbacks, os.path.join(out_dir, "plots", f"seed{seed}"))
     x_test, y_test = recipe.test_arrays()
     predictions = np.argmax(model.predict(x_test, batch_size=512, verbose=0), axis=-1)
     correct = predictions == y_test

@@ -25,6 +25,10 @@ class FashionMNIST:
         self.steps_per_epoch = len(self.x_train) // batch_size
         self.loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
         self.lerac = {"k": 2, "lowest_lr": 1e-8}
+        # CBS paper: sigma 1, factor 0.9, kernel 3, decay every 2-5 epochs (here every epoch of
+        # a short run). DoCL: one warm-start epoch, episodes of 2 sampling epochs + a refresh.
+        self.cbs = {"sigma": 1.0, "kernel_size": 3, "factor": 0.9, "every": 1}
+        self.docl = {"warmup_epochs": 1, "episode_epochs": 2}
 
     def build_model(self):
         return small_cnn((28, 28, 1), 10, width=self.width)
@@ -36,6 +40,10 @@ class FashionMNIST:
         ds = tf.data.Dataset.from_tensor_slices((self.x_train, self.y_train))
         ds = ds.shuffle(len(self.x_train), seed=seed, reshuffle_each_iteration=True)
         return ds.batch(self.batch_size, drop_remainder=True).prefetch(2)
+
+    def train_examples(self):
+        """Unbatched training examples, for stages that draw their own batches (DoCL)."""
+        return self.x_train, self.y_train
 
     def test_dataset(self):
         return tf.data.Dataset.from_tensor_slices((self.x_test, self.y_test)).batch(512)
