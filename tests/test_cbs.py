@@ -1,9 +1,6 @@
 """CBS: kernel and schedule against the paper, the layer against numpy, insertion, decay, bypass."""
 
 import math
-import os
-import subprocess
-import sys
 import warnings
 
 import keras
@@ -24,6 +21,8 @@ from keras_curriculum.cbs import sigma_at_epoch
 from keras_curriculum.cbs import smoothing_layers
 from keras_curriculum.lerac import LeRaC
 from layer_checks import check_layer
+from tf_subprocess import only_in_tensorflow_pass
+from tf_subprocess import run_two_replica_check
 
 # ---------------------------------------------------------------------------------------------
 # Independent numpy references (written from the paper's formula, not from the package)
@@ -604,13 +603,7 @@ def test_composes_with_lerac_in_one_fit():
 
 
 _MIRRORED_SCRIPT = r"""
-import os, sys
-os.environ["KERAS_BACKEND"] = "tensorflow"
-import tensorflow as tf
-cpu = tf.config.list_physical_devices("CPU")[0]
-tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 import numpy as np, keras
-sys.path.insert(0, os.path.dirname(sys.argv[1]))
 import test_cbs as t
 from keras_curriculum.cbs import SigmaDecay, add_smoothing, smoothing_layers
 strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
@@ -627,12 +620,6 @@ print("replicas", strategy.num_replicas_in_sync, "OK")
 
 
 @pytest.mark.no_torch
-def test_mirrored_strategy_decays_and_bypasses(backend, tmp_path):
-    if backend != "tensorflow":
-        pytest.skip("tf.distribute is TensorFlow's; this check runs in the TensorFlow pass")
-    script = tmp_path / "mirrored.py"
-    script.write_text(_MIRRORED_SCRIPT)
-    result = subprocess.run([sys.executable, str(script), __file__], capture_output=True,
-                            text=True, timeout=300, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "replicas 2 OK" in result.stdout
+@only_in_tensorflow_pass
+def test_mirrored_strategy_decays_and_bypasses():
+    run_two_replica_check(_MIRRORED_SCRIPT)

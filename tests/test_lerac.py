@@ -2,8 +2,6 @@
 
 import math
 import os
-import subprocess
-import sys
 
 import keras
 import numpy as np
@@ -14,6 +12,8 @@ from keras import ops
 import keras_curriculum as kc
 from keras_curriculum import schedules
 from keras_curriculum.plotting import plot_lerac
+from tf_subprocess import only_in_tensorflow_pass
+from tf_subprocess import run_two_replica_check
 
 # ---------------------------------------------------------------------------------------------
 # Independent numpy references (written from the paper, not from the package)
@@ -220,9 +220,8 @@ def test_other_updates_in_fit(update):
                                          epochs, xb))
 
 
-def test_jit_compile_and_steps_per_execution(backend):
-    if backend == "torch":
-        pytest.skip("torch has no jit_compile/steps_per_execution graph to test here")
+@pytest.mark.no_torch  # torch rejects steps_per_execution > 1; jit_compile is torch.compile
+def test_jit_compile_and_steps_per_execution():
     base, k, epochs, batches = 0.05, 2, 3, 4
     model = probe_model()
     model.compile(keras.optimizers.AdamW(base, weight_decay=0.01), loss=mean_output_loss,
@@ -514,13 +513,7 @@ def test_unknown_epoch_length_needs_steps_per_epoch():
 # tf.distribute (TensorFlow only: runs in a subprocess so two logical CPUs can be configured)
 
 _MIRRORED_SCRIPT = r"""
-import os, sys, json
-os.environ["KERAS_BACKEND"] = "tensorflow"
-import tensorflow as tf
-cpu = tf.config.list_physical_devices("CPU")[0]
-tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 import numpy as np, keras
-sys.path.insert(0, os.path.dirname(sys.argv[1]))
 import test_lerac as t
 import keras_curriculum as kc
 x, y, xb = t.probe_data(2)
@@ -541,15 +534,9 @@ print("replicas", strategy.num_replicas_in_sync, "OK")
 
 
 @pytest.mark.no_torch
-def test_mirrored_strategy_matches_numpy_reference(backend, tmp_path):
-    if backend != "tensorflow":
-        pytest.skip("tf.distribute is TensorFlow's; this check runs in the TensorFlow pass")
-    script = tmp_path / "mirrored.py"
-    script.write_text(_MIRRORED_SCRIPT)
-    result = subprocess.run([sys.executable, str(script), __file__], capture_output=True,
-                            text=True, timeout=300)
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "replicas 2 OK" in result.stdout
+@only_in_tensorflow_pass
+def test_mirrored_strategy_matches_numpy_reference():
+    run_two_replica_check(_MIRRORED_SCRIPT)
 
 
 # ---------------------------------------------------------------------------------------------
