@@ -2,7 +2,8 @@
 
 - `LeRaC`: learning-rate curriculum (a callback).
 - `GaussianSmoothing`, `add_smoothing`, `SigmaDecay`: curriculum by smoothing (CBS).
-- `DoCL`, `DoCLLogits`, `CosineRestarts`: dynamic instance hardness curriculum.
+- `EfficientTrain`, `low_frequency_crop`, `LowFrequencyCrop`: EfficientTrain / ET++.
+- `DoCL`, `DoCLLogits`, `CosineRestarts`: dynamics-optimized curriculum (DoCL).
 """
 
 from keras_curriculum import docl
@@ -15,6 +16,11 @@ from keras_curriculum.cbs import smoothing_layers
 from keras_curriculum.docl import CosineRestarts
 from keras_curriculum.docl import DoCL
 from keras_curriculum.docl import DoCLLogits
+from keras_curriculum.efficient_train import EfficientTrain
+from keras_curriculum.efficient_train import Stage
+from keras_curriculum.efficient_train import plot_efficient_train
+from keras_curriculum.frequency_crop import LowFrequencyCrop
+from keras_curriculum.frequency_crop import low_frequency_crop
 from keras_curriculum.layer_groups import LayerGroup
 from keras_curriculum.layer_groups import depth_groups
 from keras_curriculum.lerac import LeRaC
@@ -29,17 +35,22 @@ __all__ = [
     "CosineRestarts",
     "DoCL",
     "DoCLLogits",
+    "EfficientTrain",
     "GaussianSmoothing",
     "LayerGroup",
     "LeRaC",
+    "LowFrequencyCrop",
     "SigmaDecay",
+    "Stage",
     "add_smoothing",
     "bypass_epoch",
     "bypass_sigma",
     "depth_groups",
     "docl",
     "gaussian_kernel",
+    "low_frequency_crop",
     "off_centre_mass",
+    "plot_efficient_train",
     "schedules",
     "sigma_at_epoch",
     "smoothing_layers",

@@ -1,0 +1,544 @@
+"""EfficientTrain (Wang et al., ICCV 2023) and EfficientTrain++ (TPAMI 2024) inside one `fit`.
+
+Pure schedule math first (stage tables, the epoch -> stage map, compute fractions), then
+`EfficientTrain`: a `tf.data` stage that down-samples and augments every batch as the stage of
+its epoch says, and the Keras callback that tells the stage which epoch `fit` is in.
+"""
+
+import math
+import numbers
+from typing import NamedTuple
+
+import keras
+import numpy as np
+
+from keras_curriculum.frequency_crop import low_frequency_crop
+from keras_curriculum.frequency_crop import normalize_size
+
+PAPER_SIZES_224 = (160, 160, 160, 192, 224)
+PAPER_MAGNITUDES = (1, 3, 5, 7, 9)
+PLUS_SIZES_224 = (96,) * 2 + (160,) * 4 + (224,) * 4
+SCHEDULES = ("paper", "plus")
+DOWNSAMPLE = ("fft", "resize")
+_UNKNOWN_STEPS = 2**62  # an epoch with no known length never ends inside one iterator
+
+
+class Stage(NamedTuple):
+    """One row of an EfficientTrain table: `epochs` at `size` with RandAugment `magnitude`.
+
+    `size` is an int, a `(height, width)` pair or None (the full image); `magnitude` is a
+    RandAugment magnitude on the 0..10 scale, or None for no augmentation.
+    """
+
+    epochs: int
+    size: object = None
+    magnitude: object = None
+
+
+def scale_size(size_at_224, image_size):
+    """A published size for 224 px inputs scaled to `image_size`: round(B * S / 224) per axis."""
+    height, width = normalize_size(image_size, "image_size")
+    return (max(1, int(math.floor(size_at_224 * height / 224 + 0.5))),
+            max(1, int(math.floor(size_at_224 * width / 224 + 0.5))))
+
+
+def paper_stages(epochs=300, image_size=224):
+    """The EfficientTrain (ICCV 2023) table: 5 stages, B = 160,160,160,192,224, m = 1,3,5,7,9.
+
+    Stage i ends after epoch int(epochs * (i + 1) / 5), as in the official launcher
+    (`ET_training.py`, `--end_epoch`); B is scaled to `image_size`.
+    """
+    _check_int("epochs", epochs, 1)
+    ends = [epochs * (i + 1) // 5 for i in range(5)]
+    lengths = np.diff([0] + ends)
+    return [Stage(int(n), scale_size(b, image_size), m)
+            for n, b, m in zip(lengths, PAPER_SIZES_224, PAPER_MAGNITUDES)]
+
+
+def compute_clock_epochs(budget_epochs, sizes, image_size):
+    """Epochs of each stage under the EfficientTrain++ compute clock.
+
+    Every one of the n stages spends budget/n of a compute budget counted in full-resolution
+    image-epochs: an epoch at B_h x B_w costs (B_h * B_w) / (H * W), so stage i lasts
+    (budget / n) * (H * W) / (B_h * B_w) epochs (the official launcher's `rp_epoch / 10`).
+    Stage ends are rounded on the cumulative sum, so the table's total is the rounded total.
+    """
+    height, width = normalize_size(image_size, "image_size")
+    if isinstance(budget_epochs, bool) or not isinstance(budget_epochs, numbers.Real) or not (
+        budget_epochs > 0 and math.isfinite(budget_epochs)
+    ):
+        raise ValueError(f"`budget_epochs` must be a number > 0. Received: {budget_epochs!r}")
+    sizes = [normalize_size(s, "sizes") for s in sizes]
+    weights = np.array([height * width / (h * w) for h, w in sizes])
+    ends = np.floor(budget_epochs / len(sizes) * np.cumsum(weights) + 0.5).astype(int)
+    return np.diff(np.concatenate([[0], ends])).astype(int)
+
+
+def plus_stages(budget_epochs=200, image_size=224, sizes=None):
+    """The EfficientTrain++ table: 10 stages, magnitude m = stage index, the compute clock.
+
+    Args:
+        budget_epochs: compute budget in full-resolution epochs (the official `--epoch`; 200
+            against a 300-epoch baseline is the paper's 1.5x). The table runs longer than this
+            in epochs, since low-resolution epochs are cheaper.
+        image_size: full input size; the default sizes [96]*2 + [160]*4 + [224]*4 are scaled to
+            it.
+        sizes: 10 absolute sizes (int or pairs) instead of the default.
+    """
+    if sizes is None:
+        sizes = [scale_size(b, image_size) for b in PLUS_SIZES_224]
+    if len(sizes) != 10:
+        raise ValueError(f"`sizes` must list 10 stage sizes. Received {len(sizes)}: {sizes!r}")
+    lengths = compute_clock_epochs(budget_epochs, sizes, image_size)
+    return [Stage(int(n), normalize_size(s, "sizes"), m)
+            for m, (n, s) in enumerate(zip(lengths, sizes))]
+
+
+def stage_of_epoch(stages):
+    """Index of the stage in force in each epoch: int32 array of length sum(epochs)."""
+    return np.repeat(np.arange(len(stages), dtype="int32"), [s.epochs for s in stages])
+
+
+def stage_compute(stages, image_size):
+    """Compute of one epoch of each stage relative to a full-resolution epoch."""
+    height, width = normalize_size(image_size, "image_size")
+    fractions = []
+    for stage in stages:
+        h, w = (height, width) if stage.size is None else normalize_size(stage.size)
+        fractions.append(h * w / (height * width))
+    return np.array(fractions)
+
+
+def compute_fraction(stages, image_size):
+    """Compute of the whole table relative to as many epochs at full resolution."""
+    per_epoch = stage_compute(stages, image_size)[stage_of_epoch(stages)]
+    return float(per_epoch.mean())
+
+
+def _check_int(name, value, minimum):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise ValueError(f"`{name}` must be an integer >= {minimum}. Received: {name}={value!r}")
+
+
+def _normalize_stages(stages):
+    if isinstance(stages, str) or not isinstance(stages, (list, tuple)) or not stages:
+        raise ValueError(
+            "`stages` must be a non-empty list of (epochs, size, magnitude) rows; for the "
+            "published schedules use `EfficientTrain.paper()` or `EfficientTrain.plus()`. "
+            f"Received: stages={stages!r}"
+        )
+    rows = []
+    for row in stages:
+        if isinstance(row, dict):
+            row = Stage(**row)
+        elif isinstance(row, (list, tuple)) and 1 <= len(row) <= 3:
+            row = Stage(*row)
+        else:
+            raise ValueError(
+                f"Each of `stages` must be (epochs, size, magnitude). Received: {row!r}"
+            )
+        _check_int("stages[].epochs", row.epochs, 0)
+        size = None if row.size is None else normalize_size(row.size, "stages[].size")
+        magnitude = row.magnitude
+        if magnitude is not None and (
+            isinstance(magnitude, bool) or not isinstance(magnitude, numbers.Real)
+            or not 0 <= magnitude <= 10
+        ):
+            raise ValueError(
+                "`stages[].magnitude` must be None or a RandAugment magnitude in [0, 10]. "
+                f"Received: {magnitude!r}"
+            )
+        rows.append(Stage(int(row.epochs), size, magnitude))
+    if sum(row.epochs for row in rows) < 1:
+        raise ValueError(f"`stages` must cover at least one epoch. Received: stages={stages!r}")
+    return rows
+
+
+class TFDataEqualization(keras.layers.Equalization):
+    """`keras.layers.Equalization` with a histogram that stays one op inside `tf.data`.
+
+    Keras 3.15 picks its histogram by the global backend: on JAX it unrolls 256 comparisons per
+    channel, which inside a `tf.data` graph (TF ops) takes 45 s to trace one RandAugment and
+    ~100x longer to run. `bincount` is what Keras itself uses on TF.
+    """
+
+    def _custom_histogram_fixed_width(self, values, value_range, nbins):
+        if self.backend.name != "tensorflow":
+            return super()._custom_histogram_fixed_width(values, value_range, nbins)
+        import tensorflow as tf
+
+        low, high = (float(v) for v in value_range)
+        scaled = (tf.cast(values, tf.float32) - low) * (nbins - 1) / (high - low)
+        indices = tf.clip_by_value(tf.cast(scaled, tf.int32), 0, nbins - 1)
+        return tf.math.bincount(tf.reshape(indices, [-1]), minlength=nbins, dtype=tf.int32)
+
+
+def _rand_augment(value_range, num_ops, factor, seed):
+    layer = keras.layers.RandAugment(value_range=value_range, num_ops=num_ops, factor=factor,
+                                     seed=seed)
+    layer.equalization = TFDataEqualization(value_range=value_range, data_format=layer.data_format)
+    return layer
+
+
+@keras.saving.register_keras_serializable(package="keras_curriculum")
+class EfficientTrain(keras.callbacks.Callback):
+    """EfficientTrain curriculum: small low-frequency images and weak augmentation first.
+
+    A stage table says, for each epoch, the image size B and the RandAugment magnitude m.
+    `apply(dataset)` returns a `tf.data` pipeline that augments every image with
+    `keras.layers.RandAugment` at the stage's magnitude, then down-samples it to B by
+    low-frequency cropping (`kc.low_frequency_crop`, `downsample="fft"`) or resizing
+    (`keras.layers.Resizing`, Lanczos with antialiasing, `downsample="resize"`); the same object
+    passed as a callback tells that pipeline which epoch `fit` is in. Validation data is not
+    touched and runs at full resolution.
+
+    The stage of a batch is a function of the epoch at which its data iterator started (read
+    once, lazily, when the first batch is pulled, i.e. after `on_epoch_begin`) and of the
+    batch's position in that iterator: batch k belongs to epoch start + k // steps_per_epoch.
+    It is therefore exact whether `fit` re-creates the iterator every epoch or, with
+    `steps_per_epoch` and a repeated dataset, keeps one iterator for the whole run, however far
+    `tf.data` prefetches; after a `keras.callbacks.BackupAndRestore` resume it follows the epoch
+    that `fit` restarts from. Outside a `fit` with this callback the pipeline yields full-size,
+    un-augmented images.
+
+    Each distinct size gives the train step a new input shape (JAX and XLA compile once per
+    shape): the published tables use three. The model must accept those spatial sizes
+    (`keras.Input((None, None, 3))`, keras-hub backbones with `image_shape=(None, None, 3)`);
+    `on_train_begin` checks this and raises a `ValueError` otherwise.
+
+    RandAugment magnitude m (0..10, timm's scale) maps to `RandAugment(factor=m / 10)`: Keras
+    draws each operation's strength uniformly in [0, m/10] of that operation's range, where timm
+    applies m/10 of its range (with noise 0.5). Keras's ranges are its own (rotation up to
+    factor * 360 degrees), so the magnitudes order the strength as the paper does but are not
+    timm's augmentations; pass `augmenter` to use another mapping. RandAugment picks its
+    operations once per call: per image for unbatched datasets, per batch for batched ones.
+
+    Images come out as float32; batches are `(images, labels)` or `(images, labels,
+    sample_weights)`. The epoch logs (and so TensorBoard, when listed after this callback) get
+    `et_stage`, `et_height`, `et_width` and `et_magnitude` (NaN without augmentation).
+
+    Args:
+        stages: list of `Stage(epochs, size, magnitude)` rows (tuples or dicts accepted):
+            epochs >= 0 per stage; size an int, `(height, width)` or None for full size;
+            magnitude in [0, 10] or None for no augmentation. `fit` must run exactly
+            sum(epochs) epochs (`et.epochs`).
+        image_size: int or `(height, width)`, the full image size, checked against the dataset;
+            None takes it from the dataset.
+        downsample: `"fft"` (low-frequency crop, the ET paper) or `"resize"` (ET++).
+        value_range: pixel value range given to RandAugment, `(0, 255)` or `(0, 1)`.
+        num_ops: int >= 1, RandAugment operations per image.
+        augmenter: None, or a callable taking a magnitude and returning a `tf.data`-safe Keras
+            layer (e.g. a `keras.layers.Pipeline`), replacing the RandAugment mapping.
+        seed: int or None, seeds the augmentation layers.
+
+    Example:
+
+    ```python
+    et = kc.EfficientTrain.paper(epochs=300, image_size=224)
+    train = et.apply(train_ds)       # (images, labels), batched or not (then batch_size=)
+    model.fit(train, epochs=et.epochs, validation_data=val_ds, callbacks=[et])
+    ```
+
+    References:
+        Wang, Ni, Song, Yang, Huang, Wu, Huang. "EfficientTrain: Exploring Generalized
+        Curriculum Learning for Training Visual Backbones", ICCV 2023.
+        Wang, Ni, Song, Yang, Huang, Huang. "EfficientTrain++: Generalized Curriculum Learning
+        for Efficient Visual Backbone Training", TPAMI 2024.
+    """
+
+    def __init__(self, stages, image_size=None, downsample="fft", value_range=(0, 255),
+                 num_ops=2, augmenter=None, seed=None):
+        super().__init__()
+        self.stages = _normalize_stages(stages)
+        self.image_size = None if image_size is None else normalize_size(image_size, "image_size")
+        if downsample not in DOWNSAMPLE:
+            raise ValueError(f"`downsample` must be one of {DOWNSAMPLE}. Received: {downsample!r}")
+        if (not isinstance(value_range, (list, tuple)) or len(value_range) != 2
+                or not value_range[0] < value_range[1]):
+            raise ValueError(f"`value_range` must be (low, high) with low < high. "
+                             f"Received: value_range={value_range!r}")
+        _check_int("num_ops", num_ops, 1)
+        if augmenter is not None and not callable(augmenter):
+            raise ValueError(f"`augmenter` must be None or callable. Received: {augmenter!r}")
+        self.downsample = downsample
+        self.value_range = tuple(value_range)
+        self.num_ops = int(num_ops)
+        self.augmenter = augmenter
+        self.seed = seed
+        self._table = stage_of_epoch(self.stages)
+        self._epoch = self._steps = self._dataset_size = None
+
+    @classmethod
+    def paper(cls, epochs=300, image_size=224, **kwargs):
+        """The ET paper schedule (`paper_stages`), FFT low-frequency cropping by default."""
+        return cls(paper_stages(epochs, image_size), image_size=image_size, **kwargs)
+
+    @classmethod
+    def plus(cls, budget_epochs=200, image_size=224, sizes=None, **kwargs):
+        """The ET++ schedule (`plus_stages`, compute clock), resizing by default."""
+        kwargs.setdefault("downsample", "resize")
+        return cls(plus_stages(budget_epochs, image_size, sizes), image_size=image_size, **kwargs)
+
+    @classmethod
+    def from_schedule(cls, schedule, *args, **kwargs):
+        """`paper(...)` or `plus(...)` by name, for command lines and configs."""
+        if schedule not in SCHEDULES:
+            raise ValueError(f"`schedule` must be one of {SCHEDULES}. Received: {schedule!r}")
+        return getattr(cls, schedule)(*args, **kwargs)
+
+    @property
+    def epochs(self):
+        """Number of epochs the table covers: pass it to `fit(epochs=...)`."""
+        return int(len(self._table))
+
+    def stage_at(self, epoch):
+        """The `Stage` in force in `epoch` (0-based), with its size resolved if known."""
+        if not 0 <= epoch < self.epochs:
+            raise ValueError(f"`epoch` must be in [0, {self.epochs}). Received: epoch={epoch}")
+        stage = self.stages[self._table[epoch]]
+        if stage.size is None:
+            stage = stage._replace(size=self.image_size or self._dataset_size)
+        return stage
+
+    # The tf.data stage --------------------------------------------------------------------
+
+    def apply(self, dataset, batch_size=None, drop_remainder=False):
+        """Returns `dataset` with every batch augmented and down-sampled for its epoch's stage.
+
+        Args:
+            dataset: `tf.data.Dataset` of `(images, labels)` or `(images, labels,
+                sample_weights)`, images of a fixed size, batched or not.
+            batch_size: int, required for an unbatched dataset (batched here, after the
+                per-image augmentation); must be None for a batched one.
+            drop_remainder: passed to `batch` for an unbatched dataset.
+        """
+        import tensorflow as tf
+
+        batched, (height, width) = self._check_dataset(dataset, batch_size)
+        full = (height, width)
+        sizes = [full if s.size is None else s.size for s in self.stages]
+        for size in sizes:
+            if size[0] > height or size[1] > width:
+                raise ValueError(f"`stages` sizes must not exceed the image size {full}. "
+                                 f"Received a stage of size {size}")
+        self._dataset_size = full
+        if self._epoch is None:
+            self._epoch = tf.Variable(-1, dtype=tf.int64, trainable=False)
+            self._steps = tf.Variable(_UNKNOWN_STEPS, dtype=tf.int64, trainable=False)
+        # Branch n (one past the last stage) is "not in fit": full size, no augmentation.
+        magnitudes = sorted({s.magnitude for s in self.stages if s.magnitude is not None})
+        augmenters = [self._make_augmenter(m) for m in magnitudes]
+        augmenters.append(lambda images: tf.cast(images, tf.float32))
+        aug_of_stage = [len(magnitudes) if s.magnitude is None else magnitudes.index(s.magnitude)
+                        for s in self.stages] + [len(magnitudes)]
+        distinct = sorted(set(sizes) | {full})
+        size_of_stage = [distinct.index(s) for s in sizes] + [distinct.index(full)]
+        downsamplers = [self._make_downsampler(s, full) for s in distinct]
+
+        table = tf.constant(self._table, tf.int32)
+        aug_of_stage = tf.constant(aug_of_stage, tf.int32)
+        size_of_stage = tf.constant(size_of_stage, tf.int32)
+        epoch_var, steps_var, outside = self._epoch, self._steps, len(self.stages)
+
+        def switch(index, functions, images):
+            return tf.switch_case(index, [lambda f=f: f(images) for f in functions])
+
+        def augment(stage, element):
+            images = switch(tf.gather(aug_of_stage, stage), augmenters, element[0])
+            return (stage, (images,) + tuple(element[1:]))
+
+        def downsample(stage, element):
+            images = switch(tf.gather(size_of_stage, stage), downsamplers, element[0])
+            return (images,) + tuple(element[1:])
+
+        def one_iterator(_):
+            # Read when the iterator pulls its first batch, after `on_epoch_begin` of the epoch
+            # it starts in; later batches are placed by their index, not by the variable, so
+            # prefetching cannot shift them into the wrong epoch.
+            start, steps = epoch_var.read_value(), steps_var.read_value()
+
+            def stage_of(batch_index):
+                epoch = tf.clip_by_value(start + batch_index // steps, 0, len(self._table) - 1)
+                return tf.where(start < 0, outside, tf.gather(table, epoch))
+
+            parallel = dict(num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+            ds = dataset.enumerate()
+            if batched:
+                ds = ds.map(lambda i, el: augment(stage_of(i), el), **parallel)
+                return ds.map(lambda stage, el: downsample(stage, el), **parallel)
+            ds = ds.map(lambda i, el: augment(stage_of(i // batch_size), el), **parallel)
+            ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+            return ds.map(lambda stage, el: downsample(stage[0], el), **parallel)
+
+        out = tf.data.Dataset.from_tensors(0).flat_map(one_iterator)
+        batches = int(dataset.cardinality())
+        if batches >= 0 and not batched:
+            batches = batches // batch_size if drop_remainder else -(-batches // batch_size)
+        if batches >= 0 or batches == tf.data.INFINITE_CARDINALITY:
+            # `flat_map` forgets the length; `fit` needs it for its epoch ends and progress bar.
+            out = out.apply(tf.data.experimental.assert_cardinality(batches))
+        return out.prefetch(tf.data.AUTOTUNE)
+
+    def _check_dataset(self, dataset, batch_size):
+        import tensorflow as tf
+
+        if not isinstance(dataset, tf.data.Dataset):
+            raise ValueError(f"`dataset` must be a tf.data.Dataset. Received: {type(dataset)}")
+        spec = dataset.element_spec
+        if not isinstance(spec, tuple) or len(spec) not in (2, 3) or not isinstance(
+            spec[0], tf.TensorSpec
+        ):
+            raise ValueError(
+                "`dataset` must yield (images, labels) or (images, labels, sample_weights) "
+                f"with images a dense tensor. Received element_spec: {spec}"
+            )
+        shape, channels_last = spec[0].shape, keras.config.image_data_format() == "channels_last"
+        if shape.rank not in (3, 4) or not (spec[0].dtype.is_floating or spec[0].dtype.is_integer):
+            raise ValueError(
+                "`dataset` images must be numeric (H, W, C) or (batch, H, W, C) tensors. "
+                f"Received: {spec[0]}"
+            )
+        hw = shape[-3:-1] if channels_last else shape[-2:]
+        if None in hw.as_list():
+            raise ValueError(
+                "`dataset` images must have a fixed height and width (resize them first). "
+                f"Received: {spec[0]}"
+            )
+        full = tuple(hw.as_list())
+        if self.image_size is not None and self.image_size != full:
+            raise ValueError(f"`dataset` images are {full}, but `image_size`={self.image_size}.")
+        batched = shape.rank == 4
+        if batched and batch_size is not None:
+            raise ValueError("`batch_size` must be None for a batched `dataset`. "
+                             f"Received: batch_size={batch_size!r}")
+        if not batched:
+            _check_int("batch_size", batch_size, 1)
+        return batched, full
+
+    def augmentation(self, magnitude):
+        """The layer that augments at `magnitude`: `augmenter(magnitude)`, or by default
+        `keras.layers.RandAugment(value_range, num_ops, factor=magnitude / 10, seed)`."""
+        if self.augmenter is not None:
+            return self.augmenter(magnitude)
+        seed = None if self.seed is None else self.seed + int(round(10 * magnitude))
+        return _rand_augment(self.value_range, self.num_ops, magnitude / 10.0, seed)
+
+    def _make_augmenter(self, magnitude):
+        import tensorflow as tf
+
+        layer = self.augmentation(magnitude)
+        # Every branch of the stage switch must give one dtype.
+        return lambda images: tf.cast(layer(images), tf.float32)
+
+    def _make_downsampler(self, size, full):
+        import tensorflow as tf
+
+        if size == full:
+            return lambda images: tf.cast(images, tf.float32)
+        if self.downsample == "fft":
+            return lambda images: tf.cast(low_frequency_crop(images, size), tf.float32)
+        layer = keras.layers.Resizing(size[0], size[1], interpolation="lanczos3", antialias=True)
+        return lambda images: tf.cast(layer(images), tf.float32)
+
+    # Callback hooks -----------------------------------------------------------------------
+
+    def on_train_begin(self, logs=None):
+        if self._epoch is None:
+            raise ValueError("EfficientTrain: train on `et.apply(dataset)`; `apply` was never "
+                             "called on this object.")
+        epochs = self.params.get("epochs")
+        if epochs != self.epochs:
+            raise ValueError(
+                f"`stages` cover {self.epochs} epochs but `fit` runs epochs={epochs}: pass "
+                "`epochs=et.epochs` (a resumed run keeps the same total)."
+            )
+        self._check_model(self.model)
+        self._steps.assign(self.params.get("steps") or _UNKNOWN_STEPS)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch.assign(epoch)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is None or not 0 <= epoch < self.epochs:
+            return
+        stage = self.stage_at(epoch)
+        logs["et_stage"] = int(self._table[epoch])
+        if stage.size is not None:
+            logs["et_height"], logs["et_width"] = stage.size
+        logs["et_magnitude"] = float("nan") if stage.magnitude is None else float(stage.magnitude)
+
+    def on_train_end(self, logs=None):
+        if self._epoch is not None:
+            self._epoch.assign(-1)
+
+    def _check_model(self, model):
+        channels_last = keras.config.image_data_format() == "channels_last"
+        sizes = sorted({s.size for s in self.stages if s.size is not None})
+        try:
+            inputs = model.inputs
+        except (AttributeError, ValueError):
+            inputs = None
+        if not inputs or not sizes:
+            return
+        shape = tuple(inputs[0].shape)
+        fixed = shape[1:3] if channels_last else shape[2:4]
+        for size in sizes:
+            if any(d is not None and d != s for d, s in zip(fixed, size)):
+                raise ValueError(
+                    f"EfficientTrain feeds images of size {size}, but the model's input shape "
+                    f"{shape} fixes the spatial size: build the model with variable spatial "
+                    "dimensions, e.g. keras.Input((None, None, channels)) or a keras-hub "
+                    "backbone with image_shape=(None, None, channels)."
+                )
+            probe = list(shape)
+            probe[0] = 1
+            probe[1 if channels_last else 2], probe[2 if channels_last else 3] = size
+            try:
+                model.compute_output_spec(keras.KerasTensor(tuple(probe), inputs[0].dtype))
+            except Exception as error:  # noqa: BLE001 - re-raised with the cause attached
+                raise ValueError(
+                    f"The model cannot take the EfficientTrain input size {size}: {error}"
+                ) from error
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    def get_config(self):
+        return {
+            "stages": [list(s) for s in self.stages],
+            "image_size": self.image_size,
+            "downsample": self.downsample,
+            "value_range": self.value_range,
+            "num_ops": self.num_ops,
+            "augmenter": self.augmenter,
+            "seed": self.seed,
+        }
+
+
+def plot_efficient_train(et, path, title=None):
+    """Plots the resolution, augmentation strength and compute per epoch of an EfficientTrain.
+
+    Curves, all as fractions: B_h / H (resolution), m / 10 (RandAugment factor) and
+    (B_h * B_w) / (H * W) (compute of the epoch relative to full size).
+    """
+    from keras_curriculum.plotting import plot_curves
+
+    if et.image_size is None:
+        raise ValueError("`et.image_size` is unknown: pass `image_size` to EfficientTrain.")
+    height, _ = et.image_size
+    epochs = np.arange(et.epochs)
+    stages = [et.stage_at(e) for e in epochs]
+    compute = stage_compute(et.stages, et.image_size)[et._table]
+    curves = {
+        "resolution B / H": np.array([s.size[0] / height for s in stages]),
+        "RandAugment factor m / 10": np.array(
+            [np.nan if s.magnitude is None else s.magnitude / 10 for s in stages]),
+        "compute per epoch (B / H)^2": compute,
+    }
+    fraction = compute_fraction(et.stages, et.image_size)
+    return plot_curves(
+        epochs, curves, path,
+        title=title or f"EfficientTrain schedule ({et.epochs} epochs, compute {fraction:.3f}x)",
+        xlabel="epoch", ylabel="fraction of full size / strength",
+    )
