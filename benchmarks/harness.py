@@ -1,7 +1,7 @@
 """Step-time comparison of `model.fit` with and without a curriculum, in one process.
 
 Every variant is a `Variant(model, fit_kwargs)`: a compiled model and the keyword arguments of one
-`fit` call (data, callbacks, steps). Rounds are interleaved: in each round every variant runs one
+`fit` call (data, callbacks, steps). Rounds are interleaved (the order rotates from round to round): in each round every variant runs one
 `fit` of `warmup + steps` batches, and only the last `steps` batches are timed (so tracing,
 compilation and a callback's per-fit set-up stay out of the figure). The baseline runs twice per
 round, as "A" and "A2", and `aa_ratio` = median(A2) / median(A) is the noise floor of this machine
@@ -83,8 +83,11 @@ def compare(baseline, variants, rounds=5, warmup=3, steps=20):
     # One untimed pass first: compilation of every variant stays out of round 1.
     for _, variant in order:
         time_fit(variant, warmup, 1)
-    for _ in range(rounds):
-        for name, variant in order:
+    for round_index in range(rounds):
+        # Rotate the order every round so no variant always runs first (or right after the
+        # same neighbour): position effects then cancel out of the medians.
+        shift = round_index % len(order)
+        for name, variant in order[shift:] + order[:shift]:
             times[name].append(time_fit(variant, warmup, steps))
     median = {name: statistics.median(values) for name, values in times.items()}
     result = {

@@ -51,9 +51,7 @@ def mcnemar_pvalue(correct_a, correct_b):
 
 def run_one(recipe, method, seed, epochs, out_dir, verbose):
     keras.utils.set_random_seed(seed)
-    model = recipe.build_model()
-    train = recipe.train_dataset(seed)
-    model, train, callbacks = methods_lib.prepare(method, recipe, model, train, epochs, seed)
+    model, train, callbacks, image_size = methods_lib.prepare(method, recipe, seed, epochs)
     model.compile(optimizer=recipe.optimizer(epochs), loss=recipe.loss,
                   metrics=["accuracy"] + methods_lib.extra_metrics(callbacks))
     clock = _Clock()
@@ -61,12 +59,12 @@ def run_one(recipe, method, seed, epochs, out_dir, verbose):
     callbacks = callbacks + [clock, keras.callbacks.TensorBoard(log_dir, write_graph=False)]
     print(f"[{recipe.name}] {method}, seed {seed}: training {epochs} epochs", flush=True)
     start = time.perf_counter()
-    history = model.fit(train, epochs=epochs, validation_data=recipe.test_dataset(),
+    history = model.fit(train, epochs=epochs, validation_data=recipe.test_dataset(image_size),
                         callbacks=callbacks, verbose=verbose)
     wall = time.perf_counter() - start
     if seed == 0:
         methods_lib.plot_run(callbacks, os.path.join(out_dir, "plots", f"seed{seed}"))
-    x_test, y_test = recipe.test_arrays()
+    x_test, y_test = recipe.test_arrays(image_size)
     predictions = np.argmax(model.predict(x_test, batch_size=512, verbose=0), axis=-1)
     correct = predictions == y_test
     accuracy = float(np.mean(correct))
@@ -82,8 +80,10 @@ def run_one(recipe, method, seed, epochs, out_dir, verbose):
 
 def summarize(results, methods):
     rows = []
-    baseline = {r["seed"]: r["correct"] for r in results if r["method"] == "conventional"}
     for method in methods:
+        # EfficientTrain is compared with conventional training at the same (upscaled) size.
+        reference = "conventional_upscaled" if method == "efficient_train" else "conventional"
+        baseline = {r["seed"]: r["correct"] for r in results if r["method"] == reference}
         runs = [r for r in results if r["method"] == method]
         accuracies = [100 * r["accuracy"] for r in runs]
         row = {
@@ -94,7 +94,8 @@ def summarize(results, methods):
             "train_seconds_mean": statistics.mean(r["train_seconds"] for r in runs),
             "mcnemar_p": None,
         }
-        if method != "conventional" and baseline:
+        row["mcnemar_vs"] = reference if method != reference and baseline else None
+        if method != reference and baseline:
             paired = [r for r in runs if r["seed"] in baseline]
             if paired:
                 row["mcnemar_p"] = mcnemar_pvalue(
@@ -107,10 +108,10 @@ def summarize(results, methods):
 
 def markdown_table(rows, title):
     lines = [f"### {title}", "",
-             "| method | accuracy (%) mean ± std | seeds | train time (s) | McNemar p vs conventional |",
+             "| method | accuracy (%) mean ± std | seeds | train time (s) | McNemar p (vs) |",
              "|---|---|---|---|---|"]
     for row in rows:
-        p = "—" if row["mcnemar_p"] is None else f"{row['mcnemar_p']:.3g}"
+        p = "—" if row["mcnemar_p"] is None else f"{row['mcnemar_p']:.3g} ({row['mcnemar_vs']})"
         lines.append(
             f"| {row['method']} | {row['accuracy_mean']:.2f} ± {row['accuracy_std']:.2f} | "
             f"{row['seeds']} | {row['train_seconds_mean']:.1f} | {p} |"

@@ -6,40 +6,73 @@ recipe (`recipe.lerac`, `recipe.cbs`, ...), so each recipe states its paper prot
 """
 
 import os
+from typing import NamedTuple
 
 import keras
 
 import keras_curriculum as kc
+from keras_curriculum.efficient_train import paper_stages
 
-METHODS = ("conventional", "lerac", "cbs", "lerac+cbs", "efficient_train", "docl")
-
-
-def _lerac(recipe, model, train, epochs, seed):
-    return model, train, [kc.LeRaC(**recipe.lerac)]
+METHODS = ("conventional", "lerac", "cbs", "lerac+cbs", "docl", "conventional_upscaled",
+           "efficient_train")
 
 
-def _cbs(recipe, model, train, epochs, seed):
+class Arm(NamedTuple):
+    """What one method trains: model, data, callbacks, and the image size it is tested at."""
+
+    model: keras.Model
+    train: object
+    callbacks: list
+    image_size: object = None  # None: the recipe's native size
+
+
+def _lerac(recipe, seed, epochs):
+    return Arm(recipe.build_model(), recipe.train_dataset(seed), [kc.LeRaC(**recipe.lerac)])
+
+
+def _cbs(recipe, seed, epochs):
     params = dict(recipe.cbs)
     decay = kc.SigmaDecay(factor=params.pop("factor"), every=params.pop("every"))
-    return kc.add_smoothing(model, **params), train, [decay]
+    return Arm(kc.add_smoothing(recipe.build_model(), **params), recipe.train_dataset(seed),
+               [decay])
 
 
-def _lerac_cbs(recipe, model, train, epochs, seed):
-    model, train, smoothing_callbacks = _cbs(recipe, model, train, epochs, seed)
-    return model, train, smoothing_callbacks + [kc.LeRaC(**recipe.lerac)]
+def _lerac_cbs(recipe, seed, epochs):
+    arm = _cbs(recipe, seed, epochs)
+    return arm._replace(callbacks=arm.callbacks + [kc.LeRaC(**recipe.lerac)])
 
 
-def _docl(recipe, model, train, epochs, seed):
+def _docl(recipe, seed, epochs):
     docl = kc.DoCL(seed=seed, **recipe.docl)
-    return model, docl.apply(recipe.train_examples(), batch_size=recipe.batch_size), [docl]
+    return Arm(recipe.build_model(), docl.apply(recipe.train_examples(), batch_size=recipe.batch_size),
+               [docl])
+
+
+def _conventional_upscaled(recipe, seed, epochs):
+    """EfficientTrain's baseline: the same model trained on the upscaled images at full size."""
+    size = recipe.upscaled_size
+    return Arm(recipe.build_model(variable_size=True), recipe.train_dataset(seed, size), [], size)
+
+
+def _efficient_train(recipe, seed, epochs):
+    # The paper's 5-stage table scaled to the upscaled size; no augmentation in any arm of this
+    # recipe (the other methods train without it), so every stage's magnitude is None.
+    size = recipe.upscaled_size
+    stages = [kc.Stage(s.epochs, s.size, None) for s in paper_stages(epochs, size)]
+    et = kc.EfficientTrain(stages, image_size=size, value_range=(0, 1), seed=seed)
+    return Arm(recipe.build_model(variable_size=True), et.apply(recipe.train_dataset(seed, size)),
+               [et], size)
 
 
 _PREPARE = {
-    "conventional": lambda recipe, model, train, epochs, seed: (model, train, []),
+    "conventional": lambda recipe, seed, epochs: Arm(recipe.build_model(),
+                                                     recipe.train_dataset(seed), []),
     "lerac": _lerac,
     "cbs": _cbs,
     "lerac+cbs": _lerac_cbs,
     "docl": _docl,
+    "conventional_upscaled": _conventional_upscaled,
+    "efficient_train": _efficient_train,
 }
 
 
@@ -47,10 +80,11 @@ def available():
     return tuple(m for m in METHODS if m in _PREPARE)
 
 
-def prepare(method, recipe, model, train, epochs, seed):
+def prepare(method, recipe, seed, epochs):
+    """The `Arm` of `method` for one seed: built from the recipe through the package's API."""
     if method not in _PREPARE:
         raise ValueError(f"Unknown method {method!r}. Available: {', '.join(available())}")
-    return _PREPARE[method](recipe, model, train, epochs, seed)
+    return _PREPARE[method](recipe, seed, epochs)
 
 
 def plot_run(callbacks, path_prefix):
@@ -77,6 +111,9 @@ def plot_curricula(recipe, methods, epochs, out_dir):
                                  os.path.join(out_dir, "cbs_sigma.png"),
                                  title="CBS: Gaussian sigma at the start of each epoch",
                                  xlabel="epoch", ylabel="sigma"))
+    if "efficient_train" in methods:
+        et = _efficient_train(recipe, 0, epochs).callbacks[0]
+        paths.append(kc.plot_efficient_train(et, os.path.join(out_dir, "efficient_train.png")))
     if any("lerac" in m for m in methods):
         model = recipe.build_model()
         model.compile(optimizer=recipe.optimizer(epochs), loss=recipe.loss)

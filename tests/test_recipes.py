@@ -45,6 +45,23 @@ def test_cli_rejects_bad_input(argv, message, capsys):
     assert message in capsys.readouterr().err
 
 
+def test_every_method_runs_in_the_runner(tmp_path):
+    out = str(tmp_path / "all")
+    rows = compare.compare(cli.load_recipe("fashion_mnist", train_size=300),
+                           list(cli.methods_lib.METHODS), range(1), 2, out, verbose=0)
+    assert [r["method"] for r in rows] == list(cli.methods_lib.METHODS)
+    by_method = {r["method"]: r for r in rows}
+    assert by_method["efficient_train"]["mcnemar_vs"] == "conventional_upscaled"
+    assert by_method["docl"]["mcnemar_vs"] == "conventional"
+    results = json.load(open(os.path.join(out, "results.json")))
+    history = {r["method"]: r["history"] for r in results}
+    assert history["cbs"]["cbs_sigma"] == [1.0, 0.9]
+    assert history["efficient_train"]["et_height"] == [40.0, 56.0]  # 2 epochs: stages 1 and 5
+    assert "docl_fraction" in history["docl"]
+    for plot in ("cbs_sigma.png", "efficient_train.png", "lerac_rates.png", "seed0_docl.png"):
+        assert os.path.getsize(os.path.join(out, "plots", plot)) > 1000
+
+
 def test_runner_end_to_end_writes_table_plots_and_tensorboard(tmp_path):
     out = str(tmp_path / "run")
     code = cli.main(["--methods", "conventional,lerac", "--seeds", "2", "--epochs", "1",
