@@ -264,14 +264,6 @@ class LeRaC(keras.callbacks.Callback):
     # Callback hooks ---------------------------------------------------------------------------
 
     def on_train_begin(self, logs=None):
-        optimizer = getattr(self.model.optimizer, "inner_optimizer", self.model.optimizer)
-        if (keras.backend.backend() == "tensorflow"
-                and isinstance(optimizer, keras.optimizers.ScheduleFreeAdamW)):
-            raise ValueError(
-                "LeRaC does not support ScheduleFreeAdamW on the TensorFlow backend: its "
-                "per-layer updates do not match the optimizer's there (they do on JAX and "
-                "PyTorch). Use another optimizer or the JAX backend."
-            )
         scaling, groups = self._plan(self.model, self.params.get("steps"))
         scaling.install()
         self._scaling, self._group_names = scaling, [group.name for group in groups]

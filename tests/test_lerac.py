@@ -576,15 +576,7 @@ BUILTIN = {
 
 
 @pytest.mark.parametrize("name", sorted(BUILTIN))
-def test_every_builtin_optimizer_updates_each_group_at_its_rate(name, backend):
-    if name == "ScheduleFreeAdamW" and backend == "tensorflow":
-        model = probe_model()
-        model.compile(keras.optimizers.ScheduleFreeAdamW(0.01), loss=mean_output_loss)
-        x, y, _ = probe_data(1)
-        with pytest.raises(ValueError, match="ScheduleFreeAdamW"):
-            model.fit(x, y, batch_size=BATCH, verbose=0,
-                      callbacks=[kc.LeRaC(k=2, lowest_lr=1e-5, groups=PATTERNS)])
-        return
+def test_every_builtin_optimizer_updates_each_group_at_its_rate(name):
     base, k, steps = 0.01, 6, 8
     rates = reference_rates(GROUPS, base, base, 1e-5, k, steps, 1)
     x, y, _ = probe_data(steps)
@@ -598,6 +590,10 @@ def test_every_builtin_optimizer_updates_each_group_at_its_rate(name, backend):
         reference = probe_model()
         reference.set_weights(initial)
         reference.compile(make(_RateSequence(rates[:, group])), loss=mean_output_loss)
+        # Built eagerly, as LeRaC builds its optimizer: Keras 3.15 on TF otherwise builds it
+        # inside the traced step, where ScheduleFreeAdamW's `momentum = copy(variable)` then
+        # runs at every step (a Keras bug; plain training shows it too).
+        reference.optimizer.build(reference.trainable_variables)
         reference.fit(x, y, batch_size=BATCH, epochs=1, shuffle=False, verbose=0)
         for got, want in zip(model.weights, reference.weights):
             if got.path.startswith(f"g{group}/"):
