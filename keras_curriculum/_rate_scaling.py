@@ -28,6 +28,8 @@ from keras import backend
 from keras import ops
 from keras.optimizers.schedules import LearningRateSchedule
 
+from keras_curriculum.schedules import held_schedule_step
+
 _PATCHED = ("update_step", "_backend_update_step", "_apply_weight_decay", "_get_current_learning_rate")
 
 
@@ -40,17 +42,15 @@ class RateScaling:
         scales_fn: function of the iteration tensor returning the `(num_groups,)` multipliers.
         hold_steps: None, or the number of steps during which a `LearningRateSchedule` base rate
             is held at its step-0 value (then it runs shifted by `hold_steps`).
-        owner: the object that installed the patch (only it may remove it).
     """
 
     attribute = "_keras_curriculum_rate_scaling"
 
-    def __init__(self, optimizer, group_of_index, scales_fn, hold_steps=None, owner=None):
+    def __init__(self, optimizer, group_of_index, scales_fn, hold_steps=None):
         self.optimizer = optimizer
         self.group_of_index = list(group_of_index)
         self.scales_fn = scales_fn
         self.hold_steps = hold_steps
-        self.owner = owner
         self.finished = False
 
     # Host-side views, for logs and plots -----------------------------------------------------
@@ -60,7 +60,7 @@ class RateScaling:
         schedule = self.optimizer._learning_rate
         if isinstance(schedule, LearningRateSchedule):
             if self.hold_steps is not None:
-                step = max(int(step) - self.hold_steps, 0)
+                step = held_schedule_step(np.int64(step), self.hold_steps)
             return float(ops.convert_to_numpy(schedule(step)))
         return float(ops.convert_to_numpy(self.optimizer.learning_rate))
 
@@ -119,8 +119,7 @@ class RateScaling:
 
     def _held_rate(self, *args):
         optimizer = self.optimizer
-        step = ops.maximum(ops.cast(optimizer._iterations, "int64") - self.hold_steps, 0)
-        return optimizer._learning_rate(step)
+        return optimizer._learning_rate(held_schedule_step(optimizer._iterations, self.hold_steps))
 
     def _group_rates(self, learning_rate):
         scales = self.scales_fn(self.optimizer._iterations)

@@ -229,7 +229,6 @@ class LeRaC(keras.callbacks.Callback):
             group_of_index,
             scales_fn,
             hold_steps=k * steps_per_unit if hold else None,
-            owner=self,
         ), groups
 
     @staticmethod
