@@ -14,19 +14,25 @@ from recipes import methods as methods_lib
 RECIPES = {"fashion_mnist": "recipes.fashion_mnist:FashionMNIST"}
 
 
-def load_recipe(name, **kwargs):
+def recipe_class(name):
+    """The recipe's class, without loading its data (class attributes say what it supports)."""
     if name not in RECIPES:
         raise ValueError(f"Unknown recipe {name!r}. Available: {', '.join(sorted(RECIPES))}")
     module_name, class_name = RECIPES[name].split(":")
     module = __import__(module_name, fromlist=[class_name])
-    return getattr(module, class_name)(**kwargs)
+    return getattr(module, class_name)
+
+
+def load_recipe(name, **kwargs):
+    return recipe_class(name)(**kwargs)
 
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(prog="python -m recipes", description=__doc__.splitlines()[0])
     parser.add_argument("--recipe", default="fashion_mnist")
-    parser.add_argument("--methods", default=",".join(methods_lib.available()),
-                        help=f"comma-separated, from {', '.join(methods_lib.METHODS)}")
+    parser.add_argument("--methods", default=None,
+                        help=f"comma-separated, from {', '.join(methods_lib.METHODS)} "
+                             "(default: every method the recipe supports)")
     parser.add_argument("--seeds", type=int, default=3, help="number of seeds (>= 1)")
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--train-size", type=int, default=None)
@@ -37,12 +43,20 @@ def parse_args(argv):
         parser.error(f"--seeds must be >= 1. Received: {args.seeds}")
     if args.epochs < 1:
         parser.error(f"--epochs must be >= 1. Received: {args.epochs}")
-    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    if args.recipe not in RECIPES:
+        parser.error(f"unknown recipe {args.recipe!r}. Available: {', '.join(sorted(RECIPES))}")
+    supported = methods_lib.supported(recipe_class(args.recipe))
+    if args.methods is None:
+        methods = list(supported)
+    else:
+        methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     unknown = [m for m in methods if m not in methods_lib.available()]
     if unknown or not methods:
         parser.error(f"unknown method(s) {unknown}. Available: {', '.join(methods_lib.available())}")
-    if args.recipe not in RECIPES:
-        parser.error(f"unknown recipe {args.recipe!r}. Available: {', '.join(sorted(RECIPES))}")
+    unsupported = [m for m in methods if m not in supported]
+    if unsupported:
+        parser.error(f"recipe {args.recipe!r} does not support {unsupported}. "
+                     f"It supports: {', '.join(supported)}")
     args.methods = methods
     return args
 

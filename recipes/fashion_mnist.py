@@ -14,6 +14,8 @@ from recipes.models import small_cnn
 
 class FashionMNIST:
     name = "fashion_mnist"
+    methods = ("conventional", "lerac", "cbs", "lerac+cbs", "docl", "conventional_upscaled",
+               "efficient_train")
 
     def __init__(self, train_size=12000, batch_size=128, width=16):
         self.train_size = train_size

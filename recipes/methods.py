@@ -33,8 +33,13 @@ def _lerac(recipe, seed, epochs):
 def _cbs(recipe, seed, epochs):
     params = dict(recipe.cbs)
     decay = kc.SigmaDecay(factor=params.pop("factor"), every=params.pop("every"))
-    return Arm(kc.add_smoothing(recipe.build_model(), **params), recipe.train_dataset(seed),
-               [decay])
+    # A recipe whose model has no convolution to smooth after (e.g. text models, where the paper
+    # smooths the token embeddings) places its own `kc.GaussianSmoothing` layers.
+    if hasattr(recipe, "build_smoothed_model"):
+        model = recipe.build_smoothed_model(**params)
+    else:
+        model = kc.add_smoothing(recipe.build_model(), **params)
+    return Arm(model, recipe.train_dataset(seed), [decay])
 
 
 def _lerac_cbs(recipe, seed, epochs):
@@ -80,10 +85,18 @@ def available():
     return tuple(m for m in METHODS if m in _PREPARE)
 
 
+def supported(recipe):
+    """The methods a recipe (class or instance) can run: its `methods` attribute, else all."""
+    return tuple(getattr(recipe, "methods", available()))
+
+
 def prepare(method, recipe, seed, epochs):
     """The `Arm` of `method` for one seed: built from the recipe through the package's API."""
     if method not in _PREPARE:
         raise ValueError(f"Unknown method {method!r}. Available: {', '.join(available())}")
+    if method not in supported(recipe):
+        raise ValueError(f"Recipe {recipe.name!r} does not support method {method!r}. "
+                         f"It supports: {', '.join(supported(recipe))}")
     return _PREPARE[method](recipe, seed, epochs)
 
 

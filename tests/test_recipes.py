@@ -78,3 +78,13 @@ def test_runner_end_to_end_writes_table_plots_and_tensorboard(tmp_path):
     for plot in ("accuracy_vs_time.png", "lerac_rates.png"):
         assert os.path.getsize(os.path.join(out, "plots", plot)) > 1000
     assert os.listdir(os.path.join(out, "tensorboard", "lerac_seed0"))
+
+
+def test_a_method_the_recipe_does_not_support_is_refused_before_training():
+    class TextOnly:
+        name = "text_only"
+        methods = ("conventional", "lerac")
+
+    with pytest.raises(ValueError, match="does not support method 'efficient_train'"):
+        cli.methods_lib.prepare("efficient_train", TextOnly(), seed=0, epochs=1)
+    assert cli.methods_lib.supported(TextOnly) == ("conventional", "lerac")
