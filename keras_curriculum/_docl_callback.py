@@ -42,25 +42,25 @@ class DoCLLogits(keras.metrics.Metric):
     where Keras hands `y_true` and `y_pred` of every train step to user code *inside* the
     compiled step, and its variables are threaded through the JAX step and synchronised by
     `tf.distribute` (a plain variable would be neither). Each step writes its rows into slot
-    `step % steps_per_execution` of a small buffer (replica r of a `tf.distribute` strategy
-    into its own block of rows); `DoCL` copies the buffer to the host between executions. It
-    reports no value, so it adds nothing to the logs. It also runs in `evaluate`, where `DoCL`
+    `step % buffer_steps` of a small buffer (replica r of a `tf.distribute` strategy into its
+    own block of rows); `DoCL` copies the buffer to the host only when it is about to wrap, so
+    the host waits for the device once per `buffer_steps` steps. It reports no value, so it adds nothing to the logs. It also runs in `evaluate`, where `DoCL`
     ignores it.
 
     Args:
         batch_size: int, the global batch size of the training batches (set by `DoCL.apply`).
-        steps_per_execution: int >= 1, buffer depth; at least the model's
+        buffer_steps: int >= 1, buffer depth in train steps; at least the model's
             `steps_per_execution`.
         from_logits: bool. False when the model outputs probabilities: their logarithm is
             recorded (DoCL's score is unchanged by the constant that separates the two).
         name: metric name.
     """
 
-    def __init__(self, batch_size=None, steps_per_execution=1, from_logits=True, name="docl",
+    def __init__(self, batch_size=None, buffer_steps=16, from_logits=True, name="docl",
                  dtype="float32"):
         super().__init__(name=name, dtype=dtype)
         self.batch_size = batch_size
-        self.steps_per_execution = int(steps_per_execution)
+        self.buffer_steps = int(buffer_steps)
         self.from_logits = bool(from_logits)
         self.num_classes = None
         self.num_replicas = 1
@@ -88,7 +88,7 @@ class DoCLLogits(keras.metrics.Metric):
         self.num_classes = int(num_classes)
         self.num_replicas = _num_replicas()
         self.rows_per_replica = math.ceil(self.batch_size / self.num_replicas)
-        depth, rows = self.steps_per_execution, self.num_replicas * self.rows_per_replica
+        depth, rows = self.buffer_steps, self.num_replicas * self.rows_per_replica
         self.logits = self.add_variable((depth, rows, self.num_classes), "zeros", "float32",
                                         name="logits")
         self.labels = self.add_variable((depth, rows), "zeros", "int32", name="labels")
@@ -114,7 +114,7 @@ class DoCLLogits(keras.metrics.Metric):
             [logits, ops.zeros((limit - count, self.num_classes), "float32")], axis=0
         )
         labels = ops.concatenate([labels, ops.zeros((limit - count,), "int32")], axis=0)
-        slot = ops.cast(ops.mod(self.steps.value, self.steps_per_execution), "int32")
+        slot = ops.cast(ops.mod(self.steps.value, self.buffer_steps), "int32")
         row = ops.cast(_replica_id(), "int32") * limit
         zero = ops.zeros((), "int32")
         self.logits.assign(ops.slice_update(self.logits.value, [slot, row, zero], logits[None]))
@@ -136,7 +136,7 @@ class DoCLLogits(keras.metrics.Metric):
     def get_config(self):
         return {
             "batch_size": self.batch_size,
-            "steps_per_execution": self.steps_per_execution,
+            "buffer_steps": self.buffer_steps,
             "from_logits": self.from_logits,
             "name": self.name,
             "dtype": self.dtype,
@@ -195,7 +195,11 @@ class DoCL(keras.callbacks.Callback):
         refresh: bool, a full pass after each episode (paper: True).
         from_logits: bool, whether the model outputs logits (False: probabilities).
         state_dtype: `"float16"` (default) or `"float32"`, host storage of the logits g_i.
-        steps_per_execution: int >= 1, at least the model's `steps_per_execution`.
+        buffer_steps: int >= 1, how many train steps of logits the device keeps between two
+            host reads (at least the model's `steps_per_execution`). Each read waits for the
+            device to finish, so reading every step would stall asynchronous backends (JAX,
+            GPUs); the buffer costs `buffer_steps x batch_size x num_classes` float32 on the
+            device (16 x 256 x 1000: 16 MB).
         shuffle_window: int >= 1, for `tf.data` sources: examples are shuffled within windows
             of this many selected examples (the in-memory paths shuffle the whole subset).
         seed: int or None, seed of the sampler and of the orders (None: drawn once, and saved
@@ -224,7 +228,7 @@ class DoCL(keras.callbacks.Callback):
 
     def __init__(self, warmup_epochs=5, episode_epochs=10, tau=0.1, gamma=0.9, gamma_k=0.9,
                  k_min=0.2, initial_fraction=1.0, refresh=True, from_logits=True,
-                 state_dtype="float16", steps_per_execution=1, shuffle_window=10000, seed=None,
+                 state_dtype="float16", buffer_steps=16, shuffle_window=10000, seed=None,
                  backup_dir=None, log_dir=None):
         super().__init__()
         if not _is_int(warmup_epochs, 0):
@@ -261,10 +265,9 @@ class DoCL(keras.callbacks.Callback):
             raise ValueError(
                 f"`state_dtype` must be 'float16' or 'float32'. Received: state_dtype={state_dtype!r}"
             )
-        if not _is_int(steps_per_execution, 1):
+        if not _is_int(buffer_steps, 1):
             raise ValueError(
-                "`steps_per_execution` must be an integer >= 1. "
-                f"Received: steps_per_execution={steps_per_execution!r}"
+                f"`buffer_steps` must be an integer >= 1. Received: buffer_steps={buffer_steps!r}"
             )
         if not _is_int(shuffle_window, 1):
             raise ValueError(
@@ -284,7 +287,7 @@ class DoCL(keras.callbacks.Callback):
         self.refresh = bool(refresh)
         self.from_logits = bool(from_logits)
         self.state_dtype = state_dtype
-        self.steps_per_execution = int(steps_per_execution)
+        self.buffer_steps = int(buffer_steps)
         self.shuffle_window = int(shuffle_window)
         self.seed = seed
         self.backup_dir = backup_dir
@@ -417,7 +420,7 @@ class DoCL(keras.callbacks.Callback):
         """The `DoCLLogits` metric to add to `compile(metrics=[...])` (one per DoCL)."""
         if self._metric is None:
             self._metric = DoCLLogits(
-                batch_size=self.batch_size, steps_per_execution=self.steps_per_execution,
+                batch_size=self.batch_size, buffer_steps=self.buffer_steps,
                 from_logits=self.from_logits,
             )
         return self._metric
@@ -559,11 +562,11 @@ class DoCL(keras.callbacks.Callback):
                 "DoCL reads the logits through its metric: compile the model with "
                 "`metrics=[..., docl.metric()]`."
             )
-        if model.steps_per_execution > self._metric.steps_per_execution:
+        if model.steps_per_execution > self._metric.buffer_steps:
             raise ValueError(
                 f"The model's steps_per_execution ({model.steps_per_execution}) exceeds "
-                f"DoCL(steps_per_execution={self._metric.steps_per_execution}): pass "
-                f"steps_per_execution={model.steps_per_execution} to DoCL."
+                f"DoCL(buffer_steps={self._metric.buffer_steps}): pass "
+                f"buffer_steps >= {model.steps_per_execution} to DoCL."
             )
         full = _docl_data.num_batches(self.num_examples, self.batch_size, self.drop_remainder)
         if self.params.get("steps") not in (None, full) and self.params.get("epochs", 1) > 1:
@@ -668,7 +671,9 @@ class DoCL(keras.callbacks.Callback):
         self._epoch_open = True
 
     def on_train_batch_begin(self, batch, logs=None):
-        if batch > 0:
+        # `batch` steps have been dispatched this epoch; read the buffer only if the next
+        # execution would overwrite a slot the host has not read yet.
+        if batch + self._model.steps_per_execution - self._drained > self._metric.buffer_steps:
             self._drain()
 
     def on_test_begin(self, logs=None):
@@ -742,7 +747,7 @@ class DoCL(keras.callbacks.Callback):
         if done - self._drained > depth:
             raise RuntimeError(
                 f"{done - self._drained} steps ran between two reads of the DoCL buffer, which "
-                f"holds {depth}: pass steps_per_execution={done - self._drained} to DoCL."
+                f"holds {depth}: pass buffer_steps={done - self._drained} (or more) to DoCL."
             )
         block = self._metric.rows_per_replica
         for step in range(self._drained, done):
@@ -815,7 +820,7 @@ class DoCL(keras.callbacks.Callback):
             "refresh": self.refresh,
             "from_logits": self.from_logits,
             "state_dtype": self.state_dtype,
-            "steps_per_execution": self.steps_per_execution,
+            "buffer_steps": self.buffer_steps,
             "shuffle_window": self.shuffle_window,
             "seed": self.seed,
             "backup_dir": self.backup_dir,

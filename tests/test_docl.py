@@ -120,7 +120,7 @@ def test_serialization_round_trips():
     for obj in (
         DoCL(warmup_epochs=2, episode_epochs=[3, 4], tau=0.2, seed=3),
         CosineRestarts([3, 5], 0.1, 0.01, 0.9, 0.8),
-        DoCLLogits(batch_size=8, steps_per_execution=2, from_logits=False),
+        DoCLLogits(batch_size=8, buffer_steps=2, from_logits=False),
     ):
         clone = type(obj).from_config(obj.get_config())
         assert clone.get_config() == obj.get_config()
@@ -321,7 +321,7 @@ def test_steps_per_execution_buffers_every_step():
     x, y = _one_hot_data()
     scores = []
     for steps in (1, 2):
-        docl = _small_docl(steps_per_execution=2)
+        docl = _small_docl(buffer_steps=2)
         model = _linear_model(docl, steps_per_execution=steps)
         model.fit(docl.apply((x, y), batch_size=B), epochs=3, callbacks=[docl], verbose=0)
         scores.append(docl.scores)
@@ -331,9 +331,9 @@ def test_steps_per_execution_buffers_every_step():
 @pytest.mark.no_torch
 def test_steps_per_execution_beyond_buffer_is_rejected():
     x, y = _one_hot_data()
-    docl = _small_docl()
+    docl = _small_docl(buffer_steps=1)
     model = _linear_model(docl, steps_per_execution=2)
-    with pytest.raises(ValueError, match=r"DoCL\(steps_per_execution=1\)"):
+    with pytest.raises(ValueError, match=r"DoCL\(buffer_steps=1\)"):
         model.fit(docl.apply((x, y), batch_size=B), epochs=1, callbacks=[docl], verbose=0)
 
 
