@@ -8,6 +8,9 @@ includes everything DoCL adds per step: the batch gather, the on-device copy of 
 the host-side score update. Also reports DoCL's host memory per example.
 
     KERAS_BACKEND=jax python -m benchmarks.docl --steps 20 --rounds 5
+
+`--compare-buffer-steps 1` adds a second DoCL variant that reads the device buffer after every
+step, to show what the once-per-`buffer_steps` read saves.
 """
 
 import argparse
@@ -42,6 +45,8 @@ def main(argv=None):
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--buffer-steps", type=int, default=16)
+    parser.add_argument("--compare-buffer-steps", type=int, default=None)
     args = parser.parse_args(argv)
 
     # One epoch must hold every fit's warm-up and timed steps (plus the harness's first pass).
@@ -51,18 +56,26 @@ def main(argv=None):
         tf.data.Dataset.from_tensor_slices((x, y)).shuffle(n, seed=0).batch(args.batch_size)
         .prefetch(tf.data.AUTOTUNE)
     )
-    docl = DoCL(seed=0)
-    docl_data = docl.apply((x, y), batch_size=args.batch_size)
+    def docl_variant(buffer_steps):
+        docl = DoCL(seed=0, buffer_steps=buffer_steps)
+        data = docl.apply((x, y), batch_size=args.batch_size)
+        return docl, harness.Variant(_model(args, [docl.metric()]),
+                                     {"x": data, "callbacks": [docl]})
 
+    docl, variant = docl_variant(args.buffer_steps)
+    variants = {"docl": variant}
+    if args.compare_buffer_steps is not None:
+        variants[f"docl_buffer{args.compare_buffer_steps}"] = docl_variant(
+            args.compare_buffer_steps)[1]
     baseline = harness.Variant(_model(args, []), {"x": baseline_data})
-    variant = harness.Variant(_model(args, [docl.metric()]), {"x": docl_data, "callbacks": [docl]})
-    result = harness.compare(baseline, {"docl": variant}, rounds=args.rounds,
+    result = harness.compare(baseline, variants, rounds=args.rounds,
                              warmup=args.warmup, steps=args.steps)
     state = docl.state_dict()
     measured = sum(state[k].nbytes for k in ("previous", "last_step", "scores", "labels"))
     result.update(
         {
             "batch_size": args.batch_size,
+            "buffer_steps": args.buffer_steps,
             "classes": args.classes,
             "examples": n,
             "scored_examples": int(np.sum(~np.isnan(docl.scores))),

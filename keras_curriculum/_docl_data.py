@@ -112,10 +112,13 @@ class RandomAccessSource:
         def gather(index):
             return self._examples(index)
 
+        # Full batches only: a static batch dimension, which XLA on TPUs needs (one program).
+        batch_dim = batch_size if drop_remainder else None
+
         def fetch(index):
             x, y = tf.numpy_function(gather, [index], [s.dtype for s in self.spec], stateful=False)
-            x.set_shape(self.spec[0].shape)
-            y.set_shape(self.spec[1].shape)
+            x.set_shape((batch_dim,) + tuple(self.spec[0].shape[1:]))
+            y.set_shape((batch_dim,) + tuple(self.spec[1].shape[1:]))
             return x, y
 
         indices = tf.data.Dataset.from_generator(
