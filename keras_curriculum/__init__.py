@@ -2,10 +2,12 @@
 
 - `LeRaC`: learning-rate curriculum (a callback).
 - `GaussianSmoothing`, `add_smoothing`, `SigmaDecay`: curriculum by smoothing (CBS).
-- `EfficientTrain`, `low_frequency_crop`, `LowFrequencyCrop`: EfficientTrain / ET++.
+- `EfficientTrain`, `low_frequency_crop`, `LowFrequencyCrop`: EfficientTrain / ET++
+  (`batch_saturation`: its per-stage batch sizes).
 - `DoCL`, `DoCLLogits`, `CosineRestarts`: dynamics-optimized curriculum (DoCL).
 """
 
+from keras_curriculum import batch_saturation
 from keras_curriculum import docl
 from keras_curriculum import schedules
 from keras_curriculum.cbs import SigmaDecay
@@ -43,6 +45,7 @@ __all__ = [
     "SigmaDecay",
     "Stage",
     "add_smoothing",
+    "batch_saturation",
     "bypass_epoch",
     "bypass_sigma",
     "depth_groups",

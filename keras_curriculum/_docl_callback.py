@@ -11,6 +11,7 @@ from keras.optimizers.schedules import LearningRateSchedule
 
 from keras_curriculum import _docl_data
 from keras_curriculum import docl as docl_math
+from keras_curriculum._tf_data import zip_with_fixed_cardinality
 
 _RAN_OUT_WARNING = "Your input ran out of data"
 _STATE_FILE = "docl_state.npz"
@@ -413,7 +414,7 @@ class DoCL(keras.callbacks.Callback):
             )
         else:
             batches = source.batches(self._current_order, self.batch_size, self.drop_remainder)
-        batches = _docl_data.zip_with_fixed_cardinality(batches, max_batches)
+        batches = zip_with_fixed_cardinality(batches, max_batches)
         return batches.prefetch(tf.data.AUTOTUNE)
 
     def metric(self):

@@ -17,48 +17,20 @@ so step j of an epoch holds `order[j * batch_size : (j + 1) * batch_size]`. Two 
 
 The dataset reports a fixed cardinality (the batches of a full pass) so that Keras never
 infers, and then enforces, the length of a shorter first epoch; a shorter epoch simply ends
-early (see `zip_with_fixed_cardinality`).
+early (see `_tf_data.zip_with_fixed_cardinality`).
 """
 
 import math
 
-import importlib
-
 import numpy as np
 
-
-class _LazyTensorFlow:
-    """Imports TensorFlow on first use, so `import keras_curriculum` works where only JAX is."""
-
-    def __getattr__(self, name):
-        return getattr(importlib.import_module("tensorflow"), name)
-
-
-tf = _LazyTensorFlow()
+from keras_curriculum._tf_data import tf
 
 MASK_CHUNK = 1024
 
 
 def num_batches(size, batch_size, drop_remainder):
     return size // batch_size if drop_remainder else math.ceil(size / batch_size)
-
-
-def zip_with_fixed_cardinality(batches, max_batches):
-    """`batches` (unknown length <= max_batches) reported as `max_batches` long.
-
-    `zip` takes the smaller cardinality: `range(max_batches)` is finite and known, the second
-    input is `batches` followed by an endless-but-empty tail, which has infinite static
-    cardinality and ends the sequence at run time as soon as `batches` is exhausted.
-    """
-
-    def empty():
-        return iter(())
-
-    tail = tf.data.Dataset.from_generator(
-        empty, output_signature=batches.element_spec
-    ).repeat()
-    zipped = tf.data.Dataset.zip(tf.data.Dataset.range(max_batches), batches.concatenate(tail))
-    return zipped.map(lambda _, batch: batch)
 
 
 def _stack(examples):

@@ -7,11 +7,17 @@ its epoch says, and the Keras callback that tells the stage which epoch `fit` is
 
 import math
 import numbers
+import warnings
 from typing import NamedTuple
 
 import keras
 import numpy as np
 
+from keras_curriculum import batch_saturation
+from keras_curriculum._stage_batching import StageBatching
+from keras_curriculum._stage_batching import base_optimizer
+from keras_curriculum._stage_batching import user_settings
+from keras_curriculum._tf_data import zip_with_fixed_cardinality
 from keras_curriculum.frequency_crop import low_frequency_crop
 from keras_curriculum.frequency_crop import normalize_size
 
@@ -21,6 +27,16 @@ PLUS_SIZES_224 = (96,) * 2 + (160,) * 4 + (224,) * 4
 SCHEDULES = ("paper", "plus")
 DOWNSAMPLE = ("fft", "resize")
 _UNKNOWN_STEPS = 2**62  # an epoch with no known length never ends inside one iterator
+_RAN_OUT_WARNING = "Your input ran out of data"
+
+
+class _Source(NamedTuple):
+    """What saturation needs to know of the training data: global batch, examples per pass."""
+
+    batch_size: int
+    examples: int
+    batches: int
+    drop_remainder: bool
 
 
 class Stage(NamedTuple):
@@ -215,7 +231,22 @@ class EfficientTrain(keras.callbacks.Callback):
 
     Images come out as float32; batches are `(images, labels)` or `(images, labels,
     sample_weights)`. The epoch logs (and so TensorBoard, when listed after this callback) get
-    `et_stage`, `et_height`, `et_width` and `et_magnitude` (NaN without augmentation).
+    `et_stage`, `et_height`, `et_width` and `et_magnitude` (NaN without augmentation), and with
+    `saturate` on, `et_batch_size` (global micro-batch) and `et_accumulation`.
+
+    Saturation (`saturate`): at a fixed batch a low-resolution step leaves an accelerator
+    under-used, so a stage at h x w runs a per-device micro-batch of about b * H W / (h w)
+    (within 5 % above it, capped by `max_batch_size`); an epoch is still one pass over the data,
+    in fewer, larger batches. `"exact"` keeps the effective batch b * A (A = the optimizer's
+    `gradient_accumulation_steps`): the stage accumulates A / k micro-batches of k * b, so every
+    update averages the gradients of the same examples as the fixed-batch run (equal up to float
+    error for models without batch-dependent layers; BatchNorm sees larger batches). `"scaled"`
+    grows the batch without accumulation and scales the learning rate by the batch ratio (the
+    linear rule): a change of the optimisation. `"auto"` (default) is `"exact"` when the
+    optimizer accumulates gradients and the data allows it, else off. Learning-rate schedules
+    see the step of the fixed-batch run. Saturation needs a finite dataset whose epoch is one
+    pass (no `steps_per_epoch`); `fit`'s steps per epoch and progress bar keep the full-size
+    count, and a saturated epoch ends early. See docs/efficient_train.md.
 
     Args:
         stages: list of `Stage(epochs, size, magnitude)` rows (tuples or dicts accepted):
@@ -230,6 +261,10 @@ class EfficientTrain(keras.callbacks.Callback):
         augmenter: None, or a callable taking a magnitude and returning a `tf.data`-safe Keras
             layer (e.g. a `keras.layers.Pipeline`), replacing the RandAugment mapping.
         seed: int or None, seeds the augmentation layers.
+        saturate: `"auto"`, `"exact"`, `"scaled"` or None (fixed batch): the per-stage batch
+            above.
+        max_batch_size: None or int >= the per-device base batch: cap on a stage's per-device
+            micro-batch (a memory limit).
 
     Example:
 
@@ -247,7 +282,7 @@ class EfficientTrain(keras.callbacks.Callback):
     """
 
     def __init__(self, stages, image_size=None, downsample="fft", value_range=(0, 255),
-                 num_ops=2, augmenter=None, seed=None):
+                 num_ops=2, augmenter=None, seed=None, saturate="auto", max_batch_size=None):
         super().__init__()
         self.stages = _normalize_stages(stages)
         self.image_size = None if image_size is None else normalize_size(image_size, "image_size")
@@ -265,8 +300,14 @@ class EfficientTrain(keras.callbacks.Callback):
         self.num_ops = int(num_ops)
         self.augmenter = augmenter
         self.seed = seed
+        self.saturate = batch_saturation.normalize_saturate(saturate)
+        self.max_batch_size = batch_saturation.normalize_max_batch_size(max_batch_size)
         self._table = stage_of_epoch(self.stages)
         self._epoch = self._steps = self._dataset_size = None
+        self._source = self._batch_var = self._batching = self._batch_plan = None
+        self._warning_filter = None
+        self._stage_batches, self._batching_started = None, False
+        self._functions = {}  # traced train functions by batching, reused across fits
 
     @classmethod
     def paper(cls, epochs=300, image_size=224, **kwargs):
@@ -305,11 +346,15 @@ class EfficientTrain(keras.callbacks.Callback):
     def apply(self, dataset, batch_size=None, drop_remainder=False):
         """Returns `dataset` with every batch augmented and down-sampled for its epoch's stage.
 
+        With `saturate` on and a finite dataset, the batches of an epoch have its stage's size
+        (a batched dataset is re-batched); the reported cardinality stays the full-size count.
+
         Args:
             dataset: `tf.data.Dataset` of `(images, labels)` or `(images, labels,
                 sample_weights)`, images of a fixed size, batched or not.
             batch_size: int, required for an unbatched dataset (batched here, after the
-                per-image augmentation); must be None for a batched one.
+                per-image augmentation); must be None for a batched one. It is the global
+                batch (all replicas), as `fit` takes it.
             drop_remainder: passed to `batch` for an unbatched dataset.
         """
         import tensorflow as tf
@@ -325,6 +370,18 @@ class EfficientTrain(keras.callbacks.Callback):
         if self._epoch is None:
             self._epoch = tf.Variable(-1, dtype=tf.int64, trainable=False)
             self._steps = tf.Variable(_UNKNOWN_STEPS, dtype=tf.int64, trainable=False)
+        batches = int(dataset.cardinality())
+        if batches >= 0 and not batched:
+            batches = batch_saturation.epoch_steps(batches, batch_size, drop_remainder)
+        self._source = self._saturation_source(dataset, batched, batch_size, drop_remainder,
+                                               batches)
+        saturating = isinstance(self._source, _Source)
+        if saturating:
+            batches = self._source.batches
+            base_batches = [self._source.batch_size] * (len(self.stages) + 1)
+            if self._batch_var is None:
+                self._batch_var = tf.Variable(base_batches, dtype=tf.int64, trainable=False)
+            self._batch_var.assign(base_batches)
         # Branch n (one past the last stage) is "not in fit": full size, no augmentation.
         magnitudes = sorted({s.magnitude for s in self.stages if s.magnitude is not None})
         augmenters = [self._make_augmenter(m) for m in magnitudes]
@@ -339,6 +396,7 @@ class EfficientTrain(keras.callbacks.Callback):
         aug_of_stage = tf.constant(aug_of_stage, tf.int32)
         size_of_stage = tf.constant(size_of_stage, tf.int32)
         epoch_var, steps_var, outside = self._epoch, self._steps, len(self.stages)
+        batch_var = self._batch_var
 
         def switch(index, functions, images):
             return tf.switch_case(index, [lambda f=f: f(images) for f in functions])
@@ -363,21 +421,72 @@ class EfficientTrain(keras.callbacks.Callback):
 
             parallel = dict(num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
             ds = dataset.enumerate()
-            if batched:
+            if batched and not saturating:
                 ds = ds.map(lambda i, el: augment(stage_of(i), el), **parallel)
                 return ds.map(lambda stage, el: downsample(stage, el), **parallel)
+            # With saturation an iterator is one epoch (`on_train_begin` checks it): its batch
+            # size is its stage's, and fewer, larger batches end the epoch early.
+            size = tf.gather(batch_var, stage_of(0)) if saturating else batch_size
+            if batched:  # re-batched at the stage's size, each example keeping its stage
+                ds = ds.map(lambda i, el: (tf.fill(tf.shape(el[0])[:1], stage_of(i)), el),
+                            **parallel).unbatch().batch(size)
+                ds = ds.map(lambda stage, el: augment(stage[0], el), **parallel)
+                return ds.map(lambda stage, el: downsample(stage, el), **parallel)
             ds = ds.map(lambda i, el: augment(stage_of(i // batch_size), el), **parallel)
-            ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+            ds = ds.batch(size, drop_remainder=drop_remainder)
             return ds.map(lambda stage, el: downsample(stage[0], el), **parallel)
 
         out = tf.data.Dataset.from_tensors(0).flat_map(one_iterator)
-        batches = int(dataset.cardinality())
-        if batches >= 0 and not batched:
-            batches = batches // batch_size if drop_remainder else -(-batches // batch_size)
-        if batches >= 0 or batches == tf.data.INFINITE_CARDINALITY:
+        if saturating:
+            # A saturated epoch ends before the full-size count `fit` expects: report that
+            # count (steps, progress bar) and let shorter epochs end early.
+            out = zip_with_fixed_cardinality(out, batches)
+        elif batches >= 0 or batches == tf.data.INFINITE_CARDINALITY:
             # `flat_map` forgets the length; `fit` needs it for its epoch ends and progress bar.
             out = out.apply(tf.data.experimental.assert_cardinality(batches))
         return out.prefetch(tf.data.AUTOTUNE)
+
+    def _saturation_source(self, dataset, batched, batch_size, drop_remainder, batches):
+        """The source's `_Source` counts if saturation can run on it, else the reason why not.
+
+        "auto" takes only what costs nothing to know (an unbatched dataset of known length, or
+        batches of static size); "exact" and "scaled" read a dataset of unknown length or batch
+        size once to count it.
+        """
+        import tensorflow as tf
+
+        if self.saturate is None:
+            return "saturate=None"
+        if batches == tf.data.INFINITE_CARDINALITY:
+            reason = "the dataset is infinite (`.repeat()`), and an epoch must be one pass"
+        else:
+            static = dataset.element_spec[0].shape[0] if batched else batch_size
+            if batches >= 0 and static is not None:
+                examples = batches * static if batched else int(dataset.cardinality())
+                return _Source(int(static), int(examples), int(batches), drop_remainder)
+            reason = ("the dataset's length or batch size is unknown: pass the unbatched "
+                      "dataset with `batch_size=`, or batch with `drop_remainder=True`")
+            if self.saturate != "auto":
+                return self._count_source(dataset, batched, batch_size, drop_remainder)
+        if self.saturate != "auto":
+            raise ValueError(f"`saturate={self.saturate!r}` cannot run: {reason}.")
+        return reason
+
+    @staticmethod
+    def _count_source(dataset, batched, batch_size, drop_remainder):
+        import tensorflow as tf
+
+        if not batched:
+            examples = int(dataset.reduce(np.int64(0), lambda count, *_: count + 1))
+            return _Source(batch_size, examples,
+                           batch_saturation.epoch_steps(examples, batch_size, drop_remainder),
+                           drop_remainder)
+        sizes = dataset.map(lambda *el: tf.cast(tf.shape(el[0])[0], tf.int64))
+        largest, examples, count = sizes.reduce(
+            (np.int64(0), np.int64(0), np.int64(0)),
+            lambda acc, n: (tf.maximum(acc[0], n), acc[1] + n, acc[2] + 1),
+        )
+        return _Source(int(largest), int(examples), int(count), False)
 
     def _check_dataset(self, dataset, batch_size):
         import tensorflow as tf
@@ -454,9 +563,16 @@ class EfficientTrain(keras.callbacks.Callback):
             )
         self._check_model(self.model)
         self._steps.assign(self.params.get("steps") or _UNKNOWN_STEPS)
+        self._plan_batches()
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch.assign(epoch)
+        if self._batching is not None:
+            if self._batching_started:
+                self._batching.enter(epoch)
+            else:
+                self._batching.begin(epoch)
+                self._batching_started = True
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is None or not 0 <= epoch < self.epochs:
@@ -466,10 +582,131 @@ class EfficientTrain(keras.callbacks.Callback):
         if stage.size is not None:
             logs["et_height"], logs["et_width"] = stage.size
         logs["et_magnitude"] = float("nan") if stage.magnitude is None else float(stage.magnitude)
+        if self._batch_plan is not None:
+            stage = self._table[epoch]
+            logs["et_batch_size"] = self._stage_batches[stage]
+            logs["et_accumulation"] = self._batch_plan[stage].accumulation
 
     def on_train_end(self, logs=None):
         if self._epoch is not None:
             self._epoch.assign(-1)
+        if self._batching is not None and self._batching_started:
+            self._batching.finish()
+        self._batching = None
+        if self._warning_filter in warnings.filters:
+            warnings.filters.remove(self._warning_filter)
+        self._warning_filter = None
+
+    # Saturation -----------------------------------------------------------------------------
+
+    @property
+    def batch_plan(self):
+        """Per-stage `StageBatch(batch_size, accumulation, learning_rate_scale)` of the last
+        `fit` (batch_size per device), or None when `saturate` is None or before `fit`."""
+        return self._batch_plan
+
+    def _plan_batches(self):
+        """Resolves `saturate` for this fit: the batch of every stage, the optimizer's stages."""
+        self._batching, self._batch_plan, self._batching_started = None, None, False
+        source = self._source
+        if not isinstance(source, _Source):
+            if self.saturate == "auto" and self._accumulates():
+                warnings.warn(f"EfficientTrain(saturate='auto') runs at a fixed batch: {source}.",
+                              stacklevel=2)
+            return
+        optimizer = base_optimizer(self.model.optimizer)
+        accumulation, rate = user_settings(optimizer)
+        replicas = _replicas(self.model)
+        mode = self.saturate
+        if mode == "auto":
+            mode = "exact" if accumulation > 1 else None
+        try:
+            plan = self._stage_plan(mode, source, accumulation, rate, replicas)
+        except _AutoOff as off:
+            warnings.warn(f"EfficientTrain(saturate='auto') runs at a fixed batch: {off}",
+                          stacklevel=2)
+            mode, plan = None, self._stage_plan(None, source, accumulation, rate, replicas)
+        self._batch_plan = plan
+        if mode is None:  # the data's own batch, whether or not it splits over the replicas
+            batches = [source.batch_size] * len(plan)
+        else:
+            batches = [replicas * p.batch_size for p in plan]
+        self._stage_batches = batches
+        self._batch_var.assign(batches + [source.batch_size])
+        if mode is None or all(b == source.batch_size and p.accumulation == accumulation
+                               for b, p in zip(batches, plan)):
+            return
+        steps_of_epoch = np.array([
+            batch_saturation.epoch_steps(source.examples, batches[s], source.drop_remainder)
+            for s in self._table
+        ])
+        optimizer = self.model.optimizer
+        if not optimizer.built:  # TF builds it in the first step, with the stage's settings
+            optimizer.build(self.model.trainable_variables)
+        self._batching = StageBatching(self.model, mode, plan, self._table, steps_of_epoch,
+                                       source.batches, functions=self._functions)
+        # Saturated epochs end before the full-size count Keras expects: by design.
+        warnings.filterwarnings("ignore", message=_RAN_OUT_WARNING)
+        self._warning_filter = warnings.filters[0]
+
+    def _stage_plan(self, mode, source, accumulation, rate, replicas):
+        """`plan_stages` after the checks; `_AutoOff` when "auto" cannot be exact here."""
+        explicit = self.saturate in ("exact", "scaled")
+        base = source.batch_size // replicas
+        if self.max_batch_size is not None and self.max_batch_size < base:
+            raise ValueError(
+                f"`max_batch_size` ({self.max_batch_size}) must be >= the per-device batch "
+                f"{base} (global {source.batch_size} over {replicas} replicas)."
+            )
+        if mode is None:
+            return batch_saturation.plan_stages(None, base, accumulation, self._dataset_size,
+                                                self._stage_sizes())
+        steps = self.params.get("steps")
+        if steps != source.batches:
+            message = (f"`fit` runs {steps} steps per epoch, not one pass of the dataset "
+                       f"({source.batches} batches): do not pass `steps_per_epoch`.")
+            if explicit:
+                raise ValueError(f"`saturate={self.saturate!r}` with `steps_per_epoch`: {message}")
+            raise _AutoOff(message)
+        if source.batch_size % replicas:
+            raise ValueError(
+                f"`batch_size` ({source.batch_size}, the global batch) must be a multiple of "
+                f"the {replicas} replicas for `saturate` to size the per-device batch."
+            )
+        if mode == "exact" and accumulation < 2:
+            raise ValueError(
+                "`saturate='exact'` keeps the effective batch by accumulating fewer, larger "
+                "micro-batches: compile with an optimizer that has "
+                "`gradient_accumulation_steps` >= 2 (Keras 3 cannot accumulate under "
+                "tf.distribute), or use `saturate='scaled'`/None."
+            )
+        if mode == "scaled" and not isinstance(
+            rate, (keras.optimizers.schedules.LearningRateSchedule, keras.Variable)
+        ):
+            raise ValueError(
+                "`saturate='scaled'` scales the learning rate: the optimizer's learning rate "
+                f"must be a float or a LearningRateSchedule. Received: {rate!r}"
+            )
+        plan = batch_saturation.plan_stages(mode, base, accumulation, self._dataset_size,
+                                            self._stage_sizes(), self.max_batch_size)
+        if mode == "exact":
+            try:
+                batch_saturation.check_exact(
+                    self._table, [replicas * p.batch_size for p in plan], source.batch_size,
+                    source.batch_size * accumulation, source.examples,
+                )
+            except ValueError as error:
+                if explicit:
+                    raise
+                raise _AutoOff(str(error)) from error
+        return plan
+
+    def _stage_sizes(self):
+        return [self._dataset_size if s.size is None else s.size for s in self.stages]
+
+    def _accumulates(self):
+        optimizer = getattr(self.model, "optimizer", None)
+        return optimizer is not None and user_settings(base_optimizer(optimizer))[0] > 1
 
     def _check_model(self, model):
         channels_last = keras.config.image_data_format() == "channels_last"
@@ -513,7 +750,26 @@ class EfficientTrain(keras.callbacks.Callback):
             "num_ops": self.num_ops,
             "augmenter": self.augmenter,
             "seed": self.seed,
+            "saturate": self.saturate,
+            "max_batch_size": self.max_batch_size,
         }
+
+
+class _AutoOff(Exception):
+    """`saturate="auto"` cannot be exact in this fit: it trains at a fixed batch."""
+
+
+def _replicas(model):
+    """Devices a global batch is split over: tf.distribute replicas, or the JAX data axis."""
+    if keras.backend.backend() == "tensorflow":
+        strategy = getattr(model, "distribute_strategy", None)
+        return int(strategy.num_replicas_in_sync) if strategy is not None else 1
+    distribution = keras.distribution.distribution()
+    name = getattr(distribution, "batch_dim_name", None)
+    if distribution is None or name is None:
+        return 1
+    mesh = distribution.device_mesh
+    return int(mesh.shape[list(mesh.axis_names).index(name)])
 
 
 def plot_efficient_train(et, path, title=None):
