@@ -28,6 +28,7 @@ from keras import ops
 from keras.optimizers.schedules import LearningRateSchedule
 
 from keras_curriculum import batch_saturation
+from keras_curriculum._rate_scaling import RateScaling
 
 _MARK = "_keras_curriculum_stage_batching"  # the user's settings, while the optimizer is changed
 
@@ -144,6 +145,12 @@ class StageBatching:
     def begin(self, epoch):
         """First epoch of a `fit`: reads the saved state (that of epoch - 1) and enters `epoch`."""
         optimizer = self.optimizer
+        if self.mode == "exact" and RateScaling.attribute in vars(optimizer):
+            # LeRaC's rates are a function of the optimizer's counter, which "exact" rewrites.
+            raise ValueError(
+                "`saturate='exact'` cannot run with `LeRaC` in the same fit: both drive the "
+                "optimizer's iteration counter. Pass `saturate='scaled'` or `saturate=None`."
+            )
         iteration = int(ops.convert_to_numpy(optimizer._iterations))
         if self.mode == "scaled":
             self._start_iteration = iteration - int(sum(self.steps_of_epoch[:epoch]))

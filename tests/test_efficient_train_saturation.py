@@ -289,6 +289,21 @@ def test_bad_settings_raise_before_training():
                       callbacks=[et, StopAtEpochBegin()], **fit_kwargs)
 
 
+def test_exact_mode_with_lerac_is_refused_before_training():
+    import keras_curriculum as kc
+
+    for order in (0, 1):
+        et = EfficientTrain(SHORT, saturate="exact")
+        model = tiny_model(accumulation=4)
+        weights = model.get_weights()
+        callbacks = [et, kc.LeRaC(k=1, lowest_lr=1e-3)]
+        with pytest.raises(ValueError, match="saturate='exact'.*LeRaC"):
+            model.fit(et.apply(source(False), batch_size=4), epochs=et.epochs, verbose=0,
+                      callbacks=callbacks[::-1] if order else callbacks)
+        assert all(np.array_equal(a, b) for a, b in zip(model.get_weights(), weights))
+        assert int(keras.ops.convert_to_numpy(model.optimizer.iterations)) == 0
+
+
 def test_saturation_needs_one_pass_per_epoch():
     with pytest.raises(ValueError, match="saturate.*infinite"):
         EfficientTrain(SHORT, saturate="exact").apply(source(True).repeat())
