@@ -119,3 +119,14 @@ def test_patterns_group_layers_first_match_wins():
     assert [g.name.split("+")[0] for g in groups] == [
         "stem_conv", "stage1_block1_conv1", "stage2_block1_conv1", "stage4_block1_conv1", "head"]
     assert sum(len(g.variables) for g in groups) == len(model.trainable_variables)
+
+
+def test_keras_ops_between_layers_are_not_groups():
+    # `keras.ops` calls on KerasTensors become graph nodes without variables (keras-hub
+    # backbones are full of them): they are stepped over, not grouped, and do not crash.
+    inputs = keras.Input((6,))
+    x = layers.Dense(4, name="first")(inputs)
+    x = keras.ops.tanh(x[:, :3]) * 2.0
+    outputs = layers.Dense(2, name="second")(x)
+    groups = kc.depth_groups(keras.Model(inputs, outputs))
+    assert [[layer.name for layer in g.layers] for g in groups] == [["first"], ["second"]]
