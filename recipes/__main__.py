@@ -1,10 +1,13 @@
 """`python -m recipes`: compare curricula on a recipe; prints the table, writes files and plots.
 
     python -m recipes --recipe fashion_mnist --methods conventional,lerac --seeds 3 --epochs 4
+    python -m recipes --recipe cifar10 --set model=wrn --set wrn_depth=28 --epochs 200
 """
 
 import argparse
+import ast
 import datetime
+import inspect
 import os
 import sys
 
@@ -20,6 +23,12 @@ RECIPES = {
     "glue/rte_lstm": "recipes.glue:RTELstm",
     "glue/qnli_lstm": "recipes.glue:QNLILstm",
     "super_glue/boolq_lstm": "recipes.glue:BoolQLstm",
+    "cifar10": "recipes.cifar:Cifar10",
+    "cifar100": "recipes.cifar:Cifar100",
+    "tiny_imagenet": "recipes.tiny_imagenet:TinyImageNet",
+    "imagenet": "recipes.imagenet:ImageNet",
+    "spoken_digit": "recipes.audio:SpokenDigit",
+    "crema_d": "recipes.audio:CremaD",
 }
 
 
@@ -36,6 +45,17 @@ def load_recipe(name, **kwargs):
     return recipe_class(name)(**kwargs)
 
 
+def _recipe_option(text):
+    """`KEY=VALUE` -> (key, value), VALUE read as a Python literal (else kept as a string)."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.isidentifier():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    try:
+        return key, ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        return key, value
+
+
 def parse_args(argv):
     parser = argparse.ArgumentParser(prog="python -m recipes", description=__doc__.splitlines()[0])
     parser.add_argument("--recipe", default="fashion_mnist")
@@ -45,6 +65,10 @@ def parse_args(argv):
     parser.add_argument("--seeds", type=int, default=3, help="number of seeds (>= 1)")
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--train-size", type=int, default=None)
+    parser.add_argument("--set", dest="options", type=_recipe_option, action="append",
+                        default=[], metavar="KEY=VALUE",
+                        help="recipe constructor argument, repeatable (e.g. model=wrn, "
+                             "data_dir=/data/tfds)")
     parser.add_argument("--out", default=None, help="output folder (default runs/<recipe>/<time>)")
     parser.add_argument("--verbose", type=int, default=1, choices=[0, 1, 2])
     args = parser.parse_args(argv)
@@ -72,7 +96,16 @@ def parse_args(argv):
 
 def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    kwargs = {} if args.train_size is None else {"train_size": args.train_size}
+    kwargs = dict(args.options)
+    if args.train_size is not None:
+        kwargs["train_size"] = args.train_size
+    signature = inspect.signature(recipe_class(args.recipe))
+    try:
+        signature.bind(**kwargs)
+    except TypeError as error:
+        print(f"error: --set: {error}; recipe {args.recipe!r} takes {list(signature.parameters)}",
+              file=sys.stderr)
+        return 2
     try:
         recipe = load_recipe(args.recipe, **kwargs)
     except ValueError as error:  # a dataset that is not on this machine: say how to get it

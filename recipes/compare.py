@@ -81,8 +81,10 @@ def run_one(recipe, method, seed, epochs, out_dir, verbose):
 def summarize(results, methods):
     rows = []
     for method in methods:
-        # EfficientTrain is compared with conventional training at the same (upscaled) size.
-        reference = "conventional_upscaled" if method == "efficient_train" else "conventional"
+        # EfficientTrain is compared with conventional training at the same (upscaled) size:
+        # `conventional` itself where the recipe trains at its native size.
+        upscaled = method == "efficient_train" and "conventional_upscaled" in methods
+        reference = "conventional_upscaled" if upscaled else "conventional"
         baseline = {r["seed"]: r["correct"] for r in results if r["method"] == reference}
         runs = [r for r in results if r["method"] == method]
         accuracies = [100 * r["accuracy"] for r in runs]

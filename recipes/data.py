@@ -147,3 +147,52 @@ def tfds_text_pairs(name, split, first, second):
     examples = {key: np.concatenate(values) for key, values in columns.items()}
     decode = np.vectorize(lambda b: b.decode("utf-8"), otypes=[str])
     return decode(examples[first]), decode(examples[second]), examples["label"].astype("int32")
+TINY_IMAGENET_URL = "http://cs231n.stanford.edu/tiny-imagenet-200.zip"
+TINY_IMAGENET_HINT = (
+    "Tiny ImageNet (ImageNet-200, 64x64 px, 100,000 training and 10,000 validation images) is "
+    "not in {root!r}. Get it (237 MB) with `wget {url} && unzip tiny-imagenet-200.zip`, then "
+    "pass data_dir='/path/to/tiny-imagenet-200' or set TINY_IMAGENET_DIR to that folder (the "
+    "one holding wnids.txt, train/ and val/)."
+)
+
+
+def tiny_imagenet_files(root=None):
+    """File lists of the standard `tiny-imagenet-200` folder: `(wnids, train, val)`.
+
+    `wnids` lists the 200 class ids of `wnids.txt` (label i is `wnids[i]`); `train` and `val`
+    are `(paths, labels)` pairs of numpy arrays: `train/<wnid>/images/*.JPEG` and
+    `val/images/*.JPEG` labelled by `val/val_annotations.txt` (file, wnid, box: tab-separated).
+    The official test split has no labels; the validation set is the test set of the papers.
+    `root` defaults to $TINY_IMAGENET_DIR.
+    """
+    root = root or os.environ.get("TINY_IMAGENET_DIR", "tiny-imagenet-200")
+    hint = TINY_IMAGENET_HINT.format(root=root, url=TINY_IMAGENET_URL)
+    wnids_file = os.path.join(root, "wnids.txt")
+    annotations = os.path.join(root, "val", "val_annotations.txt")
+    if not (os.path.exists(wnids_file) and os.path.exists(annotations)):
+        raise DatasetUnavailable(hint)
+    with open(wnids_file) as handle:
+        wnids = [line.strip() for line in handle if line.strip()]
+    index = {wnid: i for i, wnid in enumerate(wnids)}
+    train_paths, train_labels = [], []
+    for wnid in wnids:
+        folder = os.path.join(root, "train", wnid, "images")
+        names = sorted(n for n in os.listdir(folder) if n.lower().endswith(".jpeg")) \
+            if os.path.isdir(folder) else []
+        train_paths += [os.path.join(folder, n) for n in names]
+        train_labels += [index[wnid]] * len(names)
+    val_paths, val_labels = [], []
+    with open(annotations) as handle:
+        for line in handle:
+            fields = line.rstrip("\n").split("\t")
+            if len(fields) < 2:
+                continue
+            if fields[1] not in index:
+                raise DatasetUnavailable(f"{annotations} names class {fields[1]!r}, which is not "
+                                         f"in {wnids_file}: the folder is incomplete. {hint}")
+            val_paths.append(os.path.join(root, "val", "images", fields[0]))
+            val_labels.append(index[fields[1]])
+    if not train_paths or not val_paths:
+        raise DatasetUnavailable(f"No training or validation images under {root!r}. {hint}")
+    return (wnids, (np.array(train_paths), np.array(train_labels, dtype="int32")),
+            (np.array(val_paths), np.array(val_labels, dtype="int32")))

@@ -59,14 +59,41 @@ def _conventional_upscaled(recipe, seed, epochs):
     return Arm(recipe.build_model(variable_size=True), recipe.train_dataset(seed, size), [], size)
 
 
+def efficient_train_stages(recipe, epochs):
+    """The paper's 5-stage table over `epochs` at the recipe's upscaled size.
+
+    A recipe may set `efficient_train = {"sizes": 5 sizes, "magnitudes": 5 RandAugment
+    magnitudes or None, "value_range": (low, high)}`; by default the paper's sizes are scaled to
+    `upscaled_size` and there is no augmentation (the other arms train without it).
+    """
+    params = getattr(recipe, "efficient_train", None) or {}
+    stages = paper_stages(epochs, recipe.upscaled_size)
+    sizes = params.get("sizes") or [s.size for s in stages]
+    magnitudes = params.get("magnitudes") or [None] * len(stages)
+    if len(sizes) != len(stages) or len(magnitudes) != len(stages):
+        raise ValueError(f"Recipe {recipe.name!r}: `efficient_train` sizes and magnitudes must "
+                         f"list {len(stages)} stages. Received: {params!r}")
+    return [kc.Stage(s.epochs, size, m) for s, size, m in zip(stages, sizes, magnitudes)]
+
+
+def _efficient_train_callback(recipe, epochs, seed=None):
+    params = getattr(recipe, "efficient_train", None) or {}
+    return kc.EfficientTrain(efficient_train_stages(recipe, epochs),
+                             image_size=recipe.upscaled_size,
+                             value_range=params.get("value_range", (0, 1)), seed=seed)
+
+
 def _efficient_train(recipe, seed, epochs):
-    # The paper's 5-stage table scaled to the upscaled size; no augmentation in any arm of this
-    # recipe (the other methods train without it), so every stage's magnitude is None.
     size = recipe.upscaled_size
-    stages = [kc.Stage(s.epochs, s.size, None) for s in paper_stages(epochs, size)]
-    et = kc.EfficientTrain(stages, image_size=size, value_range=(0, 1), seed=seed)
-    return Arm(recipe.build_model(variable_size=True), et.apply(recipe.train_dataset(seed, size)),
-               [et], size)
+    et = _efficient_train_callback(recipe, epochs, seed)
+    if hasattr(recipe, "efficient_train_examples"):
+        # A recipe whose own pipeline augments with RandAugment (ImageNet) hands over its
+        # examples without it: EfficientTrain augments each image at its stage's magnitude.
+        train = et.apply(recipe.efficient_train_examples(seed), batch_size=recipe.batch_size,
+                         drop_remainder=True)
+    else:
+        train = et.apply(recipe.train_dataset(seed, size))
+    return Arm(recipe.build_model(variable_size=True), train, [et], size)
 
 
 _PREPARE = {
@@ -125,7 +152,7 @@ def plot_curricula(recipe, methods, epochs, out_dir):
                                  title="CBS: Gaussian sigma at the start of each epoch",
                                  xlabel="epoch", ylabel="sigma"))
     if "efficient_train" in methods:
-        et = _efficient_train(recipe, 0, epochs).callbacks[0]
+        et = _efficient_train_callback(recipe, epochs)  # the schedule only: no data, no model
         paths.append(kc.plot_efficient_train(et, os.path.join(out_dir, "efficient_train.png")))
     if any("lerac" in m for m in methods):
         model = recipe.build_model()

@@ -1,0 +1,183 @@
+"""Audio recipes: Free Spoken Digit (TFDS `spoken_digit`, 8 kHz) and CREMA-D (TFDS `crema_d`,
+16 kHz), classified from log-Mel spectrogram images.
+
+Front end (`recipes/spectrogram.py`), as the LeRaC paper describes after SepTr (Ristea et al.,
+2022): clips zero-padded or clipped to a fixed length (CREMA-D: 4 s), STFT with a Hamming window
+of L = 512 samples, N = 512 FFT points and hop R = 64 (32 ms / 4 ms at 16 kHz), square root of the
+magnitude, 128 Mel bins, logarithm, min-max scaling to [0, 1]. Spoken digits (not in the paper)
+use the same window and hop durations at 8 kHz (L = N = 256, R = 32), 64 Mel bins (a 256-point
+FFT has 129 bins: 128 Mel filters would be narrower than a bin) and 1 s clips. Spectrograms are
+computed in `tf.data`, so every backend trains on the same inputs.
+
+Model: ResNet-18 (CIFAR stem) on the 1-channel spectrogram, or `model="small_cnn"` for quick
+runs. The LeRaC paper's audio models are SepTr and DenseNet-121, not ResNet-18 (see
+docs/recipes_images_audio.md). Protocol: the LeRaC / CBS ResNet-18 setting of the image
+recipes (SGD 0.1, momentum 0.9, batch 64, step decay; LeRaC k = 5, 0.1 down to 1e-8); CBS with
+sigma_0 = 0.8 for audio (LeRaC paper Table 1), factor 0.9, decay every 2 epochs (Table 1: 2-5;
+audio runs are short); DoCL with the paper's defaults. The CBS Gaussian is 2-D over time x Mel.
+"""
+
+import keras
+import tensorflow as tf
+
+from recipes import spectrogram
+from recipes import tfds_data
+from recipes.image_classification import MOMENTUM
+from recipes.image_classification import WEIGHT_DECAY
+from recipes.image_classification import step_decay
+from recipes.models import resnet18
+from recipes.models import small_cnn
+
+MODELS = ("resnet18", "small_cnn")
+
+
+class AudioRecipe:
+    """Base class of the audio recipes.
+
+    Args:
+        train_size: None for the whole training split, or an int: its first `train_size` clips.
+        model: `"resnet18"` or `"small_cnn"`.
+        batch_size: int >= 1.
+        duration: clip length in seconds (None: the recipe's default).
+        width: first-stage channels of ResNet-18 (64 in the paper) or of `small_cnn`.
+        data_dir: TFDS data folder; None for $TFDS_DATA_DIR.
+        download: let TFDS download and prepare the data.
+    """
+
+    methods = ("conventional", "lerac", "cbs", "lerac+cbs", "docl")
+    tfds_name = None
+    num_classes = None
+    sample_rate = None
+    default_duration = None
+    frame_length = fft_length = frame_step = num_mel_bins = None
+
+    def __init__(self, train_size=None, model="resnet18", batch_size=64, duration=None,
+                 width=None, data_dir=None, download=True):
+        if model not in MODELS:
+            raise ValueError(f"`model` must be one of {MODELS}. Received: model={model!r}")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"`batch_size` must be an int >= 1. Received: {batch_size!r}")
+        duration = self.default_duration if duration is None else duration
+        length = int(round(duration * self.sample_rate))
+        if length < self.frame_length:
+            raise ValueError(f"`duration` must cover one STFT window ({self.frame_length} "
+                             f"samples at {self.sample_rate} Hz). Received: {duration!r}")
+        self.train_size = tfds_data.check_size(train_size)
+        self.model = model
+        self.batch_size = batch_size
+        self.duration = duration
+        self.width = width
+        self.data_dir = data_dir
+        self.download = download
+        self.length = length
+        self.frames = spectrogram.num_frames(length, self.frame_length, self.frame_step)
+        train_clips, test_clips = self._clips()
+        # Fixed-length int16 clips are cached (CREMA-D: 0.66 GB); spectrograms are computed per
+        # epoch, the test set's once.
+        self._train, self.num_train = tfds_data.with_length(
+            tfds_data.take(train_clips, self.train_size).map(self._fixed).cache())
+        if self.num_train < batch_size:
+            raise ValueError(f"`batch_size` ({batch_size}) exceeds the {self.num_train} "
+                             "training clips: lower it or raise `train_size`.")
+        self.x_test, self.y_test = tfds_data.to_numpy(test_clips.map(self._fixed)
+                                                      .map(self._features))
+        self.steps_per_epoch = self.num_train // batch_size
+        self.description = (f"{model} on {self.frames}x{self.num_mel_bins} log-Mel "
+                            f"spectrograms ({duration:g} s), {self.num_train} training clips, "
+                            f"batch {batch_size}, SGD 0.1 momentum 0.9, step decay")
+        self.loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+        self.lerac = {"k": 5, "lowest_lr": 1e-8}
+        self.cbs = {"sigma": 0.8, "kernel_size": 3, "factor": 0.9, "every": 2}
+        self.docl = {"warmup_epochs": 5, "episode_epochs": 10}
+
+    def _load(self, split):
+        return tfds_data.load(self.tfds_name, split, data_dir=self.data_dir,
+                              download=self.download, as_supervised=False)
+
+    def _clips(self):
+        """(train, test) datasets of (waveform, label)."""
+        raise NotImplementedError
+
+    def _fixed(self, waveform, label):
+        clip = spectrogram.fix_length(waveform, self.length)
+        return tf.cast(clip, tf.int16), tf.cast(label, tf.int32)
+
+    def _features(self, clip, label):
+        image = spectrogram.spectrogram_image(
+            clip, self.sample_rate, self.length, self.frame_length, self.frame_step,
+            self.fft_length, self.num_mel_bins)
+        return tf.ensure_shape(image, [self.frames, self.num_mel_bins, 1]), label
+
+    def build_model(self, variable_size=False):
+        shape = (self.frames, self.num_mel_bins, 1)
+        if self.model == "resnet18":
+            return resnet18(shape, self.num_classes, width=self.width or 64)
+        return small_cnn(shape, self.num_classes, width=self.width or 16)
+
+    def optimizer(self, epochs):
+        rate = step_decay(0.1, epochs, self.steps_per_epoch)
+        return keras.optimizers.SGD(rate, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY)
+
+    def train_dataset(self, seed, image_size=None):
+        ds = self._train.shuffle(self.num_train, seed=seed, reshuffle_each_iteration=True)
+        ds = ds.map(self._features, num_parallel_calls=tf.data.AUTOTUNE)
+        return ds.batch(self.batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+
+    def train_examples(self):
+        """Spectrograms of the training clips in a fixed order, unbatched (for DoCL)."""
+        return self._train.map(self._features, num_parallel_calls=tf.data.AUTOTUNE)
+
+    def test_dataset(self, image_size=None):
+        return tf.data.Dataset.from_tensor_slices((self.x_test, self.y_test)).batch(256)
+
+    def test_arrays(self, image_size=None):
+        return self.x_test, self.y_test
+
+
+def _is_fsdd_test_file(filename):
+    # FSDD's own split: recordings 0-4 of every speaker and digit ("{digit}_{speaker}_{i}.wav")
+    # are the test set, 10 % of the clips.
+    return tf.strings.regex_full_match(filename, r"(.*/)?\d_[^/]*_[0-4]\.wav")
+
+
+class SpokenDigit(AudioRecipe):
+    """Free Spoken Digit Dataset (TFDS `spoken_digit`): 2,500 clips, 10 digits, 8 kHz; FSDD's
+    split (recordings 0-4 of each speaker and digit, 250 clips, are the test set)."""
+
+    name = "spoken_digit"
+    tfds_name = "spoken_digit"
+    num_classes = 10
+    sample_rate = 8000
+    default_duration = 1.0
+    frame_length = fft_length = 256
+    frame_step = 32
+    num_mel_bins = 64
+
+    def _clips(self):
+        clips = self._load("train")  # TFDS has one split; FSDD's file names define the test set
+
+        def pairs(is_test):
+            kept = clips.filter(lambda ex: _is_fsdd_test_file(ex["audio/filename"]) == is_test)
+            return kept.map(lambda ex: (ex["audio"], ex["label"]))
+
+        return pairs(False), pairs(True)
+
+
+class CremaD(AudioRecipe):
+    """CREMA-D (TFDS `crema_d`): 7,442 clips of 91 actors, 6 emotions, 16 kHz; TFDS's train
+    and test splits (its validation split is not used)."""
+
+    name = "crema_d"
+    tfds_name = "crema_d"
+    num_classes = 6
+    sample_rate = 16000
+    default_duration = 4.0
+    frame_length = fft_length = 512
+    frame_step = 64
+    num_mel_bins = 128
+
+    def _clips(self):
+        def pairs(split):
+            return self._load(split).map(lambda ex: (ex["audio"], ex["label"]))
+
+        return pairs("train"), pairs("test")
