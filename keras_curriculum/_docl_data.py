@@ -7,8 +7,9 @@ starts a fresh iterator each epoch (after `on_epoch_begin`, when no `steps_per_e
 so step j of an epoch holds `order[j * batch_size : (j + 1) * batch_size]`. Two sources:
 
 - Random access (numpy arrays, or any object with `__len__` and `__getitem__` such as a TFDS
-  `data_source`): one Python call per batch gathers the batch; an epoch reads only its k
-  examples.
+  `data_source`): an epoch reads only its k examples. Arrays up to 1 GiB are copied once into
+  tensors and gathered in the graph (one Python call per epoch); larger arrays and other
+  sources are gathered by one Python call per batch.
 - Streaming (any finite `tf.data.Dataset`): every epoch reads the whole source once, keeps the
   selected examples (a vectorised mask look-up per 1024 examples) and permutes them within
   windows of `shuffle_window` examples with a permutation the host drew; it costs a full read
@@ -27,6 +28,9 @@ import numpy as np
 from keras_curriculum._tf_data import tf
 
 MASK_CHUNK = 1024
+# In-memory arrays up to this size are copied once into tensors and gathered in the graph;
+# larger ones are gathered by numpy per batch (no second copy of a large training set).
+IN_GRAPH_BYTES = 1 << 30
 
 
 def num_batches(size, batch_size, drop_remainder):
@@ -74,6 +78,8 @@ class RandomAccessSource:
 
     def batches(self, order_fn, batch_size, drop_remainder):
         """Batches of `order_fn()` (evaluated when an iterator starts)."""
+        if self.arrays is not None and sum(a.nbytes for a in self.arrays) <= IN_GRAPH_BYTES:
+            return self._gathered_batches(order_fn, batch_size, drop_remainder)
 
         def index_batches():
             order = order_fn()
@@ -97,6 +103,23 @@ class RandomAccessSource:
             index_batches, output_signature=tf.TensorSpec([None], tf.int64)
         )
         return indices.map(fetch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+    def _gathered_batches(self, order_fn, batch_size, drop_remainder):
+        """Arrays held as tensors, gathered in the graph: one Python call per epoch, not per
+        batch. On a CPU host the per-batch Python gather cost about 2 ms of input pipeline per
+        batch, taken from the train step's cores (measured: 2.2 vs 0.5 ms per batch of 64)."""
+        x, y = (tf.constant(part) for part in self.arrays)
+
+        def epoch_order(_):
+            order = tf.numpy_function(lambda: np.asarray(order_fn(), np.int64), [], tf.int64,
+                                      stateful=True)
+            order.set_shape([None])
+            return tf.data.Dataset.from_tensor_slices(order)
+
+        indices = tf.data.Dataset.range(1).flat_map(epoch_order)
+        indices = indices.batch(batch_size, drop_remainder=drop_remainder)
+        return indices.map(lambda index: (tf.gather(x, index), tf.gather(y, index)),
+                           num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
 
 class StreamingSource:

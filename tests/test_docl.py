@@ -198,9 +198,24 @@ class _KernelRecorder(keras.callbacks.Callback):
         self.steps[-1][2] = keras.ops.convert_to_numpy(self.model.layers[0].kernel).copy()
 
 
+class _PairList:
+    """A random-access source of (x, y) pairs, like a TFDS `data_source`."""
+
+    def __init__(self, x, y):
+        self.x, self.y = x, y
+
+    def __len__(self):
+        return len(self.x)
+
+    def __getitem__(self, i):
+        return self.x[i], self.y[i]
+
+
 def _make_source(kind, x, y):
     if kind == "arrays":
         return (x, y)
+    if kind == "pairs":
+        return _PairList(x, y)
     return tf.data.Dataset.from_tensor_slices((x, y))
 
 
@@ -212,7 +227,7 @@ def _small_docl(**kwargs):
     return DoCL(**defaults)
 
 
-@pytest.mark.parametrize("kind", ["arrays", "tfdata"])
+@pytest.mark.parametrize("kind", ["arrays", "pairs", "tfdata"])
 def test_scores_equal_numpy_formula_on_a_model_with_known_logits(kind):
     # One-hot inputs and a bias-free linear layer: example i's logits are row i of the kernel,
     # which plain SGD changes only when i is in the batch. The steps that visited i and its
