@@ -21,7 +21,6 @@ import statistics
 import time
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from benchmarks.harness import _device

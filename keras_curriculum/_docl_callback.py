@@ -12,6 +12,12 @@ from keras.optimizers.schedules import LearningRateSchedule
 from keras_curriculum import _docl_data
 from keras_curriculum import docl as docl_math
 from keras_curriculum._tf_data import zip_with_fixed_cardinality
+from keras_curriculum._validation import check_bool
+from keras_curriculum._validation import check_choice
+from keras_curriculum._validation import check_int
+from keras_curriculum._validation import check_number
+from keras_curriculum._validation import check_path
+from keras_curriculum._validation import check_sequence
 
 _RAN_OUT_WARNING = "Your input ran out of data"
 _STATE_FILE = "docl_state.npz"
@@ -33,6 +39,16 @@ def _num_replicas():
 
         return tf.distribute.get_strategy().num_replicas_in_sync
     return 1
+
+
+def _check_classifier_output(shape):
+    """The number of classes of a `(batch, num_classes)` output; ValueError for anything else."""
+    if len(shape) != 2 or shape[-1] is None or shape[-1] < 2:
+        raise ValueError(
+            "`model` must be a classifier whose output is `(batch, num_classes)` logits with "
+            f"num_classes >= 2 for DoCL. Received: output shape {tuple(shape)}"
+        )
+    return shape[-1]
 
 
 @keras.saving.register_keras_serializable(package="keras_curriculum")
@@ -60,21 +76,16 @@ class DoCLLogits(keras.metrics.Metric):
     def __init__(self, batch_size=None, buffer_steps=16, from_logits=True, name="docl",
                  dtype="float32"):
         super().__init__(name=name, dtype=dtype)
-        self.batch_size = batch_size
-        self.buffer_steps = int(buffer_steps)
-        self.from_logits = bool(from_logits)
+        self.batch_size = check_int("batch_size", batch_size, 1, allow_none=True)
+        self.buffer_steps = check_int("buffer_steps", buffer_steps, 1)
+        self.from_logits = check_bool("from_logits", from_logits)
         self.num_classes = None
         self.num_replicas = 1
         self.one_hot = False
         self._docl_built = False
 
     def _build(self, y_true_shape, y_pred_shape):
-        num_classes = y_pred_shape[-1]
-        if len(y_pred_shape) != 2 or num_classes is None or num_classes < 2:
-            raise ValueError(
-                "DoCL needs a classifier whose output is `(batch, num_classes)` logits with "
-                f"num_classes >= 2. Received: output shape {tuple(y_pred_shape)}"
-            )
+        num_classes = _check_classifier_output(y_pred_shape)
         self.one_hot = len(y_true_shape) == 2 and y_true_shape[-1] not in (None, 1)
         if self.one_hot and y_true_shape[-1] != num_classes:
             raise ValueError(
@@ -144,8 +155,17 @@ class DoCLLogits(keras.metrics.Metric):
         }
 
 
-def _is_int(value, minimum):
-    return not isinstance(value, bool) and isinstance(value, (int, np.integer)) and value >= minimum
+def _check_example_spec(spec):
+    """An unbatched `(x, y)` dataset: y a class index (rank 0) or a one-hot row of known width."""
+    if not isinstance(spec, tuple) or len(spec) != 2:
+        raise ValueError(f"`dataset` must yield `(x, y)` pairs. Received element_spec: {spec}")
+    labels = spec[1].shape
+    # A batched dataset has labels of rank >= 1 whose first dimension (the batch) is unknown.
+    if labels.rank is None or labels.rank > 1 or (labels.rank == 1 and labels[0] is None):
+        raise ValueError(
+            "`dataset` must be unbatched, with labels of rank 0 (class index) or 1 (one-hot, of "
+            f"known width): DoCL batches it. Received labels spec: {spec[1]}"
+        )
 
 
 @keras.saving.register_keras_serializable(package="keras_curriculum")
@@ -232,67 +252,29 @@ class DoCL(keras.callbacks.Callback):
                  state_dtype="float16", buffer_steps=16, shuffle_window=10000, seed=None,
                  backup_dir=None, log_dir=None):
         super().__init__()
-        if not _is_int(warmup_epochs, 0):
-            raise ValueError(
-                f"`warmup_epochs` must be an integer >= 0. Received: warmup_epochs={warmup_epochs!r}"
-            )
-        lengths = episode_epochs if isinstance(episode_epochs, (list, tuple)) else [episode_epochs]
-        if not lengths or not all(_is_int(length, 1) for length in lengths):
-            raise ValueError(
-                "`episode_epochs` must be an integer >= 1 or a non-empty list of them. "
-                f"Received: episode_epochs={episode_epochs!r}"
-            )
-        for name, value, low, high, closed in (
-            ("gamma", gamma, 0.0, 1.0, "[0, 1)"),
-            ("gamma_k", gamma_k, 0.0, 1.0, "(0, 1]"),
-            ("k_min", k_min, 0.0, 1.0, "(0, 1]"),
-            ("initial_fraction", initial_fraction, 0.0, 1.0, "(0, 1]"),
-        ):
-            ok = isinstance(value, (int, float, np.floating, np.integer)) and not isinstance(
-                value, bool
-            )
-            if ok:
-                ok = (low <= value < high) if closed == "[0, 1)" else (low < value <= high)
-            if not ok:
-                raise ValueError(f"`{name}` must be in {closed}. Received: {name}={value!r}")
-        if (
-            isinstance(tau, bool)
-            or not isinstance(tau, (int, float, np.floating, np.integer))
-            or not math.isfinite(tau)
-            or tau <= 0
-        ):
-            raise ValueError(f"`tau` must be a finite number > 0. Received: tau={tau!r}")
-        if state_dtype not in ("float16", "float32"):
-            raise ValueError(
-                f"`state_dtype` must be 'float16' or 'float32'. Received: state_dtype={state_dtype!r}"
-            )
-        if not _is_int(buffer_steps, 1):
-            raise ValueError(
-                f"`buffer_steps` must be an integer >= 1. Received: buffer_steps={buffer_steps!r}"
-            )
-        if not _is_int(shuffle_window, 1):
-            raise ValueError(
-                f"`shuffle_window` must be an integer >= 1. Received: shuffle_window={shuffle_window!r}"
-            )
-        if seed is not None and not _is_int(seed, 0):
-            raise ValueError(f"`seed` must be None or an integer >= 0. Received: seed={seed!r}")
-        self.warmup_epochs = int(warmup_epochs)
-        self.episode_epochs = (
-            list(episode_epochs) if isinstance(episode_epochs, (list, tuple)) else int(episode_epochs)
+        self.warmup_epochs = check_int("warmup_epochs", warmup_epochs, 0)
+        if isinstance(episode_epochs, (list, tuple)):
+            self.episode_epochs = [
+                check_int("episode_epochs", length, 1)
+                for length in check_sequence("episode_epochs", episode_epochs)
+            ]
+        else:
+            self.episode_epochs = check_int("episode_epochs", episode_epochs, 1)
+        self.tau = check_number("tau", tau, low=0.0, low_open=True)
+        self.gamma = check_number("gamma", gamma, 0.0, 1.0, high_open=True)
+        self.gamma_k = check_number("gamma_k", gamma_k, 0.0, 1.0, low_open=True)
+        self.k_min = check_number("k_min", k_min, 0.0, 1.0, low_open=True)
+        self.initial_fraction = check_number(
+            "initial_fraction", initial_fraction, 0.0, 1.0, low_open=True
         )
-        self.tau = float(tau)
-        self.gamma = float(gamma)
-        self.gamma_k = float(gamma_k)
-        self.k_min = float(k_min)
-        self.initial_fraction = float(initial_fraction)
-        self.refresh = bool(refresh)
-        self.from_logits = bool(from_logits)
-        self.state_dtype = state_dtype
-        self.buffer_steps = int(buffer_steps)
-        self.shuffle_window = int(shuffle_window)
-        self.seed = seed
-        self.backup_dir = backup_dir
-        self.log_dir = log_dir
+        self.refresh = check_bool("refresh", refresh)
+        self.from_logits = check_bool("from_logits", from_logits)
+        self.state_dtype = check_choice("state_dtype", state_dtype, ("float16", "float32"))
+        self.buffer_steps = check_int("buffer_steps", buffer_steps, 1)
+        self.shuffle_window = check_int("shuffle_window", shuffle_window, 1)
+        self.seed = check_int("seed", seed, 0, allow_none=True)
+        self.backup_dir = check_path("backup_dir", backup_dir)
+        self.log_dir = check_path("log_dir", log_dir)
         self._seed = int(np.random.SeedSequence().entropy % (2**32)) if seed is None else int(seed)
         self._source = None
         self._metric = None
@@ -330,8 +312,7 @@ class DoCL(keras.callbacks.Callback):
             epochs: int >= 1, the epochs `fit` will run (the cycles are counted in steps,
                 which differ per epoch as the subsets shrink).
         """
-        if not _is_int(epochs, 1):
-            raise ValueError(f"`epochs` must be an integer >= 1. Received: epochs={epochs!r}")
+        epochs = check_int("epochs", epochs, 1)
         cycles = {}
         for epoch in range(epochs):
             plan = self.epoch_plan(epoch)
@@ -343,10 +324,10 @@ class DoCL(keras.callbacks.Callback):
 
     def memory_per_example(self, num_classes=None):
         """Host bytes per training example (previous logits, last step, score, label)."""
-        num_classes = num_classes or self.num_classes
+        num_classes = check_int("num_classes", num_classes, 2, allow_none=True) or self.num_classes
         if num_classes is None:
             raise ValueError("`num_classes` is unknown before training: pass it.")
-        return int(num_classes) * np.dtype(self.state_dtype).itemsize + 12
+        return num_classes * np.dtype(self.state_dtype).itemsize + 12
 
     # The tf.data stage ------------------------------------------------------------------------
 
@@ -367,21 +348,19 @@ class DoCL(keras.callbacks.Callback):
         """
         import tensorflow as tf
 
-        if not _is_int(batch_size, 1):
-            raise ValueError(f"`batch_size` must be an integer >= 1. Received: batch_size={batch_size!r}")
+        batch_size = check_int("batch_size", batch_size, 1)
+        drop_remainder = check_bool("drop_remainder", drop_remainder)
+        if keys is not None and (not isinstance(keys, (list, tuple)) or len(keys) != 2):
+            raise TypeError(
+                f"`keys` must be None or an (input_key, label_key) pair. Received: keys={keys!r}"
+            )
         if isinstance(dataset, tf.data.Dataset):
-            spec = dataset.element_spec
-            if not isinstance(spec, tuple) or len(spec) != 2:
-                raise ValueError(
-                    "`dataset` must yield `(x, y)` pairs. Received element_spec: "
-                    f"{spec}"
-                )
-            if spec[1].shape.rank is not None and spec[1].shape.rank > 1:
-                raise ValueError(
-                    "`dataset` must be unbatched (labels of rank 0 or 1). Received labels "
-                    f"spec: {spec[1]}"
-                )
+            _check_example_spec(dataset.element_spec)
             source = _docl_data.StreamingSource(dataset, _docl_data.count_examples(dataset))
+        elif isinstance(dataset, tuple) and len(dataset) != 2:
+            raise ValueError(
+                f"`dataset` as a tuple must be (x, y). Received a tuple of {len(dataset)} items."
+            )
         elif hasattr(dataset, "__len__") and (
             hasattr(dataset, "__getitem__") or isinstance(dataset, tuple)
         ):
@@ -389,7 +368,7 @@ class DoCL(keras.callbacks.Callback):
                 raise ValueError("`dataset` is empty: DoCL needs at least one example.")
             source = _docl_data.RandomAccessSource(dataset, keys)
         else:
-            raise ValueError(
+            raise TypeError(
                 "`dataset` must be a tf.data.Dataset, a tuple (x, y) of arrays or a random-access "
                 f"source. Received: {type(dataset).__name__}"
             )
@@ -401,8 +380,8 @@ class DoCL(keras.callbacks.Callback):
                 "`drop_remainder=True` would train on nothing."
             )
         self._source = source
-        self.batch_size = int(batch_size)
-        self.drop_remainder = bool(drop_remainder)
+        self.batch_size = batch_size
+        self.drop_remainder = drop_remainder
         self.num_examples = source.length
         if self._metric is not None:
             self._metric.batch_size = self.batch_size
@@ -577,7 +556,9 @@ class DoCL(keras.callbacks.Callback):
             )
         num_classes = self._metric.num_classes
         if num_classes is None and getattr(model, "outputs", None):
-            num_classes = model.outputs[0].shape[-1]
+            # Checked here for Functional models: the metric's own check runs inside the first
+            # step, which on PyTorch (eager) comes after that step's update.
+            num_classes = _check_classifier_output(model.outputs[0].shape)
         if num_classes is not None:
             self._check_labels(num_classes)
         if len(getattr(self, "_last_step", ())) != self.num_examples or (

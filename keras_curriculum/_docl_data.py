@@ -63,7 +63,14 @@ class RandomAccessSource:
             self.data = data
             self.length = len(data)
             self.labels = None
-        first = self._examples(np.array([0]))
+        try:
+            first = self._examples(np.array([0]))
+        except (KeyError, IndexError, TypeError, ValueError) as error:
+            raise ValueError(
+                "`dataset` items must be (x, y) pairs, or dicts with `keys`=(input_key, "
+                f"label_key) naming two of their entries. Reading the first item with "
+                f"keys={keys!r} failed: {type(error).__name__}: {error}"
+            ) from error
         self.spec = tuple(
             tf.TensorSpec((None,) + part.shape[1:], tf.as_dtype(part.dtype)) for part in first
         )

@@ -11,8 +11,11 @@ import math
 import warnings
 
 import keras
-import numpy as np
 
+from keras_curriculum._validation import check_bool
+from keras_curriculum._validation import check_int
+from keras_curriculum._validation import check_model
+from keras_curriculum._validation import check_number
 from keras_curriculum.smoothing import DEFAULT_BYPASS_TOLERANCE
 from keras_curriculum.smoothing import GaussianSmoothing
 from keras_curriculum.smoothing import bypass_sigma
@@ -52,9 +55,17 @@ _CONVOLUTIONS = (
 # Schedule math ---------------------------------------------------------------------------------
 
 
+def check_decay(factor, every):
+    """SigmaDecay's `factor` in (0, 1] and `every` >= 1, as (float, int)."""
+    return (check_number("factor", factor, low=0.0, high=1.0, low_open=True),
+            check_int("every", every, 1))
+
+
 def sigma_at_epoch(initial_sigma, epoch, factor=0.9, every=5):
     """The CBS sigma of epoch `epoch` (counted from 0): sigma_0 * factor ** floor(epoch / every)."""
-    return float(initial_sigma) * float(factor) ** (int(epoch) // int(every))
+    initial_sigma = check_sigma(initial_sigma, "initial_sigma")
+    factor, every = check_decay(factor, every)
+    return initial_sigma * factor ** (check_int("epoch", epoch, 0) // every)
 
 
 def bypass_epoch(initial_sigma, factor=0.9, every=5, kernel_size=3, rank=2,
@@ -64,9 +75,11 @@ def bypass_epoch(initial_sigma, factor=0.9, every=5, kernel_size=3, rank=2,
     From this epoch on, `GaussianSmoothing` passes its input through. Returns `math.inf` if that
     never happens (`factor=1`, or `tolerance=None`).
     """
+    initial_sigma = check_sigma(initial_sigma, "initial_sigma")
+    factor, every = check_decay(factor, every)
+    threshold = bypass_sigma(kernel_size, rank, tolerance)  # checks the other three
     if tolerance is None:
         return math.inf
-    threshold = bypass_sigma(kernel_size, rank, tolerance)
     if initial_sigma <= threshold:
         return 0
     if factor >= 1:
@@ -91,6 +104,7 @@ def smoothing_layers(model):
     """Every `GaussianSmoothing` layer of `model`, nested models and layers included."""
     # `_flatten_layers` is Keras' own recursive walk (it also enters subclassed layers that hold
     # sub-layers, which a walk over `Model.layers` would miss).
+    check_model("model", model)
     return [
         layer
         for layer in model._flatten_layers(include_self=False, recursive=True)
@@ -98,18 +112,24 @@ def smoothing_layers(model):
     ]
 
 
-def _excluder(exclude):
+def _excluder(exclude, model):
     if exclude is None:
         return lambda layer: False
     if callable(exclude):
         return exclude
-    if isinstance(exclude, str):
-        exclude = [exclude]
-    patterns = list(exclude)
-    if not all(isinstance(pattern, str) for pattern in patterns):
-        raise ValueError(
+    patterns = [exclude] if isinstance(exclude, str) else exclude
+    if not isinstance(patterns, (list, tuple)) or not all(isinstance(p, str) for p in patterns):
+        raise TypeError(
             "`exclude` must be None, a callable taking a layer, or layer-name patterns "
             f"(fnmatch). Received: exclude={exclude!r}"
+        )
+    names = [layer.name for layer in model._flatten_layers(include_self=False, recursive=True)]
+    # A pattern that matches nothing is a typo that would silently smooth what it meant to skip.
+    unknown = [p for p in patterns if not any(fnmatch.fnmatchcase(n, p) for n in names)]
+    if unknown:
+        raise ValueError(
+            f"`exclude` must name layers of the model: {unknown} match no layer of "
+            f"'{model.name}'. Received: exclude={exclude!r}"
         )
     return lambda layer: any(fnmatch.fnmatchcase(layer.name, p) for p in patterns)
 
@@ -183,19 +203,29 @@ def add_smoothing(
     References:
         Sinha, Garg, Larochelle. "Curriculum By Smoothing", NeurIPS 2020.
     """
-    if isinstance(model, keras.Sequential) or not isinstance(model, keras.Model) or not hasattr(
-        model, "_run_through_graph"
-    ):
-        raise ValueError(
-            "`add_smoothing` rewrites Functional models only (built with keras.Input and layer "
-            f"calls). Received: model of type {type(model).__name__}. For a Sequential or "
-            "subclassed model, put `kc.GaussianSmoothing(sigma, kernel_size)` after the "
-            "convolutions yourself; `kc.SigmaDecay` finds those layers wherever they are."
+    functional = isinstance(model, keras.Model) and hasattr(model, "_run_through_graph")
+    if not functional or isinstance(model, keras.Sequential):
+        raise (ValueError if isinstance(model, keras.Model) else TypeError)(
+            "`model` must be a Functional keras.Model (built with keras.Input and layer calls): "
+            "`add_smoothing` rewrites Functional models only. Received: model of type "
+            f"{type(model).__name__}. For a Sequential or subclassed model, put "
+            "`kc.GaussianSmoothing(sigma, kernel_size)` after the convolutions yourself; "
+            "`kc.SigmaDecay` finds those layers wherever they are."
         )
     check_sigma(sigma)
     check_kernel_size(kernel_size)
     check_tolerance(bypass_tolerance)
-    excluded = _excluder(exclude)
+    skip_pointwise = check_bool("skip_pointwise", skip_pointwise)
+    recursive = check_bool("recursive", recursive)
+    check_bool("smooth_at_inference", smooth_at_inference)
+    if not any(isinstance(layer, _CONVOLUTIONS)
+               for layer in model._flatten_layers(include_self=False, recursive=True)):
+        raise ValueError(
+            f"`model` must contain a 1-D or 2-D convolution for `add_smoothing` to smooth after. "
+            f"Received: model '{model.name}' without one. Place `kc.GaussianSmoothing` layers "
+            "yourself where the model should be smoothed."
+        )
+    excluded = _excluder(exclude, model)
     smoothing_of = {}
 
     def wants_smoothing(layer):
@@ -276,16 +306,7 @@ class SigmaDecay(keras.callbacks.Callback):
 
     def __init__(self, factor=0.9, every=5):
         super().__init__()
-        if (
-            isinstance(factor, bool)
-            or not isinstance(factor, (int, float, np.integer, np.floating))
-            or not 0 < factor <= 1
-        ):
-            raise ValueError(f"`factor` must be a number in (0, 1]. Received: factor={factor!r}")
-        if isinstance(every, bool) or not isinstance(every, (int, np.integer)) or every < 1:
-            raise ValueError(f"`every` must be an integer >= 1. Received: every={every!r}")
-        self.factor = float(factor)
-        self.every = int(every)
+        self.factor, self.every = check_decay(factor, every)
         self._layers = []
 
     def sigma_at(self, layer, epoch):

@@ -13,6 +13,9 @@ import numpy as np
 from keras import ops
 from keras.optimizers.schedules import LearningRateSchedule
 
+from keras_curriculum._validation import check_int
+from keras_curriculum._validation import check_number
+from keras_curriculum._validation import check_sequence
 
 PHASES = ("warmup", "sample", "refresh")
 
@@ -109,6 +112,8 @@ def epoch_plan(epoch, num_examples, warmup_epochs=5, episode_epochs=10, gamma_k=
     `episode_length(m)` sampling epochs of k_m examples each, followed (with `refresh`) by one
     full pass in uniform random order that refreshes every score.
     """
+    # A NaN or infinite epoch would never leave the episode loop below.
+    epoch = check_int("epoch", epoch, 0)
     if epoch < warmup_epochs:
         return EpochPlan("warmup", -1, num_examples)
     remaining, episode = epoch - warmup_epochs, 0
@@ -157,28 +162,20 @@ class CosineRestarts(LearningRateSchedule):
 
     def __init__(self, cycle_steps, max_learning_rate, min_learning_rate=0.0, max_decay=1.0,
                  min_decay=1.0, name="CosineRestarts"):
-        cycle_steps = [int(s) for s in cycle_steps]
-        if not cycle_steps or min(cycle_steps) < 1:
-            raise ValueError(
-                f"`cycle_steps` must be a non-empty list of ints >= 1. Received: {cycle_steps}"
-            )
-        if not max_learning_rate > 0:
-            raise ValueError(
-                f"`max_learning_rate` must be > 0. Received: max_learning_rate={max_learning_rate}"
-            )
-        if not 0 <= min_learning_rate <= max_learning_rate:
-            raise ValueError(
-                "`min_learning_rate` must be in [0, max_learning_rate]. "
-                f"Received: min_learning_rate={min_learning_rate}"
-            )
-        for arg, value in (("max_decay", max_decay), ("min_decay", min_decay)):
-            if not value > 0:
-                raise ValueError(f"`{arg}` must be > 0. Received: {arg}={value}")
-        self.cycle_steps = cycle_steps
-        self.max_learning_rate = float(max_learning_rate)
-        self.min_learning_rate = float(min_learning_rate)
-        self.max_decay = float(max_decay)
-        self.min_decay = float(min_decay)
+        self.cycle_steps = [
+            check_int("cycle_steps", steps, 1)
+            for steps in check_sequence("cycle_steps", cycle_steps)
+        ]
+        self.max_learning_rate = check_number(
+            "max_learning_rate", max_learning_rate, low=0.0, low_open=True
+        )
+        self.min_learning_rate = check_number(
+            "min_learning_rate", min_learning_rate, 0.0, self.max_learning_rate
+        )
+        self.max_decay = check_number("max_decay", max_decay, low=0.0, low_open=True)
+        self.min_decay = check_number("min_decay", min_decay, low=0.0, low_open=True)
+        if not isinstance(name, str):
+            raise TypeError(f"`name` must be a str. Received: name={name!r}")
         self.name = name
         self._ends = np.cumsum(cycle_steps).astype(np.float64)
         self._starts = self._ends - np.asarray(cycle_steps, np.float64)

@@ -6,7 +6,6 @@ its epoch says, and the Keras callback that tells the stage which epoch `fit` is
 """
 
 import math
-import numbers
 import warnings
 from typing import NamedTuple
 
@@ -18,6 +17,13 @@ from keras_curriculum._stage_batching import StageBatching
 from keras_curriculum._stage_batching import base_optimizer
 from keras_curriculum._stage_batching import user_settings
 from keras_curriculum._tf_data import zip_with_fixed_cardinality
+from keras_curriculum._validation import check_bool
+from keras_curriculum._validation import check_callable
+from keras_curriculum._validation import check_choice
+from keras_curriculum._validation import check_int
+from keras_curriculum._validation import check_number
+from keras_curriculum._validation import check_path
+from keras_curriculum._validation import check_sequence
 from keras_curriculum.frequency_crop import low_frequency_crop
 from keras_curriculum.frequency_crop import normalize_size
 
@@ -39,16 +45,28 @@ class _Source(NamedTuple):
     drop_remainder: bool
 
 
-class Stage(NamedTuple):
-    """One row of an EfficientTrain table: `epochs` at `size` with RandAugment `magnitude`.
-
-    `size` is an int, a `(height, width)` pair or None (the full image); `magnitude` is a
-    RandAugment magnitude on the 0..10 scale, or None for no augmentation.
-    """
-
+class _StageFields(NamedTuple):
     epochs: int
     size: object = None
     magnitude: object = None
+
+
+class Stage(_StageFields):
+    """One row of an EfficientTrain table: `epochs` at `size` with RandAugment `magnitude`.
+
+    `epochs` is an int >= 0; `size` an int, a `(height, width)` pair (kept as given) or None
+    (the full image); `magnitude` a RandAugment magnitude on the 0..10 scale, or None for no
+    augmentation. The fields are checked here, so a bad row fails where it is written.
+    """
+
+    __slots__ = ()
+
+    def __new__(cls, epochs, size=None, magnitude=None):
+        check_int("epochs", epochs, 0)
+        if size is not None:
+            normalize_size(size)
+        check_number("magnitude", magnitude, 0.0, 10.0, allow_none=True)
+        return super().__new__(cls, epochs, size, magnitude)
 
 
 def scale_size(size_at_224, image_size):
@@ -64,7 +82,7 @@ def paper_stages(epochs=300, image_size=224):
     Stage i ends after epoch int(epochs * (i + 1) / 5), as in the official launcher
     (`ET_training.py`, `--end_epoch`); B is scaled to `image_size`.
     """
-    _check_int("epochs", epochs, 1)
+    check_int("epochs", epochs, 1)
     ends = [epochs * (i + 1) // 5 for i in range(5)]
     lengths = np.diff([0] + ends)
     return [Stage(int(n), scale_size(b, image_size), m)
@@ -80,11 +98,8 @@ def compute_clock_epochs(budget_epochs, sizes, image_size):
     Stage ends are rounded on the cumulative sum, so the table's total is the rounded total.
     """
     height, width = normalize_size(image_size, "image_size")
-    if isinstance(budget_epochs, bool) or not isinstance(budget_epochs, numbers.Real) or not (
-        budget_epochs > 0 and math.isfinite(budget_epochs)
-    ):
-        raise ValueError(f"`budget_epochs` must be a number > 0. Received: {budget_epochs!r}")
-    sizes = [normalize_size(s, "sizes") for s in sizes]
+    check_number("budget_epochs", budget_epochs, low=0.0, low_open=True)
+    sizes = [normalize_size(s, "sizes") for s in check_sequence("sizes", sizes)]
     weights = np.array([height * width / (h * w) for h, w in sizes])
     ends = np.floor(budget_epochs / len(sizes) * np.cumsum(weights) + 0.5).astype(int)
     return np.diff(np.concatenate([[0], ends])).astype(int)
@@ -103,7 +118,7 @@ def plus_stages(budget_epochs=200, image_size=224, sizes=None):
     """
     if sizes is None:
         sizes = [scale_size(b, image_size) for b in PLUS_SIZES_224]
-    if len(sizes) != 10:
+    if len(check_sequence("sizes", sizes)) != 10:
         raise ValueError(f"`sizes` must list 10 stage sizes. Received {len(sizes)}: {sizes!r}")
     lengths = compute_clock_epochs(budget_epochs, sizes, image_size)
     return [Stage(int(n), normalize_size(s, "sizes"), m)
@@ -131,14 +146,9 @@ def compute_fraction(stages, image_size):
     return float(per_epoch.mean())
 
 
-def _check_int(name, value, minimum):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"`{name}` must be an integer >= {minimum}. Received: {name}={value!r}")
-
-
 def _normalize_stages(stages):
-    if isinstance(stages, str) or not isinstance(stages, (list, tuple)) or not stages:
-        raise ValueError(
+    if isinstance(stages, str) or not isinstance(stages, (list, tuple)):
+        raise TypeError(
             "`stages` must be a non-empty list of (epochs, size, magnitude) rows; for the "
             "published schedules use `EfficientTrain.paper()` or `EfficientTrain.plus()`. "
             f"Received: stages={stages!r}"
@@ -150,24 +160,25 @@ def _normalize_stages(stages):
         elif isinstance(row, (list, tuple)) and 1 <= len(row) <= 3:
             row = Stage(*row)
         else:
-            raise ValueError(
+            raise TypeError(
                 f"Each of `stages` must be (epochs, size, magnitude). Received: {row!r}"
             )
-        _check_int("stages[].epochs", row.epochs, 0)
-        size = None if row.size is None else normalize_size(row.size, "stages[].size")
-        magnitude = row.magnitude
-        if magnitude is not None and (
-            isinstance(magnitude, bool) or not isinstance(magnitude, numbers.Real)
-            or not 0 <= magnitude <= 10
-        ):
-            raise ValueError(
-                "`stages[].magnitude` must be None or a RandAugment magnitude in [0, 10]. "
-                f"Received: {magnitude!r}"
-            )
-        rows.append(Stage(int(row.epochs), size, magnitude))
+        size = None if row.size is None else normalize_size(row.size)
+        rows.append(Stage(int(row.epochs), size, row.magnitude))
     if sum(row.epochs for row in rows) < 1:
         raise ValueError(f"`stages` must cover at least one epoch. Received: stages={stages!r}")
     return rows
+
+
+def _check_value_range(value_range):
+    if not isinstance(value_range, (list, tuple)) or len(value_range) != 2:
+        raise TypeError(f"`value_range` must be a (low, high) pair of numbers. "
+                        f"Received: value_range={value_range!r}")
+    low, high = (check_number("value_range", v) for v in value_range)
+    if not low < high:
+        raise ValueError(f"`value_range` must be (low, high) with low < high. "
+                         f"Received: value_range={value_range!r}")
+    return tuple(value_range)
 
 
 class TFDataEqualization(keras.layers.Equalization):
@@ -286,20 +297,11 @@ class EfficientTrain(keras.callbacks.Callback):
         super().__init__()
         self.stages = _normalize_stages(stages)
         self.image_size = None if image_size is None else normalize_size(image_size, "image_size")
-        if downsample not in DOWNSAMPLE:
-            raise ValueError(f"`downsample` must be one of {DOWNSAMPLE}. Received: {downsample!r}")
-        if (not isinstance(value_range, (list, tuple)) or len(value_range) != 2
-                or not value_range[0] < value_range[1]):
-            raise ValueError(f"`value_range` must be (low, high) with low < high. "
-                             f"Received: value_range={value_range!r}")
-        _check_int("num_ops", num_ops, 1)
-        if augmenter is not None and not callable(augmenter):
-            raise ValueError(f"`augmenter` must be None or callable. Received: {augmenter!r}")
-        self.downsample = downsample
-        self.value_range = tuple(value_range)
-        self.num_ops = int(num_ops)
-        self.augmenter = augmenter
-        self.seed = seed
+        self.downsample = check_choice("downsample", downsample, DOWNSAMPLE)
+        self.value_range = _check_value_range(value_range)
+        self.num_ops = check_int("num_ops", num_ops, 1)
+        self.augmenter = check_callable("augmenter", augmenter, allow_none=True)
+        self.seed = check_int("seed", seed, 0, allow_none=True)
         self.saturate = batch_saturation.normalize_saturate(saturate)
         self.max_batch_size = batch_saturation.normalize_max_batch_size(max_batch_size)
         self._table = stage_of_epoch(self.stages)
@@ -323,8 +325,7 @@ class EfficientTrain(keras.callbacks.Callback):
     @classmethod
     def from_schedule(cls, schedule, *args, **kwargs):
         """`paper(...)` or `plus(...)` by name, for command lines and configs."""
-        if schedule not in SCHEDULES:
-            raise ValueError(f"`schedule` must be one of {SCHEDULES}. Received: {schedule!r}")
+        check_choice("schedule", schedule, SCHEDULES)
         return getattr(cls, schedule)(*args, **kwargs)
 
     @property
@@ -334,8 +335,7 @@ class EfficientTrain(keras.callbacks.Callback):
 
     def stage_at(self, epoch):
         """The `Stage` in force in `epoch` (0-based), with its size resolved if known."""
-        if not 0 <= epoch < self.epochs:
-            raise ValueError(f"`epoch` must be in [0, {self.epochs}). Received: epoch={epoch}")
+        epoch = check_int("epoch", epoch, 0, self.epochs - 1)
         stage = self.stages[self._table[epoch]]
         if stage.size is None:
             stage = stage._replace(size=self.image_size or self._dataset_size)
@@ -359,6 +359,7 @@ class EfficientTrain(keras.callbacks.Callback):
         """
         import tensorflow as tf
 
+        drop_remainder = check_bool("drop_remainder", drop_remainder)
         batched, (height, width) = self._check_dataset(dataset, batch_size)
         full = (height, width)
         sizes = [full if s.size is None else s.size for s in self.stages]
@@ -492,7 +493,9 @@ class EfficientTrain(keras.callbacks.Callback):
         import tensorflow as tf
 
         if not isinstance(dataset, tf.data.Dataset):
-            raise ValueError(f"`dataset` must be a tf.data.Dataset. Received: {type(dataset)}")
+            raise TypeError(f"`dataset` must be a tf.data.Dataset. Received: {type(dataset)}")
+        if int(dataset.cardinality()) == 0:
+            raise ValueError("`dataset` must hold at least one batch. Received an empty dataset.")
         spec = dataset.element_spec
         if not isinstance(spec, tuple) or len(spec) not in (2, 3) or not isinstance(
             spec[0], tf.TensorSpec
@@ -521,7 +524,7 @@ class EfficientTrain(keras.callbacks.Callback):
             raise ValueError("`batch_size` must be None for a batched `dataset`. "
                              f"Received: batch_size={batch_size!r}")
         if not batched:
-            _check_int("batch_size", batch_size, 1)
+            check_int("batch_size", batch_size, 1)
         return batched, full
 
     def augmentation(self, magnitude):
@@ -722,8 +725,8 @@ class EfficientTrain(keras.callbacks.Callback):
         for size in sizes:
             if any(d is not None and d != s for d, s in zip(fixed, size)):
                 raise ValueError(
-                    f"EfficientTrain feeds images of size {size}, but the model's input shape "
-                    f"{shape} fixes the spatial size: build the model with variable spatial "
+                    f"`model` must accept the EfficientTrain image size {size}, but its input "
+                    f"shape {shape} fixes the spatial size: build the model with variable spatial "
                     "dimensions, e.g. keras.Input((None, None, channels)) or a keras-hub "
                     "backbone with image_shape=(None, None, channels)."
                 )
@@ -734,7 +737,7 @@ class EfficientTrain(keras.callbacks.Callback):
                 model.compute_output_spec(keras.KerasTensor(tuple(probe), inputs[0].dtype))
             except Exception as error:  # noqa: BLE001 - re-raised with the cause attached
                 raise ValueError(
-                    f"The model cannot take the EfficientTrain input size {size}: {error}"
+                    f"`model` cannot take the EfficientTrain input size {size}: {error}"
                 ) from error
 
     @classmethod
@@ -780,6 +783,11 @@ def plot_efficient_train(et, path, title=None):
     """
     from keras_curriculum.plotting import plot_curves
 
+    if not isinstance(et, EfficientTrain):
+        raise TypeError(
+            f"`et` must be a kc.EfficientTrain. Received: et of type {type(et).__name__}"
+        )
+    check_path("path", path, allow_none=False)
     if et.image_size is None:
         raise ValueError("`et.image_size` is unknown: pass `image_size` to EfficientTrain.")
     height, _ = et.image_size

@@ -12,6 +12,9 @@ import keras
 from keras.src.utils import backend_utils
 from keras.src.utils import jax_utils
 
+from keras_curriculum._validation import check_data_format
+from keras_curriculum._validation import check_int
+
 try:  # Keras >= 3.11 names the tf.data-safe base layer `DataLayer`.
     from keras.src.layers.preprocessing.data_layer import DataLayer
 except ImportError:  # pragma: no cover - older Keras
@@ -19,31 +22,24 @@ except ImportError:  # pragma: no cover - older Keras
 
 
 def normalize_size(size, name="size"):
-    """`size` as a `(height, width)` pair of positive ints; `ValueError` naming `name` otherwise."""
+    """`size` as a `(height, width)` pair of ints >= 1; errors name `name`."""
     if isinstance(size, numbers.Integral) and not isinstance(size, bool):
-        size = (int(size), int(size))
-    if (
-        not isinstance(size, (tuple, list))
-        or len(size) != 2
-        or not all(isinstance(s, numbers.Integral) and not isinstance(s, bool) for s in size)
-    ):
-        raise ValueError(
-            f"`{name}` must be a positive int or a (height, width) pair of positive ints. "
+        size = (size, size)
+    if not isinstance(size, (tuple, list)) or len(size) != 2:
+        raise TypeError(
+            f"`{name}` must be an integer >= 1 or a (height, width) pair of them. "
             f"Received: {name}={size!r}"
         )
-    if min(size) < 1:
-        raise ValueError(f"`{name}` must be >= 1 on each axis. Received: {name}={size!r}")
-    return int(size[0]), int(size[1])
+    return tuple(check_int(name, s, 1) for s in size)
 
 
-def _spatial_axes(data_format):
-    data_format = data_format or keras.config.image_data_format()
-    if data_format not in ("channels_last", "channels_first"):
+def _check_rank(shape, data_format):
+    if len(shape) not in (3, 4):
+        layout = "(H, W, C)" if data_format == "channels_last" else "(C, H, W)"
         raise ValueError(
-            "`data_format` must be 'channels_last' or 'channels_first'. "
-            f"Received: data_format={data_format!r}"
+            f"`images` must have rank 3 {layout} or 4 (batch first). "
+            f"Received: images.shape={tuple(shape)}"
         )
-    return data_format
 
 
 def _keep_low_frequencies(t, keep, axis, backend):
@@ -59,15 +55,10 @@ def _keep_low_frequencies(t, keep, axis, backend):
 
 def _crop(images, size, backend, data_format=None):
     """The FFT crop with the ops of `backend` (a Keras `DynamicBackend`)."""
-    data_format = _spatial_axes(data_format)
+    data_format = check_data_format(data_format)
     out_h, out_w = normalize_size(size)
     x = backend.convert_to_tensor(images)
-    rank = len(x.shape)
-    if rank < 3:
-        raise ValueError(
-            "`images` must have rank 3 (height, width, channels) or 4 (batch, height, width, "
-            f"channels). Received shape: {tuple(x.shape)}"
-        )
+    _check_rank(x.shape, data_format)
     h_axis = -3 if data_format == "channels_last" else -2
     height, width = x.shape[h_axis], x.shape[h_axis + 1]
     for name, keep, full in (("height", out_h, height), ("width", out_w, width)):
@@ -193,13 +184,14 @@ class LowFrequencyCrop(DataLayer):
     def __init__(self, size, data_format=None, **kwargs):
         super().__init__(**kwargs)
         self.size = normalize_size(size)
-        self.data_format = _spatial_axes(data_format)
+        self.data_format = check_data_format(data_format)
 
     def call(self, inputs):
         return _crop(inputs, self.size, self.backend, self.data_format)
 
     def compute_output_shape(self, input_shape):
         shape = list(input_shape)
+        _check_rank(shape, self.data_format)
         h_axis = len(shape) - 3 if self.data_format == "channels_last" else len(shape) - 2
         for offset, keep in enumerate(self.size):
             full = shape[h_axis + offset]

@@ -14,6 +14,8 @@ from typing import NamedTuple
 
 import keras
 
+from keras_curriculum._validation import check_model
+
 
 class LayerGroup(NamedTuple):
     """One LeRaC group: a name for logs and plots, its layers and their trainable variables."""
@@ -83,6 +85,7 @@ def depth_groups(model):
         ValueError: if some trainable variable belongs to no layer that can be ordered (a
             variable created directly on a subclassed model): pass explicit groups instead.
     """
+    check_model("model", model)
     levels = {}
     _layer_levels(model, 0, levels)
     by_level = {}
@@ -125,11 +128,22 @@ def pattern_groups(model, patterns):
 
 def explicit_groups(model, groups):
     """Groups given as lists of layers and/or variables, input side first (see `pattern_groups`)."""
+    if not isinstance(groups, (list, tuple)):
+        raise TypeError(
+            "`groups` (a callable) must return a list of groups, each a layer, a variable or a "
+            f"list of them. Received: {groups!r}"
+        )
     normalized = []
     for entry in groups:
         items = list(entry) if isinstance(entry, (list, tuple)) else [entry]
         if not items:
             raise ValueError("`groups` returned an empty group: every group needs a layer.")
+        strays = [i for i in items if not isinstance(i, (keras.layers.Layer, keras.Variable))]
+        if strays:
+            raise TypeError(
+                "`groups` (a callable) must return groups of layers or variables of the model. "
+                f"Received in a group: {strays[:3]!r}"
+            )
         normalized.append(items)
     return _finish(model, normalized, "groups=callable")
 

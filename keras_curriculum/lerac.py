@@ -9,19 +9,37 @@ from keras.optimizers.schedules import LearningRateSchedule
 
 from keras_curriculum import layer_groups
 from keras_curriculum import schedules
+from keras_curriculum._validation import check_bool
+from keras_curriculum._validation import check_choice
+from keras_curriculum._validation import check_int
+from keras_curriculum._validation import check_model
+from keras_curriculum._validation import check_number
+from keras_curriculum._validation import check_sequence
 from keras_curriculum._rate_scaling import RateScaling
 
 UNITS = ("epoch", "step")
 BASE_SCHEDULES = ("hold", "multiply")
 
 
-def _check_positive_number(name, value, allow_none=False):
-    if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
-        raise TypeError(f"`{name}` must be a positive number. Received: {name}={value!r}")
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"`{name}` must be a finite number > 0. Received: {name}={value!r}")
+def _check_groups(groups):
+    """'depth', a callable, or a non-empty list whose entries are patterns or lists of them."""
+    if groups == "depth" or callable(groups):
+        return groups
+    if isinstance(groups, str):
+        raise ValueError(
+            "`groups` must be 'depth', a list of layer-name patterns or a callable. "
+            f"Received: groups={groups!r}"
+        )
+    for entry in check_sequence("groups", groups):
+        patterns = [entry] if isinstance(entry, str) else entry
+        if not isinstance(patterns, (list, tuple)) or not patterns or not all(
+            isinstance(p, str) for p in patterns
+        ):
+            raise TypeError(
+                "`groups` entries must be layer-name patterns (str) or non-empty lists of them. "
+                f"Received: groups={groups!r}"
+            )
+    return groups
 
 
 @keras.saving.register_keras_serializable(package="keras_curriculum")
@@ -106,55 +124,23 @@ class LeRaC(keras.callbacks.Callback):
         log_groups=False,
     ):
         super().__init__()
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-            raise ValueError(f"`k` must be an integer >= 1. Received: k={k!r}")
-        _check_positive_number("lowest_lr", lowest_lr)
-        _check_positive_number("highest_lr", highest_lr, allow_none=True)
+        self.k = check_int("k", k, 1)
+        self.lowest_lr = check_number("lowest_lr", lowest_lr, low=0.0, low_open=True)
+        self.highest_lr = check_number(
+            "highest_lr", highest_lr, low=0.0, low_open=True, allow_none=True
+        )
         if highest_lr is not None and lowest_lr > highest_lr:
             raise ValueError(
                 "`lowest_lr` must not exceed `highest_lr`. "
                 f"Received: lowest_lr={lowest_lr}, highest_lr={highest_lr}"
             )
-        if unit not in UNITS:
-            raise ValueError(f"`unit` must be one of {UNITS}. Received: unit={unit!r}")
-        _check_positive_number("c", c)
-        if c <= 1:
-            raise ValueError(f"`c` must be > 1. Received: c={c!r}")
-        if update not in schedules.LERAC_UPDATES:
-            raise ValueError(
-                f"`update` must be one of {schedules.LERAC_UPDATES}. Received: update={update!r}"
-            )
-        if not (groups == "depth" or callable(groups) or isinstance(groups, (list, tuple))):
-            raise ValueError(
-                "`groups` must be 'depth', a list of layer-name patterns or a callable. "
-                f"Received: groups={groups!r}"
-            )
-        if isinstance(groups, (list, tuple)) and not groups:
-            raise ValueError("`groups` must name at least one group. Received: groups=[]")
-        if base_schedule not in BASE_SCHEDULES:
-            raise ValueError(
-                f"`base_schedule` must be one of {BASE_SCHEDULES}. "
-                f"Received: base_schedule={base_schedule!r}"
-            )
-        if steps_per_epoch is not None and (
-            isinstance(steps_per_epoch, bool)
-            or not isinstance(steps_per_epoch, (int, np.integer))
-            or steps_per_epoch < 1
-        ):
-            raise ValueError(
-                "`steps_per_epoch` must be None or an integer >= 1. "
-                f"Received: steps_per_epoch={steps_per_epoch!r}"
-            )
-        self.k = int(k)
-        self.lowest_lr = float(lowest_lr)
-        self.highest_lr = None if highest_lr is None else float(highest_lr)
-        self.unit = unit
-        self.c = float(c)
-        self.update = update
-        self.groups = groups
-        self.base_schedule = base_schedule
-        self.steps_per_epoch = steps_per_epoch
-        self.log_groups = bool(log_groups)
+        self.unit = check_choice("unit", unit, UNITS)
+        self.c = check_number("c", c, low=1.0, low_open=True)
+        self.update = check_choice("update", update, schedules.LERAC_UPDATES)
+        self.groups = _check_groups(groups)
+        self.base_schedule = check_choice("base_schedule", base_schedule, BASE_SCHEDULES)
+        self.steps_per_epoch = check_int("steps_per_epoch", steps_per_epoch, 1, allow_none=True)
+        self.log_groups = check_bool("log_groups", log_groups)
         self._scaling = None
 
     # Planning: pure with respect to the model, used by training, logs and plots -------------
@@ -168,6 +154,7 @@ class LeRaC(keras.callbacks.Callback):
         return layer_groups.pattern_groups(model, self.groups)
 
     def _plan(self, model, steps_per_epoch):
+        check_model("model", model)
         optimizer = model.optimizer
         if optimizer is None:
             raise ValueError(
@@ -241,7 +228,8 @@ class LeRaC(keras.callbacks.Callback):
         value = float(ops.convert_to_numpy(rate))
         if not math.isfinite(value) or value <= 0:
             raise ValueError(
-                f"LeRaC needs an optimizer learning rate > 0 at step 0. Received: {value}"
+                "The optimizer's `learning_rate` must be a finite number > 0 at step 0 for "
+                f"LeRaC. Received: learning_rate={value}"
             )
         return value
 
@@ -256,6 +244,7 @@ class LeRaC(keras.callbacks.Callback):
         Returns:
             `(group_names, rates)` with `rates` a float64 array `(len(steps), num_groups)`.
         """
+        steps_per_epoch = check_int("steps_per_epoch", steps_per_epoch, 1, allow_none=True)
         scaling, groups = self._plan(model, steps_per_epoch)
         table = np.stack([scaling.group_rates_at(step) for step in steps])
         return [group.name for group in groups], table

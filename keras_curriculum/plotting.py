@@ -2,6 +2,8 @@
 
 import numpy as np
 
+from keras_curriculum._validation import check_path
+
 
 def _pyplot():
     try:
@@ -28,10 +30,19 @@ def plot_curves(x, curves, path, title="", xlabel="step", ylabel="", log_y=False
         log_y: logarithmic y axis (learning rates).
         legend_max: curves beyond this many are drawn but left out of the legend.
     """
-    plt = _pyplot()
+    check_path("path", path, allow_none=False)
+    x = np.asarray(x)
     if isinstance(curves, tuple):
         names, table = curves
         curves = {name: np.asarray(table)[:, i] for i, name in enumerate(names)}
+    if not isinstance(curves, dict):
+        raise TypeError(f"`curves` must be a dict or a (names, table) pair. Received: {curves!r}")
+    lengths = {name: len(np.asarray(y)) for name, y in curves.items()}
+    if x.ndim != 1 or any(n != len(x) for n in lengths.values()):
+        raise ValueError(
+            f"`curves` must have one value per x value ({x.shape}). Received lengths: {lengths}"
+        )
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
     colors = plt.cm.viridis(np.linspace(0, 0.9, max(len(curves), 1)))
     for index, ((name, y), color) in enumerate(zip(curves.items(), colors)):
@@ -61,6 +72,12 @@ def plot_lerac(lerac, model, steps, path, steps_per_epoch=None, title=None):
         path: PNG path.
         steps_per_epoch: steps per epoch (needed with `unit="epoch"`).
     """
+    from keras_curriculum.lerac import LeRaC
+
+    if not isinstance(lerac, LeRaC):
+        raise TypeError(
+            f"`lerac` must be a kc.LeRaC. Received: lerac of type {type(lerac).__name__}"
+        )
     steps = list(steps)
     names, table = lerac.rates(model, steps, steps_per_epoch=steps_per_epoch)
     labels = [f"{i:02d} {name}" for i, name in enumerate(names)]

@@ -10,6 +10,10 @@ import math
 import numpy as np
 from keras import ops
 
+from keras_curriculum._validation import check_choice
+from keras_curriculum._validation import check_int
+from keras_curriculum._validation import check_number
+
 LERAC_UPDATES = ("exponential", "linear", "official")
 
 
@@ -28,8 +32,11 @@ def log_spaced_rates(num_groups, highest_rate, lowest_rate):
     Returns:
         float64 numpy array of shape `(num_groups,)`.
     """
+    num_groups = check_int("num_groups", num_groups, 1)
+    highest_rate = check_number("highest_rate", highest_rate, low=0.0, low_open=True)
+    lowest_rate = check_number("lowest_rate", lowest_rate, 0.0, highest_rate, low_open=True)
     if num_groups == 1:
-        return np.array([float(highest_rate)])
+        return np.array([highest_rate])
     exponents = np.linspace(math.log10(highest_rate), math.log10(lowest_rate), num_groups)
     return 10.0**exponents
 
@@ -42,6 +49,7 @@ def lerac_elapsed_units(step, steps_per_unit):
         steps_per_unit: 1 when the unit is the step (l = step), or the number of steps per
             epoch (l = floor(step / steps_per_epoch): rates change at epoch boundaries only).
     """
+    steps_per_unit = check_int("steps_per_unit", steps_per_unit, 1)
     step = ops.cast(step, "int64")
     if steps_per_unit > 1:
         step = ops.floor_divide(step, steps_per_unit)
@@ -69,21 +77,28 @@ def lerac_scales(log_ratios, elapsed, k, update="exponential", c=10.0):
     Returns:
         float32 tensor `(num_groups,)`.
     """
-    log_ratios = ops.convert_to_tensor(np.asarray(log_ratios, "float32"))
+    log_ratios = np.asarray(log_ratios, "float32")
+    if log_ratios.ndim != 1 or not np.all(np.isfinite(log_ratios)):
+        raise ValueError(
+            "`log_ratios` must be a 1-D array of finite numbers. "
+            f"Received: log_ratios={log_ratios!r}"
+        )
+    k = check_number("k", k, low=0.0, low_open=True)
+    update = check_choice("update", update, LERAC_UPDATES)
+    c = check_number("c", c, low=1.0, low_open=True)
+    log_ratios = ops.convert_to_tensor(log_ratios)
     elapsed = ops.cast(elapsed, "float32")
-    progress = ops.minimum(elapsed / float(k), 1.0)
+    progress = ops.minimum(elapsed / k, 1.0)
     if update == "exponential":
         scales = ops.exp(log_ratios * (1.0 - progress))
     elif update == "linear":
         # r + p (1 - r), not 1 - (1 - p)(1 - r): the latter cancels catastrophically for tiny r.
         ratios = ops.exp(log_ratios)
         scales = ratios + progress * (1.0 - ratios)
-    elif update == "official":
+    else:  # "official"
         scales = ops.minimum(ops.exp(log_ratios + elapsed * math.log(c)), 1.0)
-    else:
-        raise ValueError(f"`update` must be one of {LERAC_UPDATES}. Received: update={update!r}")
     # From k on, exactly 1.0 (not 1 - ulp), so training is bit-identical to training without LeRaC.
-    return ops.where(elapsed >= float(k), ops.ones_like(scales), scales)
+    return ops.where(elapsed >= k, ops.ones_like(scales), scales)
 
 
 def held_schedule_step(step, hold_steps):
@@ -93,4 +108,5 @@ def held_schedule_step(step, hold_steps):
     official code shifts the cosine schedule by k epochs): the schedule sees step 0 until
     `hold_steps`, then `step - hold_steps`.
     """
+    hold_steps = check_int("hold_steps", hold_steps, 0)
     return ops.maximum(ops.cast(step, "int64") - hold_steps, 0)

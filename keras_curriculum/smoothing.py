@@ -10,11 +10,41 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_curriculum._validation import check_bool
+from keras_curriculum._validation import check_data_format
+from keras_curriculum._validation import check_int
+from keras_curriculum._validation import check_number
+
 # Below this, 2 * sigma**2 is treated as 0 so that sigma == 0 gives the exact identity kernel
 # (0 / tiny = 0 at the centre, -inf elsewhere) instead of 0 / 0. Representable in float32.
 _TINY = 1e-30
 
 DEFAULT_BYPASS_TOLERANCE = 1e-3
+
+
+def check_sigma(sigma, name="sigma"):
+    """`sigma` as a float; TypeError unless a number, ValueError unless finite and >= 0."""
+    return check_number(name, sigma, low=0.0)
+
+
+def check_kernel_size(kernel_size):
+    """`kernel_size` as an int; it must be odd and >= 1 so that 'same' padding is symmetric."""
+    kernel_size = check_int("kernel_size", kernel_size, 1)
+    if kernel_size % 2 == 0:
+        raise ValueError(
+            "`kernel_size` must be an odd integer >= 1 (1, 3, 5, ...), so that 'same' padding "
+            f"is symmetric. Received: kernel_size={kernel_size!r}"
+        )
+    return kernel_size
+
+
+def check_tolerance(tolerance, name="bypass_tolerance"):
+    """None (never bypass) or a float in [0, 1)."""
+    return check_number(name, tolerance, low=0.0, high=1.0, high_open=True, allow_none=True)
+
+
+def check_rank(rank):
+    return check_int("rank", rank, 1, 2)
 
 
 def gaussian_weights_1d(sigma, kernel_size):
@@ -54,12 +84,14 @@ def gaussian_kernel(sigma, kernel_size, rank=2):
     Returns:
         float32 tensor of shape `(kernel_size,) * rank`.
     """
+    # A tensor sigma is the layer's weight inside a traced step: only host values are checked.
+    if not (isinstance(sigma, (keras.Variable, np.ndarray)) or ops.is_tensor(sigma)):
+        check_sigma(sigma)
+    kernel_size, rank = check_kernel_size(kernel_size), check_rank(rank)
     weights = gaussian_weights_1d(sigma, kernel_size)
     if rank == 1:
         return weights
-    if rank == 2:
-        return weights[:, None] * weights[None, :]
-    raise ValueError(f"`rank` must be 1 or 2. Received: rank={rank!r}")
+    return weights[:, None] * weights[None, :]
 
 
 def off_centre_mass(sigma, kernel_size, rank=2):
@@ -69,8 +101,11 @@ def off_centre_mass(sigma, kernel_size, rank=2):
     the relative change smoothing can still make. About 0.0153 at sigma=0.3 and 1e-3 at
     sigma=0.246 (k=3, 2-D).
     """
+    return _off_centre_mass(check_sigma(sigma), check_kernel_size(kernel_size), check_rank(rank))
+
+
+def _off_centre_mass(sigma, kernel_size, rank):
     half = (kernel_size - 1) // 2
-    sigma = float(sigma)
     if sigma == 0.0:
         return 0.0
     offsets = np.arange(1, half + 1, dtype="float64")
@@ -86,7 +121,7 @@ def is_identity(sigma, kernel_size, rank=2, tolerance=DEFAULT_BYPASS_TOLERANCE):
     """
     if tolerance is None:
         return False
-    return off_centre_mass(sigma, kernel_size, rank) <= tolerance
+    return _off_centre_mass(float(sigma), kernel_size, rank) <= tolerance
 
 
 def bypass_sigma(kernel_size, rank=2, tolerance=DEFAULT_BYPASS_TOLERANCE):
@@ -95,6 +130,8 @@ def bypass_sigma(kernel_size, rank=2, tolerance=DEFAULT_BYPASS_TOLERANCE):
     Returns 0.0 for `tolerance=None` (no bypass) and `inf` for kernel_size=1 (always identity).
     With `tolerance=0` it is the sigma below which the float64 centre weight rounds to 1.
     """
+    kernel_size, rank = check_kernel_size(kernel_size), check_rank(rank)
+    tolerance = check_tolerance(tolerance, "tolerance")
     if tolerance is None:
         return 0.0
     if kernel_size == 1:
@@ -109,55 +146,6 @@ def bypass_sigma(kernel_size, rank=2, tolerance=DEFAULT_BYPASS_TOLERANCE):
         else:
             high = middle
     return low
-
-
-def check_sigma(sigma, name="sigma"):
-    """Raises ValueError unless `sigma` is a finite number >= 0; returns it as a float."""
-    if isinstance(sigma, bool) or not isinstance(sigma, (int, float, np.integer, np.floating)):
-        raise ValueError(f"`{name}` must be a number >= 0. Received: {name}={sigma!r}")
-    if not math.isfinite(sigma) or sigma < 0:
-        raise ValueError(f"`{name}` must be a finite number >= 0. Received: {name}={sigma!r}")
-    return float(sigma)
-
-
-def check_kernel_size(kernel_size):
-    """Raises ValueError unless `kernel_size` is an odd int >= 1; returns it as an int."""
-    if (
-        isinstance(kernel_size, bool)
-        or not isinstance(kernel_size, (int, np.integer))
-        or kernel_size < 1
-        or kernel_size % 2 == 0
-    ):
-        raise ValueError(
-            "`kernel_size` must be an odd integer >= 1 (1, 3, 5, ...), so that 'same' padding "
-            f"is symmetric. Received: kernel_size={kernel_size!r}"
-        )
-    return int(kernel_size)
-
-
-def check_tolerance(tolerance):
-    if tolerance is None:
-        return None
-    if isinstance(tolerance, bool) or not isinstance(
-        tolerance, (int, float, np.integer, np.floating)
-    ) or not 0 <= tolerance < 1:
-        raise ValueError(
-            "`bypass_tolerance` must be None or a number in [0, 1). "
-            f"Received: bypass_tolerance={tolerance!r}"
-        )
-    return float(tolerance)
-
-
-def check_data_format(data_format):
-    """Resolves None to `keras.config.image_data_format()`; ValueError for anything unknown."""
-    if data_format is None:
-        return keras.config.image_data_format()
-    if data_format not in ("channels_last", "channels_first"):
-        raise ValueError(
-            "`data_format` must be None, 'channels_last' or 'channels_first'. "
-            f"Received: data_format={data_format!r}"
-        )
-    return data_format
 
 
 @keras.saving.register_keras_serializable(package="keras_curriculum")
@@ -224,7 +212,7 @@ class GaussianSmoothing(keras.layers.Layer):
         super().__init__(**kwargs)
         self.sigma = check_sigma(sigma)
         self.kernel_size = check_kernel_size(kernel_size)
-        self.smooth_at_inference = bool(smooth_at_inference)
+        self.smooth_at_inference = check_bool("smooth_at_inference", smooth_at_inference)
         self.bypass_tolerance = check_tolerance(bypass_tolerance)
         self.data_format = check_data_format(data_format)
         # float32 whatever the dtype policy, and not autocast: at small sigma the exponent
@@ -296,7 +284,18 @@ class GaussianSmoothing(keras.layers.Layer):
         self._channels = int(input_shape[channel_axis])
         self._update_pass_through()
 
+    def _check_built_shape(self, shape):
+        # The kernel is built for one rank and channel count: another input would fail deep
+        # inside the backend's convolution (or, passed through, hide the mismatch).
+        channel_axis = -1 if self.data_format == "channels_last" else 1
+        if len(shape) != self._rank + 2 or shape[channel_axis] not in (None, self._channels):
+            raise ValueError(
+                f"`inputs` must have rank {self._rank + 2} and {self._channels} channels, as when "
+                f"this GaussianSmoothing layer was built. Received: inputs.shape={tuple(shape)}"
+            )
+
     def call(self, inputs, training=None):
+        self._check_built_shape(inputs.shape)
         if self.passes_through or (not training and not self.smooth_at_inference):
             return inputs
         return self.smooth(inputs)

@@ -106,9 +106,11 @@ def test_crop_channels_first_equals_channels_last():
     )
 
 
-@pytest.mark.parametrize("size", [17, (8, 17), 0, -2, (4,), 2.5, True])
-def test_crop_rejects_bad_size(size):
-    with pytest.raises(ValueError, match="`size`"):
+@pytest.mark.parametrize("size, error", [(17, ValueError), ((8, 17), ValueError), (0, ValueError),
+                                         (-2, ValueError), ((4,), TypeError), (2.5, TypeError),
+                                         (True, TypeError)])
+def test_crop_rejects_bad_size(size, error):
+    with pytest.raises(error, match="`size`"):
         low_frequency_crop(images((1, 16, 16, 3)), size)
 
 
@@ -185,7 +187,6 @@ def test_plus_factory_resizes_and_covers_the_table():
 @pytest.mark.parametrize(
     "kwargs, name",
     [
-        (dict(stages="paper"), "stages"),
         (dict(stages=[]), "stages"),
         (dict(stages=[(0, 8, 1)]), "stages"),
         (dict(stages=[(-1, 8, 1), (2, 8, 1)]), "epochs"),
@@ -199,6 +200,11 @@ def test_plus_factory_resizes_and_covers_the_table():
 def test_bad_arguments_raise_value_error_naming_them(kwargs, name):
     with pytest.raises(ValueError, match=name):
         EfficientTrain(**kwargs)
+
+
+def test_stages_of_the_wrong_type_raise_type_error():
+    with pytest.raises(TypeError, match="stages"):
+        EfficientTrain(stages="paper")
 
 
 def test_unknown_schedule_and_bad_budget_raise():
@@ -221,7 +227,7 @@ def test_apply_rejects_bad_datasets():
         et.apply(tf.data.Dataset.from_generator(
             lambda: iter([(x[0], 0)]),
             output_signature=(tf.TensorSpec((None, None, 3)), tf.TensorSpec((), tf.int32))))
-    with pytest.raises(ValueError, match="batch_size"):
+    with pytest.raises(TypeError, match="batch_size"):
         et.apply(tf.data.Dataset.from_tensor_slices((x, y)))
     with pytest.raises(ValueError, match="stages"):
         EfficientTrain([(2, 20, None)]).apply(tf.data.Dataset.from_tensor_slices((x, y)).batch(2))

@@ -457,7 +457,7 @@ def test_mixed_precision_loss_scale_optimizer_is_patched_inside():
     "kwargs, error, match",
     [
         ({"k": 0, "lowest_lr": 1e-6}, ValueError, "`k`"),
-        ({"k": 2.5, "lowest_lr": 1e-6}, ValueError, "`k`"),
+        ({"k": 2.5, "lowest_lr": 1e-6}, TypeError, "`k`"),
         ({"k": 3, "lowest_lr": 0.0}, ValueError, "`lowest_lr`"),
         ({"k": 3, "lowest_lr": float("nan")}, ValueError, "`lowest_lr`"),
         ({"k": 3, "lowest_lr": "1e-6"}, TypeError, "`lowest_lr`"),
