@@ -259,6 +259,16 @@ def test_bert_recipe_runs_conventional_lerac_and_docl_in_the_runner(tmp_path):
     assert "docl_fraction" in results["docl"]["history"]
 
 
+@pytest.mark.parametrize("recipe_class", [glue.QNLI, glue.BoolQ, glue.RTELstm, glue.QNLILstm,
+                                          glue.BoolQLstm])
+def test_every_other_pair_recipe_trains_end_to_end_in_the_runner(recipe_class, tmp_path):
+    # Conventional training only (the curricula run above on RTE and Rotten Tomatoes): what this
+    # adds is each recipe's own data, model and optimizer going through `fit` and the table.
+    recipe = _mock(recipe_class)
+    rows = compare.compare(recipe, ["conventional"], range(1), 1, str(tmp_path), verbose=0)
+    assert rows[0]["method"] == "conventional" and 0.0 <= rows[0]["accuracy_mean"] <= 100.0
+
+
 def test_bert_recipes_refuse_cbs_and_use_the_papers_preset_by_default():
     assert "cbs" not in glue.RTE.methods
     with pytest.raises(ValueError, match="does not support method 'cbs'"):
