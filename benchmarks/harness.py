@@ -56,6 +56,38 @@ class _StepTimer(keras.callbacks.Callback):
         self.timed_steps = self.last_batch - self.start_batch
 
 
+class TraceCounter:
+    """Records every trace of `model.train_step`: `traces` holds `(tag(), input shape)` each.
+
+    On TF and JAX the Python body of the step runs once per trace, so counting its calls counts
+    traces. The wrapper is a method of a subclass swapped in as the model's class, so that
+    `model.train_step` stays a fresh bound method at each build of the train function, as
+    without the counter: a plain function stored on the instance would be one object across
+    builds, and `jax.jit` would reuse its cached trace, hiding (and skipping) the retraces.
+    """
+
+    def __init__(self, model, tag=lambda: None):
+        self.traces = []
+        counter, base = self, type(model)
+
+        def train_step(self, *args, **kwargs):
+            data = args[-1]
+            x = data[0] if isinstance(data, (tuple, list)) else data
+            counter.traces.append((tag(), [None if d is None else int(d) for d in x.shape]))
+            return base.train_step(self, *args, **kwargs)
+
+        object.__setattr__(model, "__class__", type(f"TraceCounted{base.__name__}", (base,),
+                                                    {"train_step": train_step}))
+
+    @property
+    def count(self):
+        return len(self.traces)
+
+    @property
+    def shapes(self):
+        return [shape for _, shape in self.traces]
+
+
 def time_fit(variant, warmup, steps):
     """Seconds per step of one `fit` of `warmup + steps` batches, excluding the warm-up."""
     timer = _StepTimer(warmup)

@@ -23,7 +23,7 @@ What it reports, as one JSON object:
   count, in MB per 1000 steps (`rss_slope_mb_per_1000_steps`); also over the last stage only
   and from the epoch of the last trace on (`..._after_last_trace`: no compile in that span, so
   growth there is what a longer run would keep adding).
-- Traces of the train step per stage. `model.train_step` is wrapped (see `count_traces`) so
+- Traces of the train step per stage. `model.train_step` is wrapped (see `harness.TraceCounter`) so
   that each run appends (epoch, input shape) to a list and calls the original. On TensorFlow and
   JAX the Python body of the step runs only while the compiled train function is being traced
   (`tf.function` / `jax.jit`), so each entry is one trace (on JAX one compile); on PyTorch the
@@ -56,6 +56,7 @@ import numpy as np
 import tensorflow as tf
 
 import keras_curriculum as kc
+from benchmarks.harness import TraceCounter
 from benchmarks.harness import _device
 from benchmarks.harness import synthetic_images
 from recipes.models import small_cnn
@@ -95,28 +96,6 @@ class Recorder(keras.callbacks.Callback):
         steps = int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
         self.rows.append({"epoch": epoch, "steps": steps, "rss_mb": round(rss_mb(), 1),
                           "loss": round(float(logs.get("loss", float("nan"))), 4)})
-
-
-def count_traces(model, recorder):
-    """Makes every run of the Python body of `model.train_step` append (epoch, input shape).
-
-    The wrapper is a method of a subclass swapped in as the model's class, so `model.train_step`
-    stays a fresh bound method at each build of the train function, as without the soak. A plain
-    function stored on the instance would be one object across builds, and `jax.jit` would
-    reuse its cached trace: the retraces would be neither counted nor done.
-    """
-    traces = []
-    base = type(model)
-
-    def train_step(self, *args, **kwargs):
-        data = args[-1]
-        x = data[0] if isinstance(data, (tuple, list)) else data
-        traces.append((recorder.epoch, [None if d is None else int(d) for d in x.shape]))
-        return base.train_step(self, *args, **kwargs)
-
-    object.__setattr__(model, "__class__", type(f"Counted{base.__name__}", (base,),
-                                                {"train_step": train_step}))
-    return traces
 
 
 def memory_report(rows, first_epoch_of_last_stage=None, last_trace_epoch=None):
@@ -170,7 +149,7 @@ def lerac_cbs_et(args, x, y):
     decay = kc.SigmaDecay(factor=args.sigma_factor, every=args.sigma_every)
     bypass = kc.bypass_epoch(args.sigma, args.sigma_factor, args.sigma_every)
     recorder = Recorder()
-    traces = count_traces(model, recorder)
+    traces = TraceCounter(model, lambda: recorder.epoch).traces
 
     start = time.perf_counter()
     model.fit(train, epochs=et.epochs, verbose=0, callbacks=[lerac, decay, et, recorder])
@@ -219,7 +198,7 @@ def docl_fit(args, x, y):
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                   metrics=[docl.metric()])
     recorder = Recorder()
-    traces = count_traces(model, recorder)
+    traces = TraceCounter(model, lambda: recorder.epoch).traces
 
     start = time.perf_counter()
     model.fit(train, epochs=epochs, verbose=0, callbacks=[docl, recorder])

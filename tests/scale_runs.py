@@ -14,6 +14,8 @@ so a run is a function of its configuration (and replicas average to the single-
 
 import numpy as np
 
+from benchmarks.harness import TraceCounter
+
 CONFIGS = ("lerac", "cbs", "lerac+cbs", "efficient_train", "docl")
 EPOCHS = 4
 BATCH = 8
@@ -45,48 +47,25 @@ def _model(variable_size):
     return keras.Model(inputs, outputs)
 
 
-class TraceCounter:
-    """Counts traces of the train step: its Python body runs once per trace (TF, JAX).
+def _epoch_recorder(docl, counter):
+    """A callback keeping each epoch's DoCL order and the traces made during each epoch."""
+    import keras
 
-    The count goes through a subclass's method, not an instance attribute, so every access to
-    `model.train_step` still yields a fresh bound method: `jax.jit` caches traces by function
-    identity, and a fixed wrapper would hide the retraces the methods ask for.
-    """
+    class EpochRecorder(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.orders = []
+            self.traces_per_epoch = []
 
-    def __init__(self, model):
-        self.count = 0
-        self.shapes = []
-        counter = self
-        base = type(model)
+        def on_epoch_begin(self, epoch, logs=None):
+            self._traces = counter.count
+            if docl is not None:  # after DoCL's own on_epoch_begin: the epoch's order
+                self.orders.append(np.array(docl._order))
 
-        def train_step(self, *args):
-            counter.count += 1
-            counter.shapes.append(tuple(args[-1][0].shape))
-            return base.train_step(self, *args)
+        def on_epoch_end(self, epoch, logs=None):
+            self.traces_per_epoch.append(counter.count - self._traces)
 
-        model.__class__ = type(f"TraceCounted{base.__name__}", (base,),
-                               {"train_step": train_step})
-
-
-class _EpochRecorder:
-    def __new__(cls, docl, counter):
-        import keras
-
-        class Recorder(keras.callbacks.Callback):
-            def __init__(self):
-                super().__init__()
-                self.orders = []
-                self.traces_per_epoch = []
-
-            def on_epoch_begin(self, epoch, logs=None):
-                self._traces = counter.count
-                if docl is not None:  # after DoCL's own on_epoch_begin: the epoch's order
-                    self.orders.append(np.array(docl._order))
-
-            def on_epoch_end(self, epoch, logs=None):
-                self.traces_per_epoch.append(counter.count - self._traces)
-
-        return Recorder()
+    return EpochRecorder()
 
 
 def build(config, jit_compile="auto", steps_per_execution=1, backup_dir=None):
@@ -136,7 +115,7 @@ def run(config, strategy=None, jit_compile="auto", steps_per_execution=1, epochs
     with scope:
         model, train, callbacks, docl = build(config, jit_compile, steps_per_execution)
     counter = TraceCounter(model)
-    recorder = _EpochRecorder(docl, counter)
+    recorder = _epoch_recorder(docl, counter)
     history = model.fit(train, epochs=epochs, callbacks=callbacks + [recorder], verbose=0)
     return _state(model, history, counter, recorder, docl)
 
@@ -182,7 +161,7 @@ def run_resumed(config, backup_dir, epoch, batch=None, fresh=True):
     if fresh:
         model, train, callbacks, docl = build(config, backup_dir=backup_dir + "_docl")
     counter = TraceCounter(model)
-    recorder = _EpochRecorder(docl, counter)
+    recorder = _epoch_recorder(docl, counter)
     history = model.fit(train, epochs=EPOCHS, callbacks=[backup()] + callbacks + [recorder],
                         verbose=0)
     return _state(model, history, counter, recorder, docl)
