@@ -145,7 +145,7 @@ def lerac_cbs_et(args, x, y):
                              sigma=args.sigma)
     model.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    lerac = kc.LeRaC(k=args.lerac_k, lowest_lr=1e-6)
+    lerac = kc.LeRaC(duration=args.lerac_k, min_learning_rate=1e-6)
     decay = kc.SigmaDecay(factor=args.sigma_factor, every=args.sigma_every)
     bypass = kc.bypass_epoch(args.sigma, args.sigma_factor, args.sigma_every)
     recorder = Recorder()
@@ -188,7 +188,7 @@ def lerac_cbs_et(args, x, y):
 
 def docl_fit(args, x, y):
     docl = kc.DoCL(warmup_epochs=args.docl_warmup, episode_epochs=args.docl_episode_epochs,
-                   gamma_k=args.docl_gamma_k, seed=0)
+                   fraction_decay=args.docl_gamma_k, seed=0)
     train = docl.apply((x, y), batch_size=args.batch_size, drop_remainder=True)
     epochs = args.docl_warmup + args.docl_episodes * (args.docl_episode_epochs + 1)
     keras.utils.set_random_seed(0)
@@ -233,7 +233,7 @@ def docl_fit(args, x, y):
 def probe_combined(args, x, y):
     """Tries EfficientTrain over DoCL's batches in one pipeline; returns what happened."""
     # Epochs: warm-up, episode 0 (k = n), its refresh, then episode 1 on half the data.
-    docl = kc.DoCL(warmup_epochs=1, episode_epochs=1, gamma_k=0.5, seed=0)
+    docl = kc.DoCL(warmup_epochs=1, episode_epochs=1, fraction_decay=0.5, seed=0)
     et = kc.EfficientTrain([(2, args.sizes[0]), (2, args.sizes[-1])])
     train = et.apply(docl.apply((x, y), batch_size=args.batch_size, drop_remainder=True))
     model = small_cnn((None, None, 3), args.classes, width=args.width)

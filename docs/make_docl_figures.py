@@ -24,7 +24,7 @@ def main(path=os.path.join(HERE, "images", "docl_curriculum.png"), epochs=16):
     y = rng.integers(0, classes, n).astype("int32")
     x = (centres[y] + 1.5 * rng.normal(size=(n, 16))).astype("float32")
 
-    docl = DoCL(warmup_epochs=2, episode_epochs=2, gamma_k=0.6, k_min=0.2, seed=0)
+    docl = DoCL(warmup_epochs=2, episode_epochs=2, fraction_decay=0.6, min_fraction=0.2, seed=0)
     train = docl.apply((x, y), batch_size=64)
     schedule = docl.learning_rate_schedule(0.1, epochs=epochs, min_learning_rate=0.005)
     keras.utils.set_random_seed(0)
@@ -52,7 +52,7 @@ def main(path=os.path.join(HERE, "images", "docl_curriculum.png"), epochs=16):
     scores = docl.scores[~np.isnan(docl.scores)]
     axes[2].hist(scores, bins=40, color="tab:blue")
     axes[2].set(title="smoothed scores after training", xlabel="a_hat(i)")
-    fig.suptitle("DoCL (warm start 2, episodes of 2 + refresh, gamma_k 0.6, k_min 0.2)")
+    fig.suptitle("DoCL (warm start 2, episodes of 2 + refresh, fraction_decay 0.6, min_fraction 0.2)")
     fig.tight_layout()
     os.makedirs(os.path.dirname(path), exist_ok=True)
     fig.savefig(path)

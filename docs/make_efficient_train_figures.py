@@ -15,7 +15,7 @@ from keras import ops  # noqa: E402
 
 from keras_curriculum.efficient_train import EfficientTrain  # noqa: E402
 from keras_curriculum.efficient_train import plot_efficient_train  # noqa: E402
-from keras_curriculum.frequency_crop import low_frequency_crop  # noqa: E402
+from keras_curriculum.efficient_train.frequency_crop import low_frequency_crop  # noqa: E402
 
 IMAGES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "images")
 

@@ -8,7 +8,7 @@ import os
 import keras
 
 import keras_curriculum as kc
-from keras_curriculum.plotting import plot_lerac
+from keras_curriculum import plot_lerac
 from recipes.models import resnet18
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -20,7 +20,7 @@ def main():
     steps_per_epoch = 391  # CIFAR-10, batch 128
     steps = range(0, 7 * steps_per_epoch, 17)
     for update in ("exponential", "linear", "official"):
-        lerac = kc.LeRaC(k=5, lowest_lr=1e-7, update=update)
+        lerac = kc.LeRaC(duration=5, min_learning_rate=1e-7, update=update)
         path = os.path.join(HERE, "images", f"lerac_{update}.png")
         plot_lerac(lerac, model, steps, path, steps_per_epoch=steps_per_epoch,
                    title=f"LeRaC on ResNet-18 ({update}): rate per layer group, k=5 epochs")

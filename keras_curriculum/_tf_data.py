@@ -29,3 +29,38 @@ def zip_with_fixed_cardinality(batches, max_batches):
     ).repeat()
     zipped = tf.data.Dataset.zip(tf.data.Dataset.range(max_batches), batches.concatenate(tail))
     return zipped.map(lambda _, batch: batch)
+
+
+# Keras warns "Your input ran out of data" when an epoch ends before the cardinality it was
+# told. DoCL's subsets and EfficientTrain's saturated stages end epochs early by design, so
+# while one of them trains, that one warning is silenced; one filter serves every user and is
+# removed when the last one finishes, so nothing else in the process is affected for longer.
+_RAN_OUT_MESSAGE = "Your input ran out of data"
+_short_epoch_users = []
+
+
+class _ShortEpochs:
+    def __init__(self):
+        if not _short_epoch_users:
+            import warnings
+
+            warnings.filterwarnings("ignore", message=_RAN_OUT_MESSAGE)
+        _short_epoch_users.append(self)
+
+    def close(self):
+        if self not in _short_epoch_users:
+            return
+        _short_epoch_users.remove(self)
+        if not _short_epoch_users:
+            import warnings
+
+            warnings.filters[:] = [
+                f for f in warnings.filters
+                if not (f[0] == "ignore" and f[1] is not None
+                        and f[1].pattern == _RAN_OUT_MESSAGE)
+            ]
+
+
+def short_epochs():
+    """Silences Keras's early-end-of-data warning until `.close()` of the returned handle."""
+    return _ShortEpochs()

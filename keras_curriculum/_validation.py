@@ -139,3 +139,31 @@ def check_data_format(data_format):
         "data_format", data_format, ("channels_last", "channels_first"), allow_none=True
     )
     return data_format or keras.config.image_data_format()
+
+
+def take_renamed(kwargs, renames, owner):
+    """Pops deprecated argument names from `kwargs`: `{new: value}` for the ones given.
+
+    Old names keep working for one release with a `DeprecationWarning` (the old name's value is
+    used); an unknown keyword is a `TypeError`, as Python itself says for a bad keyword.
+
+    Args:
+        kwargs: the `**kwargs` a constructor received.
+        renames: dict old name -> new name.
+        owner: the class or function name used in messages.
+    """
+    import warnings
+
+    found = {}
+    for old in list(kwargs):
+        if old not in renames:
+            raise TypeError(f"{owner}() got an unexpected keyword argument {old!r}")
+        new = renames[old]
+        warnings.warn(
+            f"{owner}: `{old}` is deprecated and will be removed in the next release; "
+            f"use `{new}`.",
+            DeprecationWarning,
+            stacklevel=3,
+        )
+        found[new] = kwargs.pop(old)
+    return found

@@ -62,31 +62,33 @@ def plot_curves(x, curves, path, title="", xlabel="step", ylabel="", log_y=False
     return path
 
 
-def plot_lerac(lerac, model, steps, path, steps_per_epoch=None, title=None):
-    """Plots the learning rate of every LeRaC group against the optimizer step.
+def plot(curriculum, path, **kwargs):
+    """Saves a PNG of what `curriculum` does and returns the path.
+
+    Every curriculum object has a `plot(path, ...)` method; this calls it, so one call draws any
+    of them: `LeRaC` (rate per layer group against the step), `SigmaDecay` (sigma per epoch),
+    `EfficientTrain` (resolution, augmentation and compute per epoch), `DoCL` (fraction of the
+    data per epoch). Keyword arguments go to that method.
 
     Args:
-        lerac: a `kc.LeRaC` callback.
-        model: the compiled model it will train.
-        steps: iterable of optimizer steps to evaluate.
-        path: PNG path.
-        steps_per_epoch: steps per epoch (needed with `unit="epoch"`).
+        curriculum: a `kc.LeRaC`, `kc.SigmaDecay`, `kc.EfficientTrain` or `kc.DoCL`.
+        path: where to write the PNG.
     """
-    from keras_curriculum.lerac import LeRaC
-
-    if not isinstance(lerac, LeRaC):
+    method = getattr(curriculum, "plot", None)
+    if not callable(method):
         raise TypeError(
-            f"`lerac` must be a kc.LeRaC. Received: lerac of type {type(lerac).__name__}"
+            "`curriculum` must be a kc.LeRaC, kc.SigmaDecay, kc.EfficientTrain or kc.DoCL. "
+            f"Received: curriculum of type {type(curriculum).__name__}"
         )
-    steps = list(steps)
-    names, table = lerac.rates(model, steps, steps_per_epoch=steps_per_epoch)
-    labels = [f"{i:02d} {name}" for i, name in enumerate(names)]
-    return plot_curves(
-        steps,
-        (labels, table),
-        path,
-        title=title or f"LeRaC: learning rate per layer group (k={lerac.k} {lerac.unit}s)",
-        xlabel="optimizer step",
-        ylabel="learning rate",
-        log_y=True,
-    )
+    return method(path, **kwargs)
+
+
+def plot_lerac(*args, **kwargs):
+    """Deprecated location of `kc.plot_lerac` (`keras_curriculum.lerac.plot_lerac`)."""
+    import warnings
+
+    from keras_curriculum.lerac.plot import plot_lerac as plot_lerac_
+
+    warnings.warn("`keras_curriculum.plotting.plot_lerac` is deprecated; use `kc.plot_lerac` "
+                  "or `kc.plot(lerac, path, model=...)`.", DeprecationWarning, stacklevel=2)
+    return plot_lerac_(*args, **kwargs)

@@ -86,7 +86,7 @@ class AudioRecipe:
                             f"spectrograms ({duration:g} s), {self.num_train} training clips, "
                             f"batch {batch_size}, SGD 0.1 momentum 0.9, step decay")
         self.loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-        self.lerac = {"k": 5, "lowest_lr": 1e-8}
+        self.lerac = {"duration": 5, "min_learning_rate": 1e-8}
         self.cbs = {"sigma": 0.8, "kernel_size": 3, "factor": 0.9, "every": 2}
         self.docl = {"warmup_epochs": 5, "episode_epochs": 10}
 

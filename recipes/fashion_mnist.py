@@ -26,7 +26,7 @@ class FashionMNIST:
                             f"batch {batch_size}, Adamax 2e-3")
         self.steps_per_epoch = len(self.x_train) // batch_size
         self.loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-        self.lerac = {"k": 2, "lowest_lr": 1e-8}
+        self.lerac = {"duration": 2, "min_learning_rate": 1e-8}
         # CBS paper: sigma 1, factor 0.9, kernel 3, decay every 2-5 epochs (here every epoch of
         # a short run). DoCL: one warm-start epoch, episodes of 2 sampling epochs + a refresh.
         self.cbs = {"sigma": 1.0, "kernel_size": 3, "factor": 0.9, "every": 1}

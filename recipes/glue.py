@@ -132,7 +132,7 @@ class BertPairRecipe(text.TextRecipe):
         self._set_arrays(text.tokenized(pack, (first, second)), y_train,
                          text.tokenized(pack, (test_first, test_second)), y_test)
         self.learning_rate = 5e-5 if preset else 1e-3
-        self.lerac = {"k": 3, "lowest_lr": self.learning_rate * 1e-3}
+        self.lerac = {"duration": 3, "min_learning_rate": self.learning_rate * 1e-3}
         self.docl = {"warmup_epochs": 1, "episode_epochs": 2}
         size = preset or f"random-init BERT ({num_layers} layers, hidden {hidden_dim})"
         self.description = (f"{self.task.tfds_name}, {size}, {len(self.x_train)} training pairs, "

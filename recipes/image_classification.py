@@ -83,7 +83,7 @@ class SmallImageRecipe:
                             f"{' with crop+flip' if augment else ''}, batch {batch_size}, "
                             "SGD 0.1 momentum 0.9, step decay")
         self.loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-        self.lerac = {"k": 5, "lowest_lr": 1e-8}
+        self.lerac = {"duration": 5, "min_learning_rate": 1e-8}
         self.cbs = {"sigma": 1.0, "kernel_size": 3, "factor": 0.9, "every": 5}
         self.docl = {"warmup_epochs": 5, "episode_epochs": 10}
         # EfficientTrain at the native size: the paper's 160/192/224 of 224, scaled to this

@@ -115,7 +115,7 @@ class LstmRecipe(TextRecipe):
         self.vectorizer, x_train, x_test = vectorize(train_texts, test_texts, vocabulary_size,
                                                      sequence_length)
         self._set_arrays(x_train, y_train, x_test, y_test)
-        self.lerac = {"k": 2, "lowest_lr": 1e-7}
+        self.lerac = {"duration": 2, "min_learning_rate": 1e-7}
         self.cbs = {"sigma": 1.0, "kernel_size": 3, "factor": 0.9, "every": 1}
         self.docl = {"warmup_epochs": 1, "episode_epochs": 2}
         self.model_description = (f"LSTM (embedding {embedding_dim}, 2x{lstm_units}, "

@@ -84,14 +84,14 @@ def build(config, jit_compile="auto", steps_per_execution=1, backup_dir=None):
         model = kc.add_smoothing(model, sigma=1.0, kernel_size=3)
         callbacks.append(kc.SigmaDecay(factor=0.5, every=1))
     if "lerac" in config:
-        callbacks.append(kc.LeRaC(k=2, lowest_lr=1e-4))
+        callbacks.append(kc.LeRaC(duration=2, min_learning_rate=1e-4))
     if config == "efficient_train":
         et = kc.EfficientTrain(ET_TABLE, value_range=(0, 1))
         train = et.apply(tf.data.Dataset.from_tensor_slices((x, y)), batch_size=BATCH,
                          drop_remainder=True)
         callbacks.append(et)
     elif config == "docl":
-        docl = kc.DoCL(warmup_epochs=1, episode_epochs=1, gamma_k=0.5, k_min=0.25,
+        docl = kc.DoCL(warmup_epochs=1, episode_epochs=1, fraction_decay=0.5, min_fraction=0.25,
                        initial_fraction=0.5, tau=0.5, seed=5, state_dtype="float32",
                        backup_dir=backup_dir)
         train = docl.apply((x, y), batch_size=BATCH, drop_remainder=True)

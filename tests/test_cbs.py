@@ -598,7 +598,7 @@ def test_composes_with_lerac_in_one_fit():
         on_epoch_begin=lambda e, logs: kernels.append(ops.convert_to_numpy(head).copy()),
         on_train_end=lambda logs: kernels.append(ops.convert_to_numpy(head).copy()))
     history = model.fit(x, y, batch_size=4, epochs=3, verbose=0,
-                        callbacks=[SigmaDecay(0.1, 1), LeRaC(k=3, lowest_lr=1e-9), watch])
+                        callbacks=[SigmaDecay(0.1, 1), LeRaC(duration=3, min_learning_rate=1e-9), watch])
     assert history.history["cbs_active_layers"] == [1, 0, 0]
     assert "lerac_lr_last" in history.history
     # The bypass retrace at epoch 1 kept LeRaC's per-layer rates: the head (deepest group, rate

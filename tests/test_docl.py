@@ -90,15 +90,15 @@ def test_sampler_draws_distinct_indices_reproducibly():
 
 def test_epoch_plan_follows_algorithm_1():
     plans = [
-        docl_module.epoch_plan(e, 100, warmup_epochs=2, episode_epochs=[1, 2], gamma_k=0.5,
-                               k_min=0.2)
+        docl_module.epoch_plan(e, 100, warmup_epochs=2, episode_epochs=[1, 2], fraction_decay=0.5,
+                               min_fraction=0.2)
         for e in range(11)
     ]
     phases = [p.phase for p in plans]
     sizes = [p.size for p in plans]
     assert phases == ["warmup", "warmup", "sample", "refresh", "sample", "sample", "refresh",
                       "sample", "sample", "refresh", "sample"]
-    # k_0 = n, then k_m = max(k_min n, gamma_k^m n).
+    # k_0 = n, then k_m = max(min_fraction n, fraction_decay^m n).
     assert sizes == [100, 100, 100, 100, 50, 50, 100, 25, 25, 100, 20]
 
 
@@ -135,9 +135,9 @@ def test_serialization_round_trips():
         ({"tau": -1.0}, "tau"),
         ({"gamma": 1.0}, "gamma"),
         ({"gamma": -0.1}, "gamma"),
-        ({"k_min": 0.0}, "k_min"),
-        ({"k_min": 1.5}, "k_min"),
-        ({"gamma_k": 0.0}, "gamma_k"),
+        ({"min_fraction": 0.0}, "min_fraction"),
+        ({"min_fraction": 1.5}, "min_fraction"),
+        ({"fraction_decay": 0.0}, "fraction_decay"),
         ({"warmup_epochs": -1}, "warmup_epochs"),
         ({"episode_epochs": 0}, "episode_epochs"),
     ],
@@ -220,7 +220,7 @@ def _make_source(kind, x, y):
 
 
 def _small_docl(**kwargs):
-    defaults = dict(warmup_epochs=2, episode_epochs=1, gamma_k=0.5, k_min=0.25,
+    defaults = dict(warmup_epochs=2, episode_epochs=1, fraction_decay=0.5, min_fraction=0.25,
                     initial_fraction=0.5, tau=0.5, seed=5, state_dtype="float32",
                     shuffle_window=16)
     defaults.update(kwargs)
@@ -455,7 +455,7 @@ _DISTRIBUTED = textwrap.dedent(
     def run(strategy):
         with strategy.scope():
             keras.utils.set_random_seed(0)
-            docl = DoCL(warmup_epochs=2, episode_epochs=1, gamma_k=0.5, k_min=0.25,
+            docl = DoCL(warmup_epochs=2, episode_epochs=1, fraction_decay=0.5, min_fraction=0.25,
                         initial_fraction=0.5, seed=5, state_dtype="float32")
             model = keras.Sequential([keras.Input((n,)),
                                       keras.layers.Dense(c, use_bias=False,

@@ -12,15 +12,15 @@ from keras import ops
 
 from keras_curriculum.efficient_train import EfficientTrain
 from keras_curriculum.efficient_train import Stage
-from keras_curriculum.efficient_train import TFDataEqualization
+from keras_curriculum._keras_internals import TFDataEqualization
 from keras_curriculum.efficient_train import compute_clock_epochs
 from keras_curriculum.efficient_train import compute_fraction
 from keras_curriculum.efficient_train import paper_stages
 from keras_curriculum.efficient_train import plot_efficient_train
 from keras_curriculum.efficient_train import plus_stages
 from keras_curriculum.efficient_train import stage_of_epoch
-from keras_curriculum.frequency_crop import LowFrequencyCrop
-from keras_curriculum.frequency_crop import low_frequency_crop
+from keras_curriculum.efficient_train.frequency_crop import LowFrequencyCrop
+from keras_curriculum.efficient_train.frequency_crop import low_frequency_crop
 from layer_checks import check_layer
 from recipes.models import small_cnn
 

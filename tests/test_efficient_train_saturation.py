@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 from keras import layers
 
-from keras_curriculum import batch_saturation as bs
+from keras_curriculum.efficient_train import saturation as bs
 from keras_curriculum.efficient_train import EfficientTrain
 from tf_subprocess import only_in_tensorflow_pass
 from tf_subprocess import run_two_replica_check
@@ -296,7 +296,7 @@ def test_exact_mode_with_lerac_is_refused_before_training():
         et = EfficientTrain(SHORT, saturate="exact")
         model = tiny_model(accumulation=4)
         weights = model.get_weights()
-        callbacks = [et, kc.LeRaC(k=1, lowest_lr=1e-3)]
+        callbacks = [et, kc.LeRaC(duration=1, min_learning_rate=1e-3)]
         with pytest.raises(ValueError, match="saturate='exact'.*LeRaC"):
             model.fit(et.apply(source(False), batch_size=4), epochs=et.epochs, verbose=0,
                       callbacks=callbacks[::-1] if order else callbacks)

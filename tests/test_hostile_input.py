@@ -25,7 +25,7 @@ from keras import ops
 
 import keras_curriculum as kc
 from keras_curriculum import plotting
-from keras_curriculum import schedules
+from keras_curriculum.lerac import schedules
 
 NAN, INF = float("nan"), float("inf")
 
@@ -125,7 +125,7 @@ def applied_docl():
 
 
 def lerac(**kwargs):
-    return kc.LeRaC(**{"k": 2, "lowest_lr": 1e-6, **kwargs})
+    return kc.LeRaC(**{"duration": 2, "min_learning_rate": 1e-6, **kwargs})
 
 
 def built_smoothing(shape=(2, 8, 8, 3)):
@@ -149,12 +149,12 @@ def _seed_and_clear():
 
 
 # LeRaC
-CASES += attacks("LeRaC", "k", lambda v: lerac(k=v), "int", [0, -3])
-CASES += attacks("LeRaC", "lowest_lr", lambda v: lerac(lowest_lr=v), "number", [0.0, -1e-6])
-CASES += attacks("LeRaC", "highest_lr", lambda v: lerac(highest_lr=v), "number", [0.0, -1.0],
+CASES += attacks("LeRaC", "duration", lambda v: lerac(duration=v), "int", [0, -3])
+CASES += attacks("LeRaC", "min_learning_rate", lambda v: lerac(min_learning_rate=v), "number", [0.0, -1e-6])
+CASES += attacks("LeRaC", "max_learning_rate", lambda v: lerac(max_learning_rate=v), "number", [0.0, -1.0],
                  optional=True)
-CASES += case("LeRaC-lowest_lr-above-highest_lr", lambda: lerac(lowest_lr=1e-2, highest_lr=1e-3),
-              ValueError, "`lowest_lr`")
+CASES += case("LeRaC-min_learning_rate-above-max_learning_rate", lambda: lerac(min_learning_rate=1e-2, max_learning_rate=1e-3),
+              ValueError, "`min_learning_rate`")
 CASES += attacks("LeRaC", "unit", lambda v: lerac(unit=v), "choice")
 CASES += attacks("LeRaC", "c", lambda v: lerac(c=v), "number", [1.0, 0.5])
 CASES += attacks("LeRaC", "update", lambda v: lerac(update=v), "choice")
@@ -384,7 +384,7 @@ CASES += case("DoCL-episode_epochs-list-of-str", lambda: kc.DoCL(episode_epochs=
               TypeError, _named("episode_epochs"))
 CASES += attacks("DoCL", "tau", lambda v: kc.DoCL(tau=v), "number", [0.0, -1.0])
 CASES += attacks("DoCL", "gamma", lambda v: kc.DoCL(gamma=v), "number", [1.0, -0.1])
-for arg in ("gamma_k", "k_min", "initial_fraction"):
+for arg in ("fraction_decay", "min_fraction", "initial_fraction"):
     CASES += attacks("DoCL", arg, lambda v, a=arg: kc.DoCL(**{a: v}), "number", [0.0, 1.5])
 for arg in ("refresh", "from_logits"):
     CASES += attacks("DoCL", arg, lambda v, a=arg: kc.DoCL(**{a: v}), "bool")
@@ -536,10 +536,10 @@ FIT_CASES = [
          "`groups`"),
     Case("LeRaC-groups-callable-returns-names", lerac_fit(groups=lambda m: [["conv"], ["head"]]),
          TypeError, "`groups`"),
-    Case("LeRaC-highest_lr-above-optimizer-rate", lerac_fit(highest_lr=1.0), ValueError,
-         "`highest_lr`"),
-    Case("LeRaC-lowest_lr-above-optimizer-rate", lerac_fit(lowest_lr=0.5), ValueError,
-         "`lowest_lr`"),
+    Case("LeRaC-max_learning_rate-above-optimizer-rate", lerac_fit(max_learning_rate=1.0), ValueError,
+         "`max_learning_rate`"),
+    Case("LeRaC-min_learning_rate-above-optimizer-rate", lerac_fit(min_learning_rate=0.5), ValueError,
+         "`min_learning_rate`"),
     Case("LeRaC-optimizer-learning_rate-nan", lerac_fit(learning_rate=NAN), ValueError,
          "`learning_rate`"),
     Case("LeRaC-unknown-epoch-length", lerac_fit(dataset=_unknown_length), ValueError,

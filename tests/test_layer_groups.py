@@ -6,7 +6,7 @@ import pytest
 from keras import layers
 
 import keras_curriculum as kc
-from keras_curriculum import layer_groups
+from keras_curriculum.lerac import layer_groups
 from recipes.models import resnet18
 
 
@@ -107,7 +107,7 @@ def test_keras_hub_backbone_inside_a_classifier():
     model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy")
     x = np.random.default_rng(0).normal(size=(8, 16, 16, 3)).astype("float32")
     history = model.fit(x, np.zeros(8), epochs=2, verbose=0,
-                        callbacks=[kc.LeRaC(k=1, lowest_lr=1e-7)])
+                        callbacks=[kc.LeRaC(duration=1, min_learning_rate=1e-7)])
     assert history.history["lerac_lr_last"][0] == pytest.approx(1e-7, rel=1e-4)
     assert history.history["lerac_lr_last"][1] == pytest.approx(1e-3, rel=1e-5)
 

@@ -10,8 +10,8 @@ from keras import layers
 from keras import ops
 
 import keras_curriculum as kc
-from keras_curriculum import schedules
-from keras_curriculum.plotting import plot_lerac
+from keras_curriculum.lerac import schedules
+from keras_curriculum import plot_lerac
 from tf_subprocess import only_in_tensorflow_pass
 from tf_subprocess import run_two_replica_check
 
@@ -190,7 +190,7 @@ def test_updates_match_numpy_reference(name, unit):
     model.compile(make_optimizer(base), loss=mean_output_loss)
     x, y, xb = probe_data(batches)
     k_units = k if unit == "epoch" else k * batches
-    lerac = kc.LeRaC(k=k_units, lowest_lr=1e-6, unit=unit, groups=PATTERNS)
+    lerac = kc.LeRaC(duration=k_units, min_learning_rate=1e-6, unit=unit, groups=PATTERNS)
     initial = {v.path: ops.convert_to_numpy(v) for v in model.weights}
 
     model.fit(x, y, batch_size=BATCH, epochs=epochs, shuffle=False, verbose=0,
@@ -212,7 +212,7 @@ def test_other_updates_in_fit(update):
     x, y, xb = probe_data(1)
     initial = [ops.convert_to_numpy(v) for v in model.weights]
     model.fit(x, y, batch_size=BATCH, epochs=epochs, shuffle=False, verbose=0,
-              callbacks=[kc.LeRaC(k=k, lowest_lr=1e-4, update=update, groups=PATTERNS)])
+              callbacks=[kc.LeRaC(duration=k, min_learning_rate=1e-4, update=update, groups=PATTERNS)])
     rates = reference_rates(GROUPS, base, base, 1e-4, k, epochs, 1, update)
     shadow = probe_model()
     shadow.set_weights(initial)
@@ -229,7 +229,7 @@ def test_jit_compile_and_steps_per_execution():
     x, y, xb = probe_data(batches)
     initial = [ops.convert_to_numpy(v) for v in model.weights]
     model.fit(x, y, batch_size=BATCH, epochs=epochs, shuffle=False, verbose=0,
-              callbacks=[kc.LeRaC(k=k, lowest_lr=1e-5, groups=PATTERNS)])
+              callbacks=[kc.LeRaC(duration=k, min_learning_rate=1e-5, groups=PATTERNS)])
     rates = reference_rates(GROUPS, base, base, 1e-5, k, epochs * batches, batches)
     shadow = probe_model()
     shadow.set_weights(initial)
@@ -246,7 +246,7 @@ def test_weight_decay_exclusions_are_respected():
     x, y, xb = probe_data(1)
     initial = [ops.convert_to_numpy(v) for v in model.weights]
     model.fit(x, y, batch_size=BATCH, epochs=3, shuffle=False, verbose=0,
-              callbacks=[kc.LeRaC(k=2, lowest_lr=1e-5, groups=PATTERNS)])
+              callbacks=[kc.LeRaC(duration=2, min_learning_rate=1e-5, groups=PATTERNS)])
     rates = reference_rates(GROUPS, base, base, 1e-5, 2, 3, 1)
     shadow = probe_model()
     shadow.set_weights(initial)
@@ -270,7 +270,7 @@ def test_learning_rate_schedule_is_held_or_multiplied(base_schedule):
     model.compile(keras.optimizers.SGD(schedule), loss=mean_output_loss)
     x, y, xb = probe_data(1)
     initial = [ops.convert_to_numpy(v) for v in model.weights]
-    lerac = kc.LeRaC(k=k, lowest_lr=1e-4, groups=PATTERNS, base_schedule=base_schedule)
+    lerac = kc.LeRaC(duration=k, min_learning_rate=1e-4, groups=PATTERNS, base_schedule=base_schedule)
     model.fit(x, y, batch_size=BATCH, epochs=epochs, shuffle=False, verbose=0, callbacks=[lerac])
 
     initial_rates = paper_initial_rates(GROUPS, 0.1, 1e-4)
@@ -294,14 +294,14 @@ def test_after_k_training_is_bit_identical_to_plain_training():
     model = probe_model()
     model.compile(keras.optimizers.AdamW(base, weight_decay=0.05), loss=mean_output_loss)
     model.fit(x, y, batch_size=BATCH, epochs=k, shuffle=False, verbose=0,
-              callbacks=[kc.LeRaC(k=k, lowest_lr=1e-6, groups=PATTERNS)])
+              callbacks=[kc.LeRaC(duration=k, min_learning_rate=1e-6, groups=PATTERNS)])
     twin = probe_model()
     twin.compile(keras.optimizers.AdamW(base, weight_decay=0.05), loss=mean_output_loss)
     twin.optimizer.build(twin.trainable_variables)
     twin.set_weights(model.get_weights())
     twin.optimizer.set_weights([ops.convert_to_numpy(v) for v in model.optimizer.variables])
 
-    lerac = kc.LeRaC(k=k, lowest_lr=1e-6, groups=PATTERNS)
+    lerac = kc.LeRaC(duration=k, min_learning_rate=1e-6, groups=PATTERNS)
     model.fit(x, y, batch_size=BATCH, epochs=k + 3, initial_epoch=k, shuffle=False, verbose=0,
               callbacks=[lerac])
     twin.fit(x, y, batch_size=BATCH, epochs=k + 3, initial_epoch=k, shuffle=False, verbose=0)
@@ -320,12 +320,12 @@ def test_save_and_restore_continues_the_curriculum(tmp_path):
     model.compile(keras.optimizers.Adam(base), loss=mean_output_loss)
     initial = [ops.convert_to_numpy(v) for v in model.weights]
     model.fit(x, y, batch_size=BATCH, epochs=2, shuffle=False, verbose=0,
-              callbacks=[kc.LeRaC(k=k, lowest_lr=1e-6, groups=PATTERNS)])
+              callbacks=[kc.LeRaC(duration=k, min_learning_rate=1e-6, groups=PATTERNS)])
     path = str(tmp_path / "mid_curriculum.keras")
     model.save(path)
     restored = keras.models.load_model(path, custom_objects={"mean_output_loss": mean_output_loss})
     restored.fit(x, y, batch_size=BATCH, epochs=5, initial_epoch=2, shuffle=False, verbose=0,
-                 callbacks=[kc.LeRaC(k=k, lowest_lr=1e-6, groups=PATTERNS)])
+                 callbacks=[kc.LeRaC(duration=k, min_learning_rate=1e-6, groups=PATTERNS)])
     rates = reference_rates(GROUPS, base, base, 1e-6, k, 5 * batches, batches)
     shadow = probe_model()
     shadow.set_weights(initial)
@@ -349,7 +349,7 @@ def test_backup_and_restore_resumes_rates(tmp_path):
     model = probe_model()
     model.compile(keras.optimizers.SGD(base, momentum=0.9), loss=mean_output_loss)
     initial = [ops.convert_to_numpy(v) for v in model.weights]
-    lerac = kc.LeRaC(k=k, lowest_lr=1e-6, groups=PATTERNS)
+    lerac = kc.LeRaC(duration=k, min_learning_rate=1e-6, groups=PATTERNS)
     backup = keras.callbacks.BackupAndRestore(str(tmp_path / "backup"))
     with pytest.raises(RuntimeError, match="preemption"):
         model.fit(x, y, batch_size=BATCH, epochs=epochs, shuffle=False, verbose=0,
@@ -359,7 +359,7 @@ def test_backup_and_restore_resumes_rates(tmp_path):
     resumed.compile(keras.optimizers.SGD(base, momentum=0.9), loss=mean_output_loss)
     history = resumed.fit(x, y, batch_size=BATCH, epochs=epochs, shuffle=False, verbose=0,
                           callbacks=[keras.callbacks.BackupAndRestore(str(tmp_path / "backup")),
-                                     kc.LeRaC(k=k, lowest_lr=1e-6, groups=PATTERNS)])
+                                     kc.LeRaC(duration=k, min_learning_rate=1e-6, groups=PATTERNS)])
     assert history.epoch == [3, 4, 5]  # epochs 0..2 were restored, not re-run
     rates = reference_rates(GROUPS, base, base, 1e-6, k, epochs * batches, batches)
     shadow = probe_model()
@@ -374,7 +374,7 @@ def test_reused_callback_does_not_stack_and_is_removed_after_fit():
     model = probe_model()
     model.compile(keras.optimizers.SGD(base), loss=mean_output_loss)
     initial = [ops.convert_to_numpy(v) for v in model.weights]
-    lerac = kc.LeRaC(k=k, lowest_lr=1e-6, groups=PATTERNS)
+    lerac = kc.LeRaC(duration=k, min_learning_rate=1e-6, groups=PATTERNS)
     for start in range(3):  # the same instance in three consecutive fits
         model.fit(x, y, batch_size=BATCH, epochs=start + 1, initial_epoch=start, shuffle=False,
                   verbose=0, callbacks=[lerac])
@@ -401,7 +401,7 @@ def test_optimizer_code_path_is_restored_at_the_first_epoch_after_k():
             seen.append("update_step" in vars(model.optimizer))
 
     model.fit(x, y, batch_size=BATCH, epochs=4, verbose=0,
-              callbacks=[kc.LeRaC(k=2, lowest_lr=1e-5, groups=PATTERNS), Probe()])
+              callbacks=[kc.LeRaC(duration=2, min_learning_rate=1e-5, groups=PATTERNS), Probe()])
     assert seen == [True, True, False, False]
 
 
@@ -411,7 +411,7 @@ def test_logs_report_group_rates():
     model = probe_model()
     model.compile(keras.optimizers.SGD(base), loss=mean_output_loss)
     history = model.fit(x, y, batch_size=BATCH, epochs=3, verbose=0,
-                        callbacks=[kc.LeRaC(k=k, lowest_lr=1e-5, groups=PATTERNS,
+                        callbacks=[kc.LeRaC(duration=k, min_learning_rate=1e-5, groups=PATTERNS,
                                             log_groups=True)])
     want = reference_rates(GROUPS, base, base, 1e-5, k, 3, 1)
     np.testing.assert_allclose(history.history["lerac_lr_first"], want[:, 0], rtol=1e-5)
@@ -424,7 +424,7 @@ def test_logs_report_group_rates():
 def test_rates_table_and_plot(tmp_path):
     model = probe_model()
     model.compile(keras.optimizers.SGD(0.1), loss=mean_output_loss)
-    lerac = kc.LeRaC(k=2, lowest_lr=1e-5, groups=PATTERNS)
+    lerac = kc.LeRaC(duration=2, min_learning_rate=1e-5, groups=PATTERNS)
     names, table = lerac.rates(model, range(8), steps_per_epoch=2)
     assert names == PATTERNS
     np.testing.assert_allclose(table, reference_rates(GROUPS, 0.1, 0.1, 1e-5, 2, 8, 2),
@@ -441,7 +441,7 @@ def test_mixed_precision_loss_scale_optimizer_is_patched_inside():
         assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
         x, y, _ = probe_data(1)
         history = model.fit(x, y, batch_size=BATCH, epochs=2, verbose=0,
-                            callbacks=[kc.LeRaC(k=2, lowest_lr=1e-5, groups=PATTERNS)])
+                            callbacks=[kc.LeRaC(duration=2, min_learning_rate=1e-5, groups=PATTERNS)])
     finally:
         keras.mixed_precision.set_global_policy("float32")
     want = reference_rates(GROUPS, 0.1, 0.1, 1e-5, 2, 2, 1)
@@ -456,19 +456,19 @@ def test_mixed_precision_loss_scale_optimizer_is_patched_inside():
 @pytest.mark.parametrize(
     "kwargs, error, match",
     [
-        ({"k": 0, "lowest_lr": 1e-6}, ValueError, "`k`"),
-        ({"k": 2.5, "lowest_lr": 1e-6}, TypeError, "`k`"),
-        ({"k": 3, "lowest_lr": 0.0}, ValueError, "`lowest_lr`"),
-        ({"k": 3, "lowest_lr": float("nan")}, ValueError, "`lowest_lr`"),
-        ({"k": 3, "lowest_lr": "1e-6"}, TypeError, "`lowest_lr`"),
-        ({"k": 3, "lowest_lr": 1e-2, "highest_lr": 1e-3}, ValueError, "`lowest_lr`"),
-        ({"k": 3, "lowest_lr": 1e-6, "c": 1.0}, ValueError, "`c`"),
-        ({"k": 3, "lowest_lr": 1e-6, "update": "cosine"}, ValueError, "`update`"),
-        ({"k": 3, "lowest_lr": 1e-6, "unit": "batch"}, ValueError, "`unit`"),
-        ({"k": 3, "lowest_lr": 1e-6, "groups": "width"}, ValueError, "`groups`"),
-        ({"k": 3, "lowest_lr": 1e-6, "groups": []}, ValueError, "`groups`"),
-        ({"k": 3, "lowest_lr": 1e-6, "base_schedule": "cosine"}, ValueError, "`base_schedule`"),
-        ({"k": 3, "lowest_lr": 1e-6, "steps_per_epoch": 0}, ValueError, "`steps_per_epoch`"),
+        ({"duration": 0, "min_learning_rate": 1e-6}, ValueError, "`duration`"),
+        ({"duration": 2.5, "min_learning_rate": 1e-6}, TypeError, "`duration`"),
+        ({"duration": 3, "min_learning_rate": 0.0}, ValueError, "`min_learning_rate`"),
+        ({"duration": 3, "min_learning_rate": float("nan")}, ValueError, "`min_learning_rate`"),
+        ({"duration": 3, "min_learning_rate": "1e-6"}, TypeError, "`min_learning_rate`"),
+        ({"duration": 3, "min_learning_rate": 1e-2, "max_learning_rate": 1e-3}, ValueError, "`min_learning_rate`"),
+        ({"duration": 3, "min_learning_rate": 1e-6, "c": 1.0}, ValueError, "`c`"),
+        ({"duration": 3, "min_learning_rate": 1e-6, "update": "cosine"}, ValueError, "`update`"),
+        ({"duration": 3, "min_learning_rate": 1e-6, "unit": "batch"}, ValueError, "`unit`"),
+        ({"duration": 3, "min_learning_rate": 1e-6, "groups": "width"}, ValueError, "`groups`"),
+        ({"duration": 3, "min_learning_rate": 1e-6, "groups": []}, ValueError, "`groups`"),
+        ({"duration": 3, "min_learning_rate": 1e-6, "base_schedule": "cosine"}, ValueError, "`base_schedule`"),
+        ({"duration": 3, "min_learning_rate": 1e-6, "steps_per_epoch": 0}, ValueError, "`steps_per_epoch`"),
     ],
 )
 def test_bad_arguments_are_rejected_at_construction(kwargs, error, match):
@@ -489,10 +489,10 @@ def _fit_raises(lerac, match, compile_kwargs=None, **fit_kwargs):
 
 
 def test_bad_grouping_and_rates_are_rejected_before_any_step():
-    _fit_raises(kc.LeRaC(k=2, lowest_lr=1e-6, groups=["g0", "nope"]), "matches no layer")
-    _fit_raises(kc.LeRaC(k=2, lowest_lr=1e-6, groups=["g0", "g1"]), "without a group")
-    _fit_raises(kc.LeRaC(k=2, lowest_lr=1e-6, highest_lr=1.0, groups=PATTERNS), "`highest_lr`")
-    _fit_raises(kc.LeRaC(k=2, lowest_lr=0.5, groups=PATTERNS), "`lowest_lr`")
+    _fit_raises(kc.LeRaC(duration=2, min_learning_rate=1e-6, groups=["g0", "nope"]), "matches no layer")
+    _fit_raises(kc.LeRaC(duration=2, min_learning_rate=1e-6, groups=["g0", "g1"]), "without a group")
+    _fit_raises(kc.LeRaC(duration=2, min_learning_rate=1e-6, max_learning_rate=1.0, groups=PATTERNS), "`max_learning_rate`")
+    _fit_raises(kc.LeRaC(duration=2, min_learning_rate=0.5, groups=PATTERNS), "`min_learning_rate`")
 
 
 def test_unknown_epoch_length_needs_steps_per_epoch():
@@ -504,9 +504,9 @@ def test_unknown_epoch_length_needs_steps_per_epoch():
     model.compile(keras.optimizers.SGD(0.1), loss=mean_output_loss)
     with pytest.raises(ValueError, match="steps_per_epoch"):
         model.fit(dataset, epochs=1, verbose=0,
-                  callbacks=[kc.LeRaC(k=2, lowest_lr=1e-6, groups=PATTERNS)])
+                  callbacks=[kc.LeRaC(duration=2, min_learning_rate=1e-6, groups=PATTERNS)])
     model.fit(dataset, epochs=1, verbose=0,
-              callbacks=[kc.LeRaC(k=2, lowest_lr=1e-6, groups=PATTERNS, steps_per_epoch=2)])
+              callbacks=[kc.LeRaC(duration=2, min_learning_rate=1e-6, groups=PATTERNS, steps_per_epoch=2)])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -523,7 +523,7 @@ with strategy.scope():
     model.compile(keras.optimizers.AdamW(0.05, weight_decay=0.05), loss=t.mean_output_loss)
 initial = [keras.ops.convert_to_numpy(v) for v in model.weights]
 model.fit(x, y, batch_size=t.BATCH, epochs=4, shuffle=False, verbose=0,
-          callbacks=[kc.LeRaC(k=2, lowest_lr=1e-6, groups=t.PATTERNS)])
+          callbacks=[kc.LeRaC(duration=2, min_learning_rate=1e-6, groups=t.PATTERNS)])
 rates = t.reference_rates(t.GROUPS, 0.05, 0.05, 1e-6, 2, 8, 2)
 shadow = t.probe_model()
 shadow.set_weights(initial)
@@ -585,7 +585,7 @@ def test_every_builtin_optimizer_updates_each_group_at_its_rate(name):
     model.compile(make(base), loss=mean_output_loss)
     initial = [ops.convert_to_numpy(v) for v in model.weights]
     model.fit(x, y, batch_size=BATCH, epochs=1, shuffle=False, verbose=0,
-              callbacks=[kc.LeRaC(k=k, lowest_lr=1e-5, unit="step", groups=PATTERNS)])
+              callbacks=[kc.LeRaC(duration=k, min_learning_rate=1e-5, unit="step", groups=PATTERNS)])
     for group in (1, GROUPS - 1):
         reference = probe_model()
         reference.set_weights(initial)

@@ -15,7 +15,7 @@ import pytest
 import tensorflow_datasets as tfds
 
 import keras_curriculum as kc
-from keras_curriculum import layer_groups
+from keras_curriculum.lerac import layer_groups
 from recipes import __main__ as cli
 from recipes import compare
 from recipes import data

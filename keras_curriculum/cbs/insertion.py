@@ -1,43 +1,18 @@
-"""CBS: Curriculum by Smoothing (Sinha, Garg, Larochelle, NeurIPS 2020) for Keras 3.
-
-Gaussian smoothing after every convolution blurs the feature maps early in training; sigma decays
-over the epochs until the network trains as it would without it. Pieces: the sigma schedule (a
-pure function of the epoch), `GaussianSmoothing` (in `keras_curriculum.smoothing`),
-`add_smoothing` to insert it into an existing Functional model, and the `SigmaDecay` callback.
-"""
+"""CBS: inserting `GaussianSmoothing` after the convolutions of an existing model."""
 
 import fnmatch
-import math
 import warnings
 
 import keras
 
+from keras_curriculum import _keras_internals as internals
 from keras_curriculum._validation import check_bool
-from keras_curriculum._validation import check_int
 from keras_curriculum._validation import check_model
-from keras_curriculum._validation import check_number
-from keras_curriculum.smoothing import DEFAULT_BYPASS_TOLERANCE
-from keras_curriculum.smoothing import GaussianSmoothing
-from keras_curriculum.smoothing import bypass_sigma
-from keras_curriculum.smoothing import check_kernel_size
-from keras_curriculum.smoothing import check_sigma
-from keras_curriculum.smoothing import check_tolerance
-from keras_curriculum.smoothing import gaussian_kernel
-from keras_curriculum.smoothing import is_identity
-from keras_curriculum.smoothing import off_centre_mass
-
-__all__ = [
-    "GaussianSmoothing",
-    "SigmaDecay",
-    "add_smoothing",
-    "bypass_epoch",
-    "bypass_sigma",
-    "gaussian_kernel",
-    "is_identity",
-    "off_centre_mass",
-    "sigma_at_epoch",
-    "smoothing_layers",
-]
+from keras_curriculum.cbs.smoothing import DEFAULT_BYPASS_TOLERANCE
+from keras_curriculum.cbs.smoothing import GaussianSmoothing
+from keras_curriculum.cbs.smoothing import check_kernel_size
+from keras_curriculum.cbs.smoothing import check_sigma
+from keras_curriculum.cbs.smoothing import check_tolerance
 
 # Convolutions whose output is a 1-D or 2-D feature map, the shapes GaussianSmoothing handles.
 _CONVOLUTIONS = (
@@ -52,62 +27,15 @@ _CONVOLUTIONS = (
 )
 
 
-# Schedule math ---------------------------------------------------------------------------------
-
-
-def check_decay(factor, every):
-    """SigmaDecay's `factor` in (0, 1] and `every` >= 1, as (float, int)."""
-    return (check_number("factor", factor, low=0.0, high=1.0, low_open=True),
-            check_int("every", every, 1))
-
-
-def sigma_at_epoch(initial_sigma, epoch, factor=0.9, every=5):
-    """The CBS sigma of epoch `epoch` (counted from 0): sigma_0 * factor ** floor(epoch / every)."""
-    initial_sigma = check_sigma(initial_sigma, "initial_sigma")
-    factor, every = check_decay(factor, every)
-    return initial_sigma * factor ** (check_int("epoch", epoch, 0) // every)
-
-
-def bypass_epoch(initial_sigma, factor=0.9, every=5, kernel_size=3, rank=2,
-                 tolerance=DEFAULT_BYPASS_TOLERANCE):
-    """The first epoch at which the decayed kernel is the identity within `tolerance`.
-
-    From this epoch on, `GaussianSmoothing` passes its input through. Returns `math.inf` if that
-    never happens (`factor=1`, or `tolerance=None`).
-    """
-    initial_sigma = check_sigma(initial_sigma, "initial_sigma")
-    factor, every = check_decay(factor, every)
-    threshold = bypass_sigma(kernel_size, rank, tolerance)  # checks the other three
-    if tolerance is None:
-        return math.inf
-    if initial_sigma <= threshold:
-        return 0
-    if factor >= 1:
-        return math.inf
-
-    def reached(decays):
-        return sigma_at_epoch(initial_sigma, decays * every, factor, every) <= threshold
-
-    decays = math.ceil(math.log(threshold / initial_sigma) / math.log(factor))
-    # Rounding in the logarithms can put the estimate one decay off: settle it on the schedule.
-    while decays > 0 and reached(decays - 1):
-        decays -= 1
-    while not reached(decays):
-        decays += 1
-    return decays * every
-
-
-# Insertion into a model ------------------------------------------------------------------------
-
 
 def smoothing_layers(model):
     """Every `GaussianSmoothing` layer of `model`, nested models and layers included."""
-    # `_flatten_layers` is Keras' own recursive walk (it also enters subclassed layers that hold
-    # sub-layers, which a walk over `Model.layers` would miss).
+    # Keras' own recursive walk: it also enters subclassed layers that hold sub-layers, which a
+    # walk over `Model.layers` would miss.
     check_model("model", model)
     return [
         layer
-        for layer in model._flatten_layers(include_self=False, recursive=True)
+        for layer in internals.flatten_layers(model)
         if isinstance(layer, GaussianSmoothing)
     ]
 
@@ -123,7 +51,7 @@ def _excluder(exclude, model):
             "`exclude` must be None, a callable taking a layer, or layer-name patterns "
             f"(fnmatch). Received: exclude={exclude!r}"
         )
-    names = [layer.name for layer in model._flatten_layers(include_self=False, recursive=True)]
+    names = [layer.name for layer in internals.flatten_layers(model)]
     # A pattern that matches nothing is a typo that would silently smooth what it meant to skip.
     unknown = [p for p in patterns if not any(fnmatch.fnmatchcase(n, p) for n in names)]
     if unknown:
@@ -145,7 +73,7 @@ def _unsmoothed_nested_convolutions(model):
         if isinstance(layer, keras.Model):
             found += [
                 inner.name
-                for inner in layer._flatten_layers(include_self=False, recursive=True)
+                for inner in internals.flatten_layers(layer)
                 if isinstance(inner, _CONVOLUTIONS)
             ]
     return found
@@ -219,7 +147,7 @@ def add_smoothing(
     recursive = check_bool("recursive", recursive)
     check_bool("smooth_at_inference", smooth_at_inference)
     if not any(isinstance(layer, _CONVOLUTIONS)
-               for layer in model._flatten_layers(include_self=False, recursive=True)):
+               for layer in internals.flatten_layers(model)):
         raise ValueError(
             f"`model` must contain a 1-D or 2-D convolution for `add_smoothing` to smooth after. "
             f"Received: model '{model.name}' without one. Place `kc.GaussianSmoothing` layers "
@@ -264,83 +192,3 @@ def add_smoothing(
         call_function=call_function,
         recursive=recursive,
     )
-
-
-# Callback --------------------------------------------------------------------------------------
-
-
-@keras.saving.register_keras_serializable(package="keras_curriculum")
-class SigmaDecay(keras.callbacks.Callback):
-    """Decays the sigma of every `GaussianSmoothing` layer of the model, epoch by epoch.
-
-    At the beginning of every epoch e (counted from 0), this callback sets each smoothing
-    layer's sigma to
-
-        sigma_e = sigma_0 * factor ** floor(e / every)
-
-    where sigma_0 is the `sigma` the layer was built with. The value depends on the epoch index
-    only, so a run resumed by `keras.callbacks.BackupAndRestore` (or `fit(initial_epoch=...)`)
-    continues exactly where it stopped. When sigma crosses a layer's bypass point (its kernel
-    becomes the identity within `bypass_tolerance`), the callback retraces the model's compiled
-    train/test/predict functions once, and from then on smoothing costs nothing.
-
-    At the end of every epoch, `logs` (and so `History`, `TensorBoard` placed after this callback,
-    `CSVLogger`) receives `cbs_sigma`, the largest current sigma, and `cbs_active_layers`, the
-    number of smoothing layers still convolving.
-
-    Args:
-        factor: float in (0, 1], the decay factor d (paper: 0.9). 1 keeps sigma constant.
-        every: int >= 1, epochs between decays u (paper: 2 to 5).
-
-    Example:
-
-    ```python
-    model = kc.add_smoothing(resnet, sigma=1.0)
-    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
-    model.fit(x, y, epochs=200, callbacks=[kc.SigmaDecay(factor=0.9, every=5)])
-    ```
-
-    References:
-        Sinha, Garg, Larochelle. "Curriculum By Smoothing", NeurIPS 2020.
-    """
-
-    def __init__(self, factor=0.9, every=5):
-        super().__init__()
-        self.factor, self.every = check_decay(factor, every)
-        self._layers = []
-
-    def sigma_at(self, layer, epoch):
-        """The sigma `layer` gets at the start of `epoch`."""
-        return sigma_at_epoch(layer.sigma, epoch, self.factor, self.every)
-
-    def on_train_begin(self, logs=None):
-        self._layers = smoothing_layers(self.model)
-        if not self._layers:
-            raise ValueError(
-                f"SigmaDecay found no GaussianSmoothing layer in `model` '{self.model.name}'. "
-                "Insert them with `kc.add_smoothing(model)` or add `kc.GaussianSmoothing` "
-                "layers to the model."
-            )
-
-    def on_epoch_begin(self, epoch, logs=None):
-        switched = [layer.set_sigma(self.sigma_at(layer, epoch)) for layer in self._layers]
-        if any(switched):
-            self._retrace()
-
-    def _retrace(self):
-        # Whether a layer convolves is a Python-level decision taken while tracing, so the
-        # compiled functions must be rebuilt to see the switch. This costs one retrace per run;
-        # the alternative, an on-device `ops.cond` on sigma in every layer, costs a conditional
-        # per layer per step for the whole run (benchmarks/cbs.py times both variants).
-        self.model.make_train_function(force=True)
-        self.model.make_test_function(force=True)
-        self.model.make_predict_function(force=True)
-
-    def on_epoch_end(self, epoch, logs=None):
-        if logs is None or not self._layers:
-            return
-        logs["cbs_sigma"] = max(layer.current_sigma for layer in self._layers)
-        logs["cbs_active_layers"] = sum(not layer.passes_through for layer in self._layers)
-
-    def get_config(self):
-        return {"factor": self.factor, "every": self.every}

@@ -14,12 +14,14 @@ from keras_curriculum._validation import check_bool
 from keras_curriculum._validation import check_data_format
 from keras_curriculum._validation import check_int
 from keras_curriculum._validation import check_number
+from keras_curriculum._validation import take_renamed
 
 # Below this, 2 * sigma**2 is treated as 0 so that sigma == 0 gives the exact identity kernel
 # (0 / tiny = 0 at the centre, -inf elsewhere) instead of 0 / 0. Representable in float32.
 _TINY = 1e-30
 
 DEFAULT_BYPASS_TOLERANCE = 1e-3
+_RENAMED = {"tolerance": "bypass_tolerance"}
 
 
 def check_sigma(sigma, name="sigma"):
@@ -114,34 +116,39 @@ def _off_centre_mass(sigma, kernel_size, rank):
     return float(1.0 - centre_1d**rank)
 
 
-def is_identity(sigma, kernel_size, rank=2, tolerance=DEFAULT_BYPASS_TOLERANCE):
-    """Whether the kernel is the identity within `tolerance` (off-centre mass <= tolerance).
+def is_identity(sigma, kernel_size, rank=2, bypass_tolerance=DEFAULT_BYPASS_TOLERANCE,
+                **deprecated):
+    """Whether the kernel is the identity within `bypass_tolerance` (off-centre mass <= bypass_tolerance).
 
-    `tolerance=None` means never (smoothing is always computed, as in the authors' code).
+    `bypass_tolerance=None` means never (smoothing is always computed, as in the authors' code).
     """
-    if tolerance is None:
+    bypass_tolerance = take_renamed(deprecated, _RENAMED, "is_identity").get(
+        "bypass_tolerance", bypass_tolerance)
+    if bypass_tolerance is None:
         return False
-    return _off_centre_mass(float(sigma), kernel_size, rank) <= tolerance
+    return _off_centre_mass(float(sigma), kernel_size, rank) <= bypass_tolerance
 
 
-def bypass_sigma(kernel_size, rank=2, tolerance=DEFAULT_BYPASS_TOLERANCE):
+def bypass_sigma(kernel_size, rank=2, bypass_tolerance=DEFAULT_BYPASS_TOLERANCE, **deprecated):
     """The largest sigma at which `is_identity` holds (bisection; off-centre mass rises with sigma).
 
-    Returns 0.0 for `tolerance=None` (no bypass) and `inf` for kernel_size=1 (always identity).
-    With `tolerance=0` it is the sigma below which the float64 centre weight rounds to 1.
+    Returns 0.0 for `bypass_tolerance=None` (no bypass) and `inf` for kernel_size=1 (always identity).
+    With `bypass_tolerance=0` it is the sigma below which the float64 centre weight rounds to 1.
     """
+    bypass_tolerance = take_renamed(deprecated, _RENAMED, "bypass_sigma").get(
+        "bypass_tolerance", bypass_tolerance)
     kernel_size, rank = check_kernel_size(kernel_size), check_rank(rank)
-    tolerance = check_tolerance(tolerance, "tolerance")
-    if tolerance is None:
+    bypass_tolerance = check_tolerance(bypass_tolerance)
+    if bypass_tolerance is None:
         return 0.0
     if kernel_size == 1:
         return math.inf
     low, high = 0.0, 1.0
-    while is_identity(high, kernel_size, rank, tolerance):
+    while is_identity(high, kernel_size, rank, bypass_tolerance):
         high *= 2.0
     for _ in range(60):
         middle = 0.5 * (low + high)
-        if is_identity(middle, kernel_size, rank, tolerance):
+        if is_identity(middle, kernel_size, rank, bypass_tolerance):
             low = middle
         else:
             high = middle

@@ -180,3 +180,45 @@ def count_examples(dataset):
     if cardinality == tf.data.UNKNOWN_CARDINALITY:
         cardinality = int(dataset.reduce(np.int64(0), lambda count, _: count + 1))
     return cardinality
+
+
+def check_example_spec(spec):
+    """An unbatched `(x, y)` dataset: y a class index (rank 0) or a one-hot row of known width."""
+    if not isinstance(spec, tuple) or len(spec) != 2:
+        raise ValueError(f"`dataset` must yield `(x, y)` pairs. Received element_spec: {spec}")
+    labels = spec[1].shape
+    # A batched dataset has labels of rank >= 1 whose first dimension (the batch) is unknown.
+    if labels.rank is None or labels.rank > 1 or (labels.rank == 1 and labels[0] is None):
+        raise ValueError(
+            "`dataset` must be unbatched, with labels of rank 0 (class index) or 1 (one-hot, of "
+            f"known width): DoCL batches it. Received labels spec: {spec[1]}"
+        )
+
+
+def make_source(dataset, keys=None):
+    """The source adapter for what `DoCL.apply` received (see the module docstring)."""
+    if keys is not None and (not isinstance(keys, (list, tuple)) or len(keys) != 2):
+        raise TypeError(
+            f"`keys` must be None or an (input_key, label_key) pair. Received: keys={keys!r}"
+        )
+    if isinstance(dataset, tf.data.Dataset):
+        check_example_spec(dataset.element_spec)
+        source = StreamingSource(dataset, count_examples(dataset))
+    elif isinstance(dataset, tuple) and len(dataset) != 2:
+        raise ValueError(
+            f"`dataset` as a tuple must be (x, y). Received a tuple of {len(dataset)} items."
+        )
+    elif hasattr(dataset, "__len__") and (
+        hasattr(dataset, "__getitem__") or isinstance(dataset, tuple)
+    ):
+        if len(dataset) == 0 or (isinstance(dataset, tuple) and len(dataset[0]) == 0):
+            raise ValueError("`dataset` is empty: DoCL needs at least one example.")
+        source = RandomAccessSource(dataset, keys)
+    else:
+        raise TypeError(
+            "`dataset` must be a tf.data.Dataset, a tuple (x, y) of arrays or a random-access "
+            f"source. Received: {type(dataset).__name__}"
+        )
+    if source.length == 0:
+        raise ValueError("`dataset` is empty: DoCL needs at least one example.")
+    return source

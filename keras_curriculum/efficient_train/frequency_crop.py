@@ -9,16 +9,11 @@ layers do.
 import numbers
 
 import keras
-from keras.src.utils import backend_utils
-from keras.src.utils import jax_utils
 
+from keras_curriculum import _keras_internals as internals
+from keras_curriculum._keras_internals import DataLayer
 from keras_curriculum._validation import check_data_format
 from keras_curriculum._validation import check_int
-
-try:  # Keras >= 3.11 names the tf.data-safe base layer `DataLayer`.
-    from keras.src.layers.preprocessing.data_layer import DataLayer
-except ImportError:  # pragma: no cover - older Keras
-    from keras.src.layers.preprocessing.tf_data_layer import TFDataLayer as DataLayer
 
 
 def normalize_size(size, name="size"):
@@ -97,12 +92,12 @@ def _crop(images, size, backend, data_format=None):
 
 
 def _backend_for(images):
-    backend = backend_utils.DynamicBackend()
+    backend = internals.DynamicBackend()
     # Inside a tf.data function on a JAX or PyTorch backend the tensors are TF graph tensors.
     if (
         not isinstance(images, keras.KerasTensor)
-        and backend_utils.in_tf_graph()
-        and not jax_utils.is_in_jax_tracing_scope(images)
+        and internals.in_tf_graph()
+        and not internals.is_in_jax_tracing_scope(images)
     ):
         backend.set_backend("tensorflow")
     return backend

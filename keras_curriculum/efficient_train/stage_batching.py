@@ -10,15 +10,17 @@ it at the end of `fit`:
   boundary, `batch_saturation.check_exact`) to u * A_s: `optimizer.iterations` stays the update
   count of the fixed-batch run.
 - "scaled": the micro-batch grows, the accumulation stays, the rate is multiplied by the batch
-  ratio (a float rate: its variable is scaled; a schedule: wrapped).
+  ratio inside the step (the saved learning rate is never changed, so a resume cannot apply the
+  factor twice).
 
-A `LearningRateSchedule` sees the micro-step the fixed-batch run would be at
-(`StageStepSchedule`), so schedules run in epochs as without saturation.
+A `LearningRateSchedule`, and LeRaC when it runs too, see the micro-step the fixed-batch run
+would be at: the stage's step map is EfficientTrain's patch in the optimizer patch registry
+(`_keras_internals.OptimizerPatches`), which composes it with LeRaC's in a fixed order.
 
-State that lives in saved variables (the iteration counter, a float rate) is, between epochs, in
-the units of the stage of the last finished epoch: a `BackupAndRestore` epoch checkpoint resumes
-correctly. Python state (accumulation attribute, schedule wrapper, traced function) is set again
-at the first epoch of every `fit`.
+The iteration counter lives in saved variables and is, between epochs, in the units of the stage
+of the last finished epoch: a `BackupAndRestore` epoch checkpoint resumes correctly. Python
+state (accumulation attribute, patch, traced function) is set again at the first epoch of every
+`fit`.
 """
 
 import numbers
@@ -27,15 +29,11 @@ import keras
 from keras import ops
 from keras.optimizers.schedules import LearningRateSchedule
 
-from keras_curriculum import batch_saturation
-from keras_curriculum._rate_scaling import RateScaling
+from keras_curriculum import _keras_internals as internals
+from keras_curriculum.efficient_train import saturation as batch_saturation
 
+OWNER = "efficient_train"
 _MARK = "_keras_curriculum_stage_batching"  # the user's settings, while the optimizer is changed
-
-
-def base_optimizer(optimizer):
-    """The optimizer that owns the variables (`LossScaleOptimizer` wraps one)."""
-    return getattr(optimizer, "inner_optimizer", optimizer)
 
 
 def user_settings(optimizer):
@@ -43,47 +41,16 @@ def user_settings(optimizer):
     mark = getattr(optimizer, _MARK, None)
     if mark is not None:
         return mark
-    return optimizer.gradient_accumulation_steps or 1, optimizer._learning_rate
+    return optimizer.gradient_accumulation_steps or 1, internals.learning_rate_object(optimizer)
 
 
-@keras.saving.register_keras_serializable(package="keras_curriculum")
-class StageStepSchedule(LearningRateSchedule):
-    """`schedule(step * step_scale + step_shift) * rate_scale`: a schedule seen from a stage.
-
-    Args:
-        schedule: the user's `LearningRateSchedule`.
-        step_scale: number > 0, base micro-steps per micro-step of the stage.
-        step_shift: number, added to the scaled step.
-        rate_scale: number > 0, multiplies the rate ("scaled" mode's linear rule).
-    """
-
-    def __init__(self, schedule, step_scale=1, step_shift=0, rate_scale=1.0):
-        self.schedule = schedule
-        self.step_scale = step_scale
-        self.step_shift = step_shift
-        self.rate_scale = rate_scale
-
-    def __call__(self, step):
-        if _integral(self.step_scale) and _integral(self.step_shift):
-            step = step * int(self.step_scale) + int(self.step_shift)
-        else:
-            step = ops.cast(step, "float32") * float(self.step_scale) + float(self.step_shift)
-        rate = self.schedule(step)
-        return rate if self.rate_scale == 1 else rate * self.rate_scale
-
-    def get_config(self):
-        return {
-            "schedule": keras.saving.serialize_keras_object(self.schedule),
-            "step_scale": self.step_scale,
-            "step_shift": self.step_shift,
-            "rate_scale": self.rate_scale,
-        }
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        config["schedule"] = keras.saving.deserialize_keras_object(config["schedule"])
-        return cls(**config)
+def step_map(step_scale, step_shift):
+    """`step -> step * step_scale + step_shift`, integer when both are whole numbers."""
+    if _integral(step_scale) and _integral(step_shift):
+        scale, shift = int(step_scale), int(step_shift)
+        return lambda step: step * scale + shift
+    scale, shift = float(step_scale), float(step_shift)
+    return lambda step: ops.cast(step, "float32") * scale + shift
 
 
 def _integral(value):
@@ -107,7 +74,7 @@ class StageBatching:
     def __init__(self, model, mode, plan, stage_of_epoch, steps_of_epoch, base_steps,
                  functions=None):
         self.model = model
-        self.optimizer = base_optimizer(model.optimizer)
+        self.optimizer = internals.base_optimizer(model.optimizer)
         self.mode = mode
         self.plan = plan
         self.stage_of_epoch = stage_of_epoch
@@ -115,7 +82,7 @@ class StageBatching:
         self.base_steps = base_steps
         self.accumulation, self.rate = user_settings(self.optimizer)
         self._functions = {} if functions is None else functions
-        self._current = None  # (accumulation, rate scale) held in the saved variables
+        self._current = None  # the accumulation the saved iteration counter is counted in
         self._traced = None  # key of model.train_function
         self._start_iteration = None
 
@@ -135,23 +102,25 @@ class StageBatching:
         return (stage.accumulation, k, c, float(stage.learning_rate_scale))
 
     def _function_key(self, config):
+        # The patch's step map and rate scale are constants of the traced step.
         steps, k, c, scale = config
-        if not isinstance(self.rate, LearningRateSchedule):
-            return (steps,)
-        return (steps, float(k), float(c), scale)
+        others = internals.OptimizerPatches.of(self.optimizer).revision_of_others(OWNER)
+        if not self._step_matters():
+            return (steps, scale, others)
+        return (steps, float(k), float(c), scale, others)
 
     # Fit hooks ------------------------------------------------------------------------------
 
     def begin(self, epoch):
         """First epoch of a `fit`: reads the saved state (that of epoch - 1) and enters `epoch`."""
         optimizer = self.optimizer
-        if self.mode == "exact" and RateScaling.attribute in vars(optimizer):
+        if self.mode == "exact" and internals.OptimizerPatches.has(optimizer, "lerac"):
             # LeRaC's rates are a function of the optimizer's counter, which "exact" rewrites.
             raise ValueError(
                 "`saturate='exact'` cannot run with `LeRaC` in the same fit: both drive the "
                 "optimizer's iteration counter. Pass `saturate='scaled'` or `saturate=None`."
             )
-        iteration = int(ops.convert_to_numpy(optimizer._iterations))
+        iteration = int(ops.convert_to_numpy(internals.iteration_variable(optimizer)))
         if self.mode == "scaled":
             self._start_iteration = iteration - int(sum(self.steps_of_epoch[:epoch]))
         previous = self._config(epoch - 1)
@@ -161,7 +130,7 @@ class StageBatching:
                 f"(iteration {iteration}, gradient_accumulation_steps={self.accumulation}); "
                 "start from an update boundary."
             )
-        self._current = (previous[0], previous[3])
+        self._current = previous[0]
         interrupted = _MARK in vars(optimizer)  # an earlier fit stopped inside a stage
         object.__setattr__(optimizer, _MARK, (self.accumulation, self.rate))
         # Unless a fit was interrupted, the function `fit` made was traced with the user's
@@ -172,7 +141,6 @@ class StageBatching:
         if not interrupted:
             self._functions[user] = self.model.train_function
         self._traced = None if interrupted else user
-        self._order_counter_after_data()
         self._install(previous, force=True)
         self.enter(epoch)
 
@@ -181,56 +149,40 @@ class StageBatching:
 
     def finish(self):
         self._install(self._config(-1))
-        for name in (_MARK, "apply"):
-            if name in vars(self.optimizer):
-                object.__delattr__(self.optimizer, name)
-
-    def _order_counter_after_data(self):
-        """On TensorFlow, makes the iteration count of a step wait for its gradients.
-
-        An epoch that ends before the count Keras expects ends with one more call of the train
-        function on an exhausted iterator. That call fails in `get_next`, but the optimizer's
-        `iterations.assign_add(1)` does not depend on the data and may already have run
-        (observed with Keras 3.15, one extra count per saturated epoch).
-        """
-        if keras.backend.backend() != "tensorflow" or "apply" in vars(self.optimizer):
-            return
-        import tensorflow as tf
-
-        apply = self.optimizer.apply
-
-        def apply_after_gradients(grads, trainable_variables=None):
-            with tf.control_dependencies([g for g in grads if g is not None]):
-                return apply(grads, trainable_variables)
-
-        object.__setattr__(self.optimizer, "apply", apply_after_gradients)
+        internals.OptimizerPatches.of(self.optimizer).remove(OWNER)
+        if _MARK in vars(self.optimizer):
+            object.__delattr__(self.optimizer, _MARK)
 
     # Changing the optimizer -----------------------------------------------------------------
 
     def _install(self, config, force=False):
         optimizer = self.optimizer
         steps, k, c, scale = config
-        old_steps, old_scale = self._current
+        old_steps = self._current
         if steps != old_steps:
-            iteration = int(ops.convert_to_numpy(optimizer._iterations))
+            counter = internals.iteration_variable(optimizer)
             new, factor = batch_saturation.convert_iteration(
-                iteration, self.accumulation, old_steps, steps
+                int(ops.convert_to_numpy(counter)), self.accumulation, old_steps, steps
             )
-            optimizer._iterations.assign(new)
+            counter.assign(new)
             if factor != 1:
-                for accumulator in getattr(optimizer, "_accumulated_gradients", None) or ():
+                for accumulator in internals.accumulated_gradients(optimizer):
                     accumulator.assign(accumulator * factor)
         if steps != old_steps or force:
             optimizer.gradient_accumulation_steps = steps if steps > 1 else None
-        if isinstance(self.rate, LearningRateSchedule):
-            rate = self.rate
-            if (k, c, scale) != (1, 0, 1.0):
-                rate = StageStepSchedule(self.rate, k, c, scale)
-            object.__setattr__(optimizer, "_learning_rate", rate)
-        elif scale != old_scale and isinstance(self.rate, keras.Variable):
-            self.rate.assign(self.rate * (scale / old_scale))
-        self._current = (steps, scale)
+        maps_step = (k, c) != (1, 0) and self._step_matters()
+        internals.OptimizerPatches.of(optimizer).set(OWNER, internals.Patch(
+            step_map=step_map(k, c) if maps_step else None,
+            rate_scale=scale if scale != 1 else None,
+            order_apply=True,
+        ))
+        self._current = steps
         self._set_train_function(self._function_key(config))
+
+    def _step_matters(self):
+        """Whether anything reads the step: a schedule, or LeRaC's curriculum."""
+        return isinstance(self.rate, LearningRateSchedule) or internals.OptimizerPatches.has(
+            self.optimizer, "lerac")
 
     def _set_train_function(self, key):
         if key == self._traced:

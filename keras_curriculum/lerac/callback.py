@@ -7,17 +7,24 @@ import numpy as np
 from keras import ops
 from keras.optimizers.schedules import LearningRateSchedule
 
-from keras_curriculum import layer_groups
-from keras_curriculum import schedules
+from keras_curriculum import _keras_internals as internals
 from keras_curriculum._validation import check_bool
 from keras_curriculum._validation import check_choice
 from keras_curriculum._validation import check_int
 from keras_curriculum._validation import check_model
 from keras_curriculum._validation import check_number
 from keras_curriculum._validation import check_sequence
-from keras_curriculum._rate_scaling import RateScaling
+from keras_curriculum._validation import take_renamed
+from keras_curriculum.durations import check_duration
+from keras_curriculum.durations import describe_duration
+from keras_curriculum.durations import is_fraction
+from keras_curriculum.durations import resolve_duration
+from keras_curriculum.lerac import layer_groups
+from keras_curriculum.lerac import schedules
+from keras_curriculum.lerac.rate_scaling import RateScaling
 
 UNITS = ("epoch", "step")
+_RENAMED = {"k": "duration", "lowest_lr": "min_learning_rate", "highest_lr": "max_learning_rate"}
 BASE_SCHEDULES = ("hold", "multiply")
 
 
@@ -47,13 +54,14 @@ class LeRaC(keras.callbacks.Callback):
     """Learning-rate curriculum: deeper layers start slower and catch up within k epochs.
 
     At the beginning of training, this callback gives every layer group of the model its own
-    learning rate: the group nearest the input starts at `highest_lr`, the one nearest the output
-    at `lowest_lr`, the others evenly spaced in log space between them. Every rate then rises to
-    the optimizer's own learning rate over the first `k` epochs (or steps), by the paper's Eq. 8:
+    learning rate: the group nearest the input starts at `max_learning_rate`, the one nearest the
+    output at `min_learning_rate`, the others evenly spaced in log space between them. Every rate
+    then rises to the optimizer's own learning rate over the first `duration` epochs (or steps),
+    k in the paper's Eq. 8:
 
         eta_j^(l) = eta_j^(0) * c ** ((l / k) * (log_c eta^(0) - log_c eta_j^(0))),  l = 0..k
 
-    After `k` the model trains exactly as it would without the callback. The per-variable rates
+    After k the model trains exactly as it would without the callback. The per-variable rates
     are computed inside the train step from the optimizer's iteration counter, so they work with
     every built-in optimizer (the update is the one the optimizer makes at that rate, decoupled
     weight decay included), under `jit_compile`, `steps_per_execution`, `tf.distribute`, on
@@ -72,11 +80,15 @@ class LeRaC(keras.callbacks.Callback):
     run from step 0 and multiplies it by the curriculum factors.
 
     Args:
-        k: int >= 1, curriculum length in `unit`s (paper: 2 to 7 epochs).
-        lowest_lr: float > 0, the initial rate of the deepest group, eta_n^(0) (the paper uses
-            rates 5 to 8 orders of magnitude below the optimizer's).
-        highest_lr: float in [lowest_lr, base rate], the initial rate of the group nearest the
-            input, eta_1^(0). Defaults to the optimizer's base learning rate.
+        duration: the curriculum length k: an int >= 1, a count of `unit`s (paper: 2 to 7
+            epochs), or a float in (0, 1), a fraction of the fit resolved at the start of `fit`
+            (see `keras_curriculum.durations`). `k` is its deprecated name.
+        min_learning_rate: float > 0, the initial rate of the deepest group, eta_n^(0) (Table 1
+            starts it 3 to 7 orders of magnitude below the optimizer's). `lowest_lr` is its
+            deprecated name.
+        max_learning_rate: float in [min_learning_rate, base rate], the initial rate of the
+            group nearest the input, eta_1^(0). Defaults to the optimizer's base learning rate.
+            `highest_lr` is its deprecated name.
         unit: `"epoch"` (rates change at epoch boundaries, the paper's practice) or `"step"`
             (l counts optimizer steps, rates change every step).
         c: float > 1, the base of the exponential update. Eq. 8 does not depend on it; it is the
@@ -96,6 +108,7 @@ class LeRaC(keras.callbacks.Callback):
         log_groups: bool. Add every group's rate to the epoch logs (and so to TensorBoard) as
             `lerac_lr/<index>_<layer>`; the first and last groups' rates are always logged as
             `lerac_lr_first` and `lerac_lr_last`.
+        verbose: int, 0 (silent) or 1 (a line when the curriculum starts and when it ends).
 
     Example:
 
@@ -103,7 +116,7 @@ class LeRaC(keras.callbacks.Callback):
     model.compile(optimizer=keras.optimizers.Adamax(2e-3),
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     model.fit(x_train, y_train, epochs=20,
-              callbacks=[kc.LeRaC(k=5, lowest_lr=1e-8)])
+              callbacks=[kc.LeRaC(duration=5, min_learning_rate=1e-8)])
     ```
 
     References:
@@ -112,9 +125,9 @@ class LeRaC(keras.callbacks.Callback):
 
     def __init__(
         self,
-        k,
-        lowest_lr,
-        highest_lr=None,
+        duration=None,
+        min_learning_rate=None,
+        max_learning_rate=None,
         unit="epoch",
         c=10.0,
         update="exponential",
@@ -122,17 +135,25 @@ class LeRaC(keras.callbacks.Callback):
         base_schedule="hold",
         steps_per_epoch=None,
         log_groups=False,
+        verbose=0,
+        **deprecated,
     ):
         super().__init__()
-        self.k = check_int("k", k, 1)
-        self.lowest_lr = check_number("lowest_lr", lowest_lr, low=0.0, low_open=True)
-        self.highest_lr = check_number(
-            "highest_lr", highest_lr, low=0.0, low_open=True, allow_none=True
+        renamed = take_renamed(deprecated, _RENAMED, "LeRaC")
+        duration = renamed.get("duration", duration)
+        min_learning_rate = renamed.get("min_learning_rate", min_learning_rate)
+        max_learning_rate = renamed.get("max_learning_rate", max_learning_rate)
+        self.duration = check_duration("duration", duration)
+        self.min_learning_rate = check_number(
+            "min_learning_rate", min_learning_rate, low=0.0, low_open=True
         )
-        if highest_lr is not None and lowest_lr > highest_lr:
+        self.max_learning_rate = check_number(
+            "max_learning_rate", max_learning_rate, low=0.0, low_open=True, allow_none=True
+        )
+        if max_learning_rate is not None and min_learning_rate > max_learning_rate:
             raise ValueError(
-                "`lowest_lr` must not exceed `highest_lr`. "
-                f"Received: lowest_lr={lowest_lr}, highest_lr={highest_lr}"
+                "`min_learning_rate` must not exceed `max_learning_rate`. Received: "
+                f"min_learning_rate={min_learning_rate}, max_learning_rate={max_learning_rate}"
             )
         self.unit = check_choice("unit", unit, UNITS)
         self.c = check_number("c", c, low=1.0, low_open=True)
@@ -141,7 +162,27 @@ class LeRaC(keras.callbacks.Callback):
         self.base_schedule = check_choice("base_schedule", base_schedule, BASE_SCHEDULES)
         self.steps_per_epoch = check_int("steps_per_epoch", steps_per_epoch, 1, allow_none=True)
         self.log_groups = check_bool("log_groups", log_groups)
+        self.verbose = check_int("verbose", verbose, 0, 2)
         self._scaling = None
+        self._curriculum_steps = None
+
+    def describe_duration(self):
+        """The curriculum length as given: "5 epochs", "5% of the fit"."""
+        return describe_duration(self.duration, self.unit)
+
+    def resolved_duration(self, epochs, steps_per_epoch=None):
+        """k in `unit`s for a fit of `epochs` epochs (`steps_per_epoch` for unit="step")."""
+        if not is_fraction(self.duration):
+            return self.duration
+        if self.unit == "epoch":
+            return resolve_duration(self.duration, epochs)
+        if not steps_per_epoch:
+            raise ValueError(
+                f"LeRaC(duration={self.duration}, unit='step') is a fraction of the fit's steps, "
+                "and this dataset's length is unknown: pass `steps_per_epoch` to `fit` or an "
+                "int duration."
+            )
+        return resolve_duration(self.duration, epochs * steps_per_epoch)
 
     # Planning: pure with respect to the model, used by training, logs and plots -------------
 
@@ -153,7 +194,7 @@ class LeRaC(keras.callbacks.Callback):
             return layer_groups.explicit_groups(model, self.groups(model))
         return layer_groups.pattern_groups(model, self.groups)
 
-    def _plan(self, model, steps_per_epoch):
+    def _plan(self, model, steps_per_epoch, epochs=None):
         check_model("model", model)
         optimizer = model.optimizer
         if optimizer is None:
@@ -161,13 +202,13 @@ class LeRaC(keras.callbacks.Callback):
                 "LeRaC needs a compiled model with an optimizer: call "
                 "`model.compile(optimizer=...)` before `fit`."
             )
-        optimizer = getattr(optimizer, "inner_optimizer", optimizer)
+        optimizer = internals.base_optimizer(optimizer)
         if not optimizer.built:
             optimizer.build(model.trainable_variables)
         groups = self.layer_groups(model)
         group_of_variable = {id(v): g for g, group in enumerate(groups) for v in group.variables}
         group_of_index = []
-        for variable in optimizer._trainable_variables:
+        for variable in internals.optimizer_variables_in_order(optimizer):
             if id(variable) not in group_of_variable:
                 raise ValueError(
                     f"The optimizer updates variable '{variable.path}', which is in no LeRaC "
@@ -176,18 +217,19 @@ class LeRaC(keras.callbacks.Callback):
             group_of_index.append(group_of_variable[id(variable)])
 
         base_rate = self._initial_base_rate(optimizer)
-        highest = base_rate if self.highest_lr is None else self.highest_lr
+        highest = base_rate if self.max_learning_rate is None else self.max_learning_rate
         if highest > base_rate * (1 + 1e-6):
             raise ValueError(
-                f"`highest_lr` must not exceed the optimizer's learning rate ({base_rate:g}): "
-                f"LeRaC raises rates to it. Received: highest_lr={highest:g}"
+                f"`max_learning_rate` must not exceed the optimizer's learning rate "
+                f"({base_rate:g}): LeRaC raises rates to it. Received: "
+                f"max_learning_rate={highest:g}"
             )
-        if self.lowest_lr > highest:
+        if self.min_learning_rate > highest:
             raise ValueError(
-                f"`lowest_lr` must not exceed the initial rate of the first group ({highest:g}). "
-                f"Received: lowest_lr={self.lowest_lr:g}"
+                "`min_learning_rate` must not exceed the initial rate of the first group "
+                f"({highest:g}). Received: min_learning_rate={self.min_learning_rate:g}"
             )
-        initial = schedules.log_spaced_rates(len(groups), highest, self.lowest_lr)
+        initial = schedules.log_spaced_rates(len(groups), highest, self.min_learning_rate)
         log_ratios = np.log(initial / base_rate).astype("float32")
 
         if self.unit == "step":
@@ -201,7 +243,12 @@ class LeRaC(keras.callbacks.Callback):
                     "unit='step'."
                 )
 
-        k, update, c = self.k, self.update, self.c
+        if is_fraction(self.duration) and epochs is None:
+            raise ValueError(
+                f"LeRaC(duration={self.duration}) is a fraction of the fit: pass `epochs`."
+            )
+        k = self.resolved_duration(epochs, steps_per_epoch)
+        update, c = self.update, self.c
         self._curriculum_steps = k * steps_per_unit
 
         def scales_fn(step):
@@ -209,7 +256,7 @@ class LeRaC(keras.callbacks.Callback):
             return schedules.lerac_scales(log_ratios, elapsed, k, update, c)
 
         hold = self.base_schedule == "hold" and isinstance(
-            optimizer._learning_rate, LearningRateSchedule
+            internals.learning_rate_object(optimizer), LearningRateSchedule
         )
         return RateScaling(
             optimizer,
@@ -220,7 +267,7 @@ class LeRaC(keras.callbacks.Callback):
 
     @staticmethod
     def _initial_base_rate(optimizer):
-        rate = optimizer._learning_rate
+        rate = internals.learning_rate_object(optimizer)
         if isinstance(rate, LearningRateSchedule):
             rate = rate(0)
         elif callable(rate) and not isinstance(rate, keras.Variable):
@@ -233,27 +280,33 @@ class LeRaC(keras.callbacks.Callback):
             )
         return value
 
-    def rates(self, model, steps, steps_per_epoch=None):
+    def rates(self, model, steps, steps_per_epoch=None, epochs=None):
         """Learning rate of every group at each step in `steps`, as LeRaC would set them.
 
         Args:
             model: a compiled, built model.
             steps: iterable of optimizer steps.
             steps_per_epoch: steps per epoch (needed with `unit="epoch"`).
+            epochs: the fit's epochs (needed when `duration` is a fraction of the fit).
 
         Returns:
             `(group_names, rates)` with `rates` a float64 array `(len(steps), num_groups)`.
         """
         steps_per_epoch = check_int("steps_per_epoch", steps_per_epoch, 1, allow_none=True)
-        scaling, groups = self._plan(model, steps_per_epoch)
+        epochs = check_int("epochs", epochs, 1, allow_none=True)
+        scaling, groups = self._plan(model, steps_per_epoch, epochs)
         table = np.stack([scaling.group_rates_at(step) for step in steps])
         return [group.name for group in groups], table
 
     # Callback hooks ---------------------------------------------------------------------------
 
     def on_train_begin(self, logs=None):
-        scaling, groups = self._plan(self.model, self.params.get("steps"))
+        scaling, groups = self._plan(self.model, self.params.get("steps"),
+                                     self.params.get("epochs"))
         scaling.install()
+        if self.verbose:
+            print(f"LeRaC: {len(groups)} layer groups, rates rising over "
+                  f"{self._curriculum_steps} steps ({self.describe_duration()}).")
         self._scaling, self._group_names = scaling, [group.name for group in groups]
         self._finish_if_over()
         # The compiled step is traced lazily: retrace so it picks up the patched optimizer.
@@ -263,10 +316,12 @@ class LeRaC(keras.callbacks.Callback):
         """After k, hands the update back to the optimizer's own code (one retrace)."""
         if self._scaling.finished:
             return False
-        step = int(ops.convert_to_numpy(self._scaling.optimizer.iterations))
+        step = self._scaling.current_step()
         if step < self._curriculum_steps:
             return False
         self._scaling.finish_curriculum()
+        if self.verbose:
+            print(f"\nLeRaC: curriculum over at step {step}; every group at the base rate.")
         return True
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -278,7 +333,7 @@ class LeRaC(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if self._scaling is None or logs is None:
             return
-        step = int(ops.convert_to_numpy(self._scaling.optimizer.iterations)) - 1
+        step = self._scaling.current_step() - 1
         rates = self._scaling.group_rates_at(max(step, 0))
         logs["lerac_lr_first"] = float(rates[0])
         logs["lerac_lr_last"] = float(rates[-1])
@@ -292,11 +347,29 @@ class LeRaC(keras.callbacks.Callback):
             self._scaling = None
             self.model.make_train_function(force=True)
 
+    def plot(self, path, model=None, steps=None, steps_per_epoch=None, epochs=None,
+             title=None):
+        """Saves a PNG of every group's rate against the step (`plot_lerac`).
+
+        After a `fit`, `model`, `steps_per_epoch` and `epochs` default to that fit's, and
+        `steps` to the curriculum and as long again.
+        """
+        from keras_curriculum.lerac.plot import plot_lerac
+
+        params = self.params or {}
+        model = model if model is not None else self.model
+        steps_per_epoch = steps_per_epoch or params.get("steps")
+        epochs = epochs or params.get("epochs")
+        if steps is None:
+            per_unit = 1 if self.unit == "step" else (steps_per_epoch or 1)
+            steps = range(2 * self.resolved_duration(epochs or 1, steps_per_epoch) * per_unit + 1)
+        return plot_lerac(self, model, steps, path, steps_per_epoch, title, epochs=epochs)
+
     def get_config(self):
         return {
-            "k": self.k,
-            "lowest_lr": self.lowest_lr,
-            "highest_lr": self.highest_lr,
+            "duration": self.duration,
+            "min_learning_rate": self.min_learning_rate,
+            "max_learning_rate": self.max_learning_rate,
             "unit": self.unit,
             "c": self.c,
             "update": self.update,
@@ -304,4 +377,5 @@ class LeRaC(keras.callbacks.Callback):
             "base_schedule": self.base_schedule,
             "steps_per_epoch": self.steps_per_epoch,
             "log_groups": self.log_groups,
+            "verbose": self.verbose,
         }

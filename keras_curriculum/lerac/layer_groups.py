@@ -14,6 +14,7 @@ from typing import NamedTuple
 
 import keras
 
+from keras_curriculum import _keras_internals as internals
 from keras_curriculum._validation import check_model
 
 
@@ -40,8 +41,8 @@ def _graph_levels(model, base, levels):
     node_level = {}
     length = 0
     # Keras numbers node depth from the outputs, so decreasing depth is input-to-output order.
-    for depth in sorted(model._nodes_by_depth, reverse=True):
-        for node in model._nodes_by_depth[depth]:
+    for depth in sorted(internals.nodes_by_depth(model), reverse=True):
+        for node in internals.nodes_by_depth(model)[depth]:
             parents = [p for p in node.parent_nodes if p in node_level]
             start = max((node_level[p] for p in parents), default=base)
             span = _layer_levels(node.operation, start, levels)
@@ -107,7 +108,7 @@ def pattern_groups(model, patterns):
     Raises:
         ValueError: if an entry matches no layer or some trainable variable is left over.
     """
-    all_layers = list(model._flatten_layers(include_self=False, recursive=True))
+    all_layers = internals.flatten_layers(model)
     groups = []
     for entry in patterns:
         entry_patterns = [entry] if isinstance(entry, str) else list(entry)

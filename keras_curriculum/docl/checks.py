@@ -1,0 +1,51 @@
+"""What `DoCL` checks at the start of a `fit`, before any train step runs."""
+
+import numpy as np
+
+from keras_curriculum.docl import sources
+from keras_curriculum.docl.metric import check_classifier_output
+
+
+def check_labels(labels, num_classes):
+    """In-memory labels must fit the model's output width (class indices or one-hot rows)."""
+    if labels is None:
+        return
+    labels = np.asarray(labels)
+    width = labels.shape[-1] if labels.ndim == 2 and labels.shape[-1] > 1 else None
+    if (width is not None and width != num_classes) or (
+        width is None and (labels.min() < 0 or labels.max() >= num_classes)
+    ):
+        raise ValueError(
+            f"`labels` do not match the model's output width {num_classes}: labels "
+            f"range [{labels.min()}, {labels.max()}], shape {labels.shape}."
+        )
+
+
+def check_fit(docl, model, metric, labels):
+    """Checks the model, its metric and `fit`'s parameters; returns the classes if known."""
+    if metric is None:
+        raise ValueError(
+            "DoCL reads the logits through its metric: compile the model with "
+            "`metrics=[..., docl.metric()]`."
+        )
+    if model.steps_per_execution > metric.buffer_steps:
+        raise ValueError(
+            f"The model's steps_per_execution ({model.steps_per_execution}) exceeds "
+            f"DoCL(buffer_steps={metric.buffer_steps}): pass "
+            f"buffer_steps >= {model.steps_per_execution} to DoCL."
+        )
+    full = sources.num_batches(docl.num_examples, docl.batch_size, docl.drop_remainder)
+    steps = docl.params.get("steps")
+    if steps not in (None, full) and docl.params.get("epochs", 1) > 1:
+        raise ValueError(
+            "DoCL draws a new subset every epoch and each epoch ends with its data: do not "
+            f"pass `steps_per_epoch` to `fit`. Received: steps={steps}"
+        )
+    num_classes = metric.num_classes
+    if num_classes is None and getattr(model, "outputs", None):
+        # Checked here for Functional models: the metric's own check runs inside the first
+        # step, which on PyTorch (eager) comes after that step's update.
+        num_classes = check_classifier_output(model.outputs[0].shape)
+    if num_classes is not None:
+        check_labels(labels, num_classes)
+    return num_classes
