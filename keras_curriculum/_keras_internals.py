@@ -71,6 +71,11 @@ def flatten_layers(layer):
     return list(layer._flatten_layers(include_self=False, recursive=True))
 
 
+def is_functional(model):
+    """Whether `model` is a Functional model (a layer graph that can be re-run)."""
+    return hasattr(model, "_run_through_graph")
+
+
 def nodes_by_depth(model):
     """A Functional model's nodes by depth (Keras numbers depth from the outputs)."""
     return model._nodes_by_depth

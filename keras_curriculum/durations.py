@@ -26,7 +26,9 @@ def check_duration(name, value, allow_none=False):
     expected = "an int >= 1 (a count) or a float in (0, 1) (a fraction of the fit)"
     if allow_none:
         expected += " or None"
-    error = ValueError if isinstance(value, numbers.Real) and not isinstance(value, bool) else TypeError
+    # A float of 1 or more is a count written as a float: the wrong type, as for `check_int`.
+    real = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    error = ValueError if real and not (math.isfinite(value) and value >= 1) else TypeError
     raise error(f"`{name}` must be {expected}. Received: {name}={value!r}")
 
 

@@ -28,16 +28,16 @@ _CONVOLUTIONS = (
 
 
 
+def _inner_layers(layer):
+    # Keras' own recursive walk (it also enters subclassed layers that hold
+    # sub-layers, which a walk over `Model.layers` would miss).
+    return internals.flatten_layers(layer)
+
+
 def smoothing_layers(model):
     """Every `GaussianSmoothing` layer of `model`, nested models and layers included."""
-    # Keras' own recursive walk: it also enters subclassed layers that hold sub-layers, which a
-    # walk over `Model.layers` would miss.
     check_model("model", model)
-    return [
-        layer
-        for layer in internals.flatten_layers(model)
-        if isinstance(layer, GaussianSmoothing)
-    ]
+    return [layer for layer in _inner_layers(model) if isinstance(layer, GaussianSmoothing)]
 
 
 def _excluder(exclude, model):
@@ -51,7 +51,7 @@ def _excluder(exclude, model):
             "`exclude` must be None, a callable taking a layer, or layer-name patterns "
             f"(fnmatch). Received: exclude={exclude!r}"
         )
-    names = [layer.name for layer in internals.flatten_layers(model)]
+    names = [layer.name for layer in _inner_layers(model)]
     # A pattern that matches nothing is a typo that would silently smooth what it meant to skip.
     unknown = [p for p in patterns if not any(fnmatch.fnmatchcase(n, p) for n in names)]
     if unknown:
@@ -66,17 +66,89 @@ def _is_pointwise(layer):
     return all(size == 1 for size in layer.kernel_size)
 
 
-def _unsmoothed_nested_convolutions(model):
-    """Convolutions inside nested models that `recursive=False` leaves without smoothing."""
-    found = []
+def _is_rewritable(layer):
+    """Sequential models (a layer list) and Functional ones (a layer graph;
+    (`internals.is_functional`) marks them and their subclasses, e.g. keras-hub backbones) are what `add_smoothing` rewrites.
+    """
+    return isinstance(layer, keras.Sequential) or (
+        isinstance(layer, keras.Model) and internals.is_functional(layer))
+
+
+def _survey(model, wants_smoothing, recursive):
+    """Names of the convolutions to smooth: (reached, left in nested models, unreachable).
+
+    Unreachable ones sit inside subclassed models or layers, whose `call` is Python code.
+    """
+    reached, nested, unreachable = [], [], []
     for layer in model.layers:
-        if isinstance(layer, keras.Model):
-            found += [
-                inner.name
-                for inner in internals.flatten_layers(layer)
-                if isinstance(inner, _CONVOLUTIONS)
-            ]
-    return found
+        if wants_smoothing(layer):
+            reached.append(layer.name)
+        elif _is_rewritable(layer):
+            inner, _, inner_unreachable = _survey(layer, wants_smoothing, recursive=True)
+            (reached if recursive else nested).extend(inner)
+            unreachable += inner_unreachable
+        else:
+            unreachable += [inner.name for inner in _inner_layers(layer) if wants_smoothing(inner)]
+    return reached, nested, unreachable
+
+
+def _check_reach(model, reached, nested, unreachable, recursive):
+    """Refuses a rewrite that would add no smoothing layer; warns about what it leaves out."""
+    subclassed = (f"{len(unreachable)} convolutions inside subclassed models or layers (e.g. "
+                  f"{unreachable[:3]}), whose `call` add_smoothing cannot rewrite")
+    put_layers = "put `kc.GaussianSmoothing` after them in that `call` yourself"
+    if recursive and unreachable:
+        raise ValueError(
+            f"`model` must hold every convolution to smooth in Functional or Sequential models "
+            f"when recursive=True. Received: model '{model.name}' with {subclassed}. Either "
+            f"{put_layers}, or skip them with `exclude`."
+        )
+    if not reached:
+        if nested:
+            reason = (f"its {len(nested)} convolutions to smooth all sit inside nested models "
+                      f"(e.g. {nested[:3]}); pass recursive=True to smooth them")
+        elif unreachable:
+            reason = f"it has only {subclassed}; {put_layers}"
+        else:
+            reason = "`exclude` and `skip_pointwise` leave none of its convolutions to smooth"
+        raise ValueError(
+            "`model` must have a convolution that add_smoothing smooths, or SigmaDecay would "
+            f"fail at `fit`. Received: model '{model.name}': {reason}."
+        )
+    if nested:
+        warnings.warn(
+            f"add_smoothing: {len(nested)} convolutions inside nested models are not smoothed "
+            f"(e.g. {nested[:3]}); pass recursive=True to smooth them.",
+            stacklevel=3,
+        )
+    if unreachable:
+        warnings.warn(f"add_smoothing: {subclassed} are not smoothed; {put_layers}.",
+                      stacklevel=3)
+
+
+def _compiled_like(new_model, model):
+    # As `clone_model` does: the same compile arguments (a fresh optimizer).
+    if model.compiled:
+        new_model.compile_from_config(model.get_compile_config())
+    return new_model
+
+
+def _smoothed_sequential(model, replace, smoothing_after):
+    """The layer list of `model` with `smoothing_after(layer)` after each layer that has one."""
+    layers = []
+    for layer in model.layers:
+        layers.append(replace(layer))
+        smoothing = smoothing_after(layer)
+        if smoothing is not None:
+            layers.append(smoothing)
+    try:
+        # A built Sequential has an input layer: the copy starts with it, so it is built at once
+        # with the same input spec; an unbuilt one stays unbuilt until its first call.
+        inputs = list(model.inputs)
+    except AttributeError:
+        inputs = []
+    return _compiled_like(
+        keras.Sequential(inputs + layers, trainable=model.trainable, name=model.name), model)
 
 
 def add_smoothing(
@@ -89,35 +161,49 @@ def add_smoothing(
     smooth_at_inference=True,
     bypass_tolerance=DEFAULT_BYPASS_TOLERANCE,
 ):
-    """Returns a copy of a Functional model with `GaussianSmoothing` after every convolution.
+    """Returns a copy of a Functional or Sequential model with `GaussianSmoothing` after every
+    convolution.
 
     The copy shares every layer, and so every weight, with `model`: training one trains the
-    other. A `GaussianSmoothing` layer named `<conv name>_smoothing` follows the output of each
-    1-D or 2-D convolution (`Conv`, `DepthwiseConv`, `SeparableConv`, `ConvTranspose`; a
-    convolution with a fused activation is smoothed after the activation), the placement of the
-    authors' ResNets (conv -> smoothing -> BN -> ReLU). A convolution called several times gets
-    one smoothing layer. The copy is a plain `keras.Model` (Functional) with the same inputs,
-    outputs and name, compiled like `model` if `model` was compiled; a Functional subclass such as
-    a keras-hub backbone comes back as a plain Functional model without its extra attributes.
+    other. A `GaussianSmoothing` layer named `<conv name>_smoothing`, with the convolution's
+    `data_format` and dtype policy, follows the output of each 1-D or 2-D convolution (`Conv`,
+    `DepthwiseConv`, `SeparableConv`, `ConvTranspose`; a convolution with a fused activation is
+    smoothed after the activation), the placement of the authors' ResNets (conv -> smoothing ->
+    BN -> ReLU). A convolution used several times gets one smoothing layer.
 
-    Sequential and subclassed models cannot be rewritten: build them with `GaussianSmoothing`
-    layers where you want them (`kc.SigmaDecay` finds them wherever they are).
+    A Functional model comes back as a plain `keras.Model` (Functional) with the same inputs,
+    outputs and name; a Functional subclass such as a keras-hub backbone loses its class and
+    extra attributes. A Sequential model comes back as a `keras.Sequential` whose layer list has
+    the smoothing layers after the convolutions, with the same input (built at once if `model`
+    was built) and name. Either is compiled like `model` if `model` was compiled.
+
+    What cannot be rewritten: a subclassed model (its `call` is Python code), passed directly,
+    raises a ValueError; put `kc.GaussianSmoothing` after its convolutions in `call` yourself
+    (`kc.SigmaDecay` finds those layers wherever they are). Convolutions inside subclassed models
+    or layers nested in `model` are not smoothed: with `recursive=False` a warning names them,
+    with `recursive=True` a ValueError does (skip them with `exclude` to go on).
 
     Args:
-        model: a Functional `keras.Model`.
+        model: a Functional or Sequential `keras.Model`.
         sigma: float >= 0, the initial sigma of every inserted layer (paper: 1, audio 0.8).
         kernel_size: odd int >= 1 (paper: 3).
         exclude: None, layer-name patterns (`fnmatch`, e.g. `"*shortcut*"`) or a callable
             `layer -> bool`; matching convolutions are not smoothed.
         skip_pointwise: bool, leave 1x1 (pointwise) convolutions unsmoothed, as the authors do
             for the projection shortcuts of their ResNets.
-        recursive: bool, also rewrite nested Functional models (e.g. a keras-hub backbone inside
-            a classifier). Without it, a warning lists the nested convolutions left unsmoothed.
-            Convolutions inside nested Sequential models are never smoothed.
+        recursive: bool, also rewrite the Functional and Sequential models nested in `model`
+            (e.g. a keras-hub backbone inside a classifier), at any depth. Without it, nested
+            models are kept as they are and a warning lists the convolutions left unsmoothed.
         smooth_at_inference, bypass_tolerance: passed to every `GaussianSmoothing`.
 
     Returns:
-        The new Functional model.
+        The new model, of the kind of `model` (Functional or Sequential).
+
+    Raises:
+        ValueError: if `model` is subclassed, has no convolution, or no smoothing layer would
+            be added (all convolutions excluded, or all inside nested models with
+            `recursive=False`), or, with `recursive=True`, a convolution to smooth sits inside
+            a subclassed model or layer.
 
     Example:
 
@@ -131,12 +217,11 @@ def add_smoothing(
     References:
         Sinha, Garg, Larochelle. "Curriculum By Smoothing", NeurIPS 2020.
     """
-    functional = isinstance(model, keras.Model) and hasattr(model, "_run_through_graph")
-    if not functional or isinstance(model, keras.Sequential):
+    if not _is_rewritable(model):
         raise (ValueError if isinstance(model, keras.Model) else TypeError)(
-            "`model` must be a Functional keras.Model (built with keras.Input and layer calls): "
-            "`add_smoothing` rewrites Functional models only. Received: model of type "
-            f"{type(model).__name__}. For a Sequential or subclassed model, put "
+            "`model` must be a Functional or Sequential keras.Model: `add_smoothing` rewrites "
+            "their layer graph or list, while a subclassed model's `call` is Python code it "
+            f"cannot change. Received: model of type {type(model).__name__}. Put "
             "`kc.GaussianSmoothing(sigma, kernel_size)` after the convolutions yourself; "
             "`kc.SigmaDecay` finds those layers wherever they are."
         )
@@ -146,25 +231,25 @@ def add_smoothing(
     skip_pointwise = check_bool("skip_pointwise", skip_pointwise)
     recursive = check_bool("recursive", recursive)
     check_bool("smooth_at_inference", smooth_at_inference)
-    if not any(isinstance(layer, _CONVOLUTIONS)
-               for layer in internals.flatten_layers(model)):
+    if not any(isinstance(layer, _CONVOLUTIONS) for layer in _inner_layers(model)):
         raise ValueError(
             f"`model` must contain a 1-D or 2-D convolution for `add_smoothing` to smooth after. "
             f"Received: model '{model.name}' without one. Place `kc.GaussianSmoothing` layers "
             "yourself where the model should be smoothed."
         )
     excluded = _excluder(exclude, model)
-    smoothing_of = {}
 
     def wants_smoothing(layer):
         if not isinstance(layer, _CONVOLUTIONS) or excluded(layer):
             return False
         return not (skip_pointwise and _is_pointwise(layer))
 
-    def call_function(layer, *args, **kwargs):
-        outputs = layer(*args, **kwargs)
+    _check_reach(model, *_survey(model, wants_smoothing, recursive), recursive)
+    smoothing_of, rewritten = {}, {}
+
+    def smoothing_after(layer):
         if not wants_smoothing(layer):
-            return outputs
+            return None
         if id(layer) not in smoothing_of:
             smoothing_of[id(layer)] = GaussianSmoothing(
                 sigma=sigma,
@@ -176,19 +261,25 @@ def add_smoothing(
                 dtype=layer.dtype_policy,
                 name=f"{layer.name}_smoothing",
             )
-        return smoothing_of[id(layer)](outputs)
+        return smoothing_of[id(layer)]
 
-    if not recursive:
-        left_out = _unsmoothed_nested_convolutions(model)
-        if left_out:
-            warnings.warn(
-                f"add_smoothing: {len(left_out)} convolutions inside nested models are not "
-                f"smoothed (e.g. {left_out[:3]}); pass recursive=True to smooth them.",
-                stacklevel=2,
-            )
-    return keras.models.clone_model(
-        model,
-        clone_function=lambda layer: layer,  # share the original layers and their weights
-        call_function=call_function,
-        recursive=recursive,
-    )
+    def call_function(layer, *args, **kwargs):
+        outputs = layer(*args, **kwargs)
+        smoothing = smoothing_after(layer)
+        return outputs if smoothing is None else smoothing(outputs)
+
+    def replace(layer):
+        # Original layers are shared (and so their weights); nested models are rewritten, once
+        # each, when `recursive`.
+        return rewrite(layer) if recursive and _is_rewritable(layer) else layer
+
+    def rewrite(model):
+        if id(model) not in rewritten:
+            if isinstance(model, keras.Sequential):
+                rewritten[id(model)] = _smoothed_sequential(model, replace, smoothing_after)
+            else:
+                rewritten[id(model)] = keras.models.clone_model(
+                    model, clone_function=replace, call_function=call_function)
+        return rewritten[id(model)]
+
+    return rewrite(model)

@@ -176,6 +176,13 @@ class GaussianSmoothing(keras.layers.Layer):
     Smoothing is applied in training and at inference, as in the authors' code;
     `smooth_at_inference=False` smooths only when called with `training=True`.
 
+    Masks (e.g. from `Embedding(mask_zero=True)`) pass through to the next layers unchanged. The
+    masked positions enter the convolution as zeros, so at the real positions a padded sequence
+    gives the output of the same sequence unpadded (padding contributes nothing, exactly as the
+    zero padding past the real end); the masked positions themselves keep their input values,
+    which is what the identity does, so the bypass stays a plain pass-through. The same rule
+    holds for a mask over the pixels of a 2-D input `(batch, height, width)`.
+
     Args:
         sigma: float >= 0, the initial standard deviation in pixels (paper: 1, audio 0.8).
             0 is the identity.
@@ -192,6 +199,8 @@ class GaussianSmoothing(keras.layers.Layer):
         inputs: tensor of rank 3 or 4.
         training: bool, whether the call is a training call (only read when
             `smooth_at_inference=False`).
+        mask: optional boolean tensor of the input's shape without the channel axis
+            (`(batch, steps)` or `(batch, height, width)`); False marks a padded position.
 
     Example:
 
@@ -217,6 +226,7 @@ class GaussianSmoothing(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
+        self.supports_masking = True  # the mask passes through (default `compute_mask`)
         self.sigma = check_sigma(sigma)
         self.kernel_size = check_kernel_size(kernel_size)
         self.smooth_at_inference = check_bool("smooth_at_inference", smooth_at_inference)
@@ -301,20 +311,46 @@ class GaussianSmoothing(keras.layers.Layer):
                 f"this GaussianSmoothing layer was built. Received: inputs.shape={tuple(shape)}"
             )
 
-    def call(self, inputs, training=None):
+    def call(self, inputs, training=None, mask=None):
         self._check_built_shape(inputs.shape)
+        if mask is not None:
+            self._check_mask_shape(inputs.shape, mask.shape)
         if self.passes_through or (not training and not self.smooth_at_inference):
             return inputs
-        return self.smooth(inputs)
+        # Without a mask, the call `smooth` had before masks existed (subclasses may override it).
+        return self.smooth(inputs) if mask is None else self.smooth(inputs, mask)
 
-    def smooth(self, inputs):
-        """Convolves `inputs` with the kernel of the sigma weight (no bypass check)."""
+    def _check_mask_shape(self, shape, mask_shape):
+        channel_axis = len(shape) - 1 if self.data_format == "channels_last" else 1
+        expected = tuple(shape[:channel_axis]) + tuple(shape[channel_axis + 1:])
+        if len(mask_shape) != len(expected) or any(
+            None not in (m, e) and m != e for m, e in zip(mask_shape, expected)
+        ):
+            raise ValueError(
+                f"`mask` must have the shape of `inputs` without the channel axis, {expected}. "
+                f"Received: mask.shape={tuple(mask_shape)}"
+            )
+
+    def smooth(self, inputs, mask=None):
+        """Convolves `inputs` with the kernel of the sigma weight (no bypass check).
+
+        With a `mask`, masked positions enter the convolution as zeros and keep their input
+        values in the output (see the class docstring).
+        """
         kernel = gaussian_kernel(self.sigma_variable, self.kernel_size, self._rank)
         kernel = ops.cast(kernel, inputs.dtype)
         # Depthwise kernel layout: spatial dims, input channels, channel multiplier 1.
         kernel = ops.broadcast_to(
             kernel[..., None, None], (self.kernel_size,) * self._rank + (self._channels, 1)
         )
+        if mask is None:
+            return self._convolve(inputs, kernel)
+        keep = ops.expand_dims(ops.cast(mask, "bool"),
+                               -1 if self.data_format == "channels_last" else 1)
+        smoothed = self._convolve(ops.where(keep, inputs, ops.zeros_like(inputs)), kernel)
+        return ops.where(keep, smoothed, inputs)
+
+    def _convolve(self, inputs, kernel):
         return ops.depthwise_conv(
             inputs, kernel, strides=1, padding="same", data_format=self.data_format
         )
