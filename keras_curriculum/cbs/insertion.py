@@ -67,9 +67,8 @@ def _is_pointwise(layer):
 
 
 def _is_rewritable(layer):
-    """Sequential models (a layer list) and Functional ones (a layer graph;
-    (`internals.is_functional`) marks them and their subclasses, e.g. keras-hub backbones) are what `add_smoothing` rewrites.
-    """
+    """Sequential models (a layer list) and Functional ones (a layer graph, with their
+    subclasses such as keras-hub backbones) are what `add_smoothing` rewrites."""
     return isinstance(layer, keras.Sequential) or (
         isinstance(layer, keras.Model) and internals.is_functional(layer))
 
