@@ -165,6 +165,9 @@ class LeRaC(keras.callbacks.Callback):
         self.verbose = check_int("verbose", verbose, 0, 2)
         self._scaling = None
         self._curriculum_steps = None
+        self._log_ratios = None
+        self._fit_functions = None
+        self._reusable = None  # (function before the fit, plan key, patched function)
 
     def describe_duration(self):
         """The curriculum length as given: "5 epochs", "5% of the fit"."""
@@ -230,7 +233,7 @@ class LeRaC(keras.callbacks.Callback):
                 f"({highest:g}). Received: min_learning_rate={self.min_learning_rate:g}"
             )
         initial = schedules.log_spaced_rates(len(groups), highest, self.min_learning_rate)
-        log_ratios = np.log(initial / base_rate).astype("float32")
+        log_ratios = self._log_ratios = np.log(initial / base_rate).astype("float32")
 
         if self.unit == "step":
             steps_per_unit = 1
@@ -301,16 +304,30 @@ class LeRaC(keras.callbacks.Callback):
     # Callback hooks ---------------------------------------------------------------------------
 
     def on_train_begin(self, logs=None):
-        scaling, groups = self._plan(self.model, self.params.get("steps"),
-                                     self.params.get("epochs"))
+        model = self.model
+        scaling, groups = self._plan(model, self.params.get("steps"), self.params.get("epochs"))
         scaling.install()
         if self.verbose:
             print(f"LeRaC: {len(groups)} layer groups, rates rising over "
                   f"{self._curriculum_steps} steps ({self.describe_duration()}).")
         self._scaling, self._group_names = scaling, [group.name for group in groups]
         self._finish_if_over()
-        # The compiled step is traced lazily: retrace so it picks up the patched optimizer.
-        self.model.make_train_function(force=True)
+        # The compiled step is traced lazily with what the optimizer is at its first call, so
+        # it must be made again to see the patch. A fit of the same model with the same
+        # curriculum reuses the function the last one traced, if nothing has traced another
+        # since (CBS's bypass, a `compile`): a retrace per `fit` costs more than short fits run.
+        plain, key = model.train_function, self._function_key(scaling)
+        cached = self._reusable
+        if cached is not None and cached[0] is plain and cached[1] == key:
+            model.train_function = cached[2]
+        else:
+            model.make_train_function(force=True)
+        self._fit_functions = (plain, key, model.train_function)
+
+    def _function_key(self, scaling):
+        return (id(scaling.optimizer), self._curriculum_steps, scaling.hold_steps,
+                scaling.finished, tuple(scaling.group_of_index), self._log_ratios.tobytes(),
+                self.update, self.c)
 
     def _finish_if_over(self):
         """After k, hands the update back to the optimizer's own code (one retrace)."""
@@ -342,9 +359,17 @@ class LeRaC(keras.callbacks.Callback):
                 logs[f"lerac_lr/{index:02d}_{name}"] = float(rate)
 
     def on_train_end(self, logs=None):
-        if self._scaling is not None:
-            self._scaling.remove()
-            self._scaling = None
+        if self._scaling is None:
+            return
+        self._scaling.remove()
+        self._scaling = None
+        plain, key, patched = self._fit_functions
+        if self.model.train_function is patched and plain is not None:
+            # Nothing retraced during the fit: the function traced before it is unpatched.
+            self.model.train_function = plain
+            self._reusable = (plain, key, patched)
+        else:
+            self._reusable = None
             self.model.make_train_function(force=True)
 
     def plot(self, path, model=None, steps=None, steps_per_epoch=None, epochs=None,
