@@ -101,7 +101,9 @@ class ComputeClockSchedule(LearningRateSchedule):
     full-resolution run it replaces (`budget_epochs * steps_per_epoch` steps, e.g. a warm-up +
     cosine), and each low-resolution step moves it forward by the fraction of a full step's
     compute it costs, as in the official ET++ training. Every stage of the ET++ table then
-    spends the same share of the schedule as of the compute.
+    spends the same share of the schedule as of the compute. The warm-up is read on the same
+    clock: the official runs warm up for 20 epochs of the first stage's own run
+    (_ET_pp_main_res50.py:47-49), i.e. 20 (96 / 224)**2 = 3.7 full-resolution epochs.
 
     Args:
         schedule: a `keras.optimizers.schedules.LearningRateSchedule` (or any callable of a
