@@ -4,9 +4,7 @@
 `keras_curriculum.efficient_train` is still a module.
 """
 
-import importlib.util
 import math
-import pathlib
 
 import keras
 import numpy as np
@@ -14,11 +12,7 @@ import pytest
 
 from keras_curriculum.efficient_train import plus_stages
 
-_PATH = (pathlib.Path(__file__).parents[1] / "keras_curriculum" / "efficient_train"
-         / "compute_clock.py")
-_SPEC = importlib.util.spec_from_file_location("compute_clock_under_test", _PATH)
-clock = importlib.util.module_from_spec(_SPEC)
-_SPEC.loader.exec_module(clock)
+from keras_curriculum.efficient_train import compute_clock as clock
 
 PLUS_RESOLUTIONS = [96] * 2 + [160] * 4 + [224] * 4
 

@@ -4,16 +4,11 @@
 a module.
 """
 
-import importlib.util
-import pathlib
 
 import numpy as np
 import pytest
 
-_PATH = pathlib.Path(__file__).parents[1] / "keras_curriculum" / "docl" / "diversity.py"
-_SPEC = importlib.util.spec_from_file_location("docl_diversity_under_test", _PATH)
-diversity = importlib.util.module_from_spec(_SPEC)
-_SPEC.loader.exec_module(diversity)
+from keras_curriculum.docl import diversity
 
 
 def dense_distances(features):

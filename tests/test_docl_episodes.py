@@ -4,19 +4,14 @@
 module while the package is being split into subpackages.
 """
 
-import importlib.util
 import math
-import pathlib
 
 import numpy as np
 import pytest
 
 from keras_curriculum.docl import CosineRestarts
 
-_PATH = pathlib.Path(__file__).parents[1] / "keras_curriculum" / "docl" / "episodes.py"
-_SPEC = importlib.util.spec_from_file_location("docl_episodes_under_test", _PATH)
-episodes = importlib.util.module_from_spec(_SPEC)
-_SPEC.loader.exec_module(episodes)
+from keras_curriculum.docl import episodes
 
 
 def test_official_plan_at_300_epochs():
