@@ -6,6 +6,7 @@ Includes docs/adding_a_recipe.md's example, run exactly as the page writes it.
 import configparser
 import glob
 import importlib
+import importlib.metadata
 import json
 import os
 import re
@@ -55,8 +56,10 @@ def test_help_lists_the_registered_recipes_with_their_summaries(capsys):
 
 
 def test_every_built_in_recipe_is_registered_under_its_name_with_a_literal_summary():
-    names = registry.names()
+    points = importlib.metadata.entry_points(group=registry.GROUP)
+    names = [p.name for p in points if p.value.startswith("keras_curriculum_recipes.")]
     assert len(names) == 14 and {"fashion_mnist", "glue/rte", "cifar10", "imagenet"} <= set(names)
+    assert set(names) <= set(registry.names())
     summaries = registry.summaries()
     for name in names:
         cls = registry.recipe_class(name)
@@ -211,6 +214,27 @@ def test_what_only_the_built_recipe_can_tell_is_refused_before_training(attribut
     assert cli.main(["--recipe", "user_instance:Broken", "--out", "run"]) == 2
     assert missing in capsys.readouterr().err
     assert not os.path.exists(user_dir / "run")
+
+
+def test_the_defaults_a_recipe_inherits(user_dir):
+    _write_module(user_dir, "user_defaults", _COMPLETE + textwrap.dedent("""
+        class Unknown(Complete):
+            def train_dataset(self, seed, image_size=None):
+                return super().train_dataset(seed).filter(lambda x, y: True)
+        """))
+    recipe = cli.recipe_class("user_defaults:Complete")(train_size=36)
+    assert recipe.steps_per_epoch == 5  # 36 examples in batches of 8, the last one partial
+    assert recipe.description == "complete"
+    assert recipe.loss.get_config()["from_logits"] is True
+    optimizer = recipe.optimizer(epochs=3)
+    assert optimizer.name == "adam" and float(optimizer.learning_rate) == pytest.approx(1e-3)
+    x_test, y_test = next(iter(recipe.test_dataset()))
+    assert x_test.shape == (36, 4) and y_test.shape == (36,)
+    assert dict(recipe.lerac) == {"k": 5, "lowest_lr": 1e-8} and dict(recipe.docl) == {}
+    with pytest.raises(TypeError):  # class-level defaults are read-only, shared by every recipe
+        recipe.cbs["sigma"] = 0.5
+    with pytest.raises(TypeError, match="set `steps_per_epoch` in `__init__`"):
+        cli.recipe_class("user_defaults:Unknown")().steps_per_epoch
 
 
 @pytest.mark.parametrize("spec, message", [
