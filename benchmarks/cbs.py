@@ -28,7 +28,7 @@ from keras_curriculum.cbs import add_smoothing
 from keras_curriculum.cbs import bypass_epoch
 from keras_curriculum.cbs import bypass_sigma
 from keras_curriculum.cbs import smoothing_layers
-from recipes.models import resnet18
+from keras_curriculum_recipes.models import resnet18
 
 
 class CondSmoothing(GaussianSmoothing):

@@ -21,7 +21,7 @@ import tensorflow as tf
 
 from benchmarks import harness
 from keras_curriculum.docl import DoCL
-from recipes import models
+from keras_curriculum_recipes import models
 
 
 def _model(args, metrics):

@@ -31,7 +31,7 @@ from keras_curriculum.efficient_train import Stage
 from keras_curriculum.efficient_train import compute_fraction
 from keras_curriculum.efficient_train import paper_stages
 from keras_curriculum.efficient_train.frequency_crop import low_frequency_crop
-from recipes.models import small_cnn
+from keras_curriculum_recipes.models import small_cnn
 
 
 def model_for(args):

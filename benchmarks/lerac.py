@@ -13,7 +13,7 @@ import keras
 
 import keras_curriculum as kc
 from benchmarks.harness import Variant, compare, print_json, synthetic_images
-from recipes.models import resnet18, small_cnn
+from keras_curriculum_recipes.models import resnet18, small_cnn
 
 MODELS = {
     "small_cnn": (lambda: small_cnn((28, 28, 1), 10), (28, 1)),

@@ -59,7 +59,7 @@ import keras_curriculum as kc
 from benchmarks.harness import TraceCounter
 from benchmarks.harness import _device
 from benchmarks.harness import synthetic_images
-from recipes.models import small_cnn
+from keras_curriculum_recipes.models import small_cnn
 
 
 def rss_mb():

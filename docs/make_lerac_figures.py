@@ -9,7 +9,7 @@ import keras
 
 import keras_curriculum as kc
 from keras_curriculum import plot_lerac
-from recipes.models import resnet18
+from keras_curriculum_recipes.models import resnet18
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 

@@ -20,18 +20,19 @@ audio runs are short); DoCL with the paper's defaults. The CBS Gaussian is 2-D o
 import keras
 import tensorflow as tf
 
-from recipes import spectrogram
-from recipes import tfds_data
-from recipes.image_classification import MOMENTUM
-from recipes.image_classification import WEIGHT_DECAY
-from recipes.image_classification import step_decay
-from recipes.models import resnet18
-from recipes.models import small_cnn
+from . import spectrogram
+from . import tfds_data
+from .base import Recipe
+from .image_classification import MOMENTUM
+from .image_classification import WEIGHT_DECAY
+from .image_classification import step_decay
+from .models import resnet18
+from .models import small_cnn
 
 MODELS = ("resnet18", "small_cnn")
 
 
-class AudioRecipe:
+class AudioRecipe(Recipe):
     """Base class of the audio recipes.
 
     Args:
@@ -145,6 +146,7 @@ class SpokenDigit(AudioRecipe):
     split (recordings 0-4 of each speaker and digit, 250 clips, are the test set)."""
 
     name = "spoken_digit"
+    summary = "Free Spoken Digit, log-Mel spectrograms, ResNet-18 (TFDS download)"
     tfds_name = "spoken_digit"
     num_classes = 10
     sample_rate = 8000
@@ -168,6 +170,7 @@ class CremaD(AudioRecipe):
     and test splits (its validation split is not used)."""
 
     name = "crema_d"
+    summary = "CREMA-D emotions, log-Mel spectrograms, ResNet-18 (TFDS download)"
     tfds_name = "crema_d"
     num_classes = 6
     sample_rate = 16000

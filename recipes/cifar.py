@@ -19,8 +19,8 @@ differences from the papers' code:
 
 import numpy as np
 
-from recipes import tfds_data
-from recipes.image_classification import SmallImageRecipe
+from . import tfds_data
+from .image_classification import SmallImageRecipe
 
 
 class _Cifar(SmallImageRecipe):
@@ -73,6 +73,7 @@ class _Cifar(SmallImageRecipe):
 class Cifar10(_Cifar):
     __doc__ = "CIFAR-10 (TFDS `cifar10`, 10 classes). " + _Cifar.__doc__
     name = "cifar10"
+    summary = "CIFAR-10, ResNet-18 or Wide-ResNet (TFDS download)"
     tfds_name = "cifar10"
     num_classes = 10
 
@@ -80,5 +81,6 @@ class Cifar10(_Cifar):
 class Cifar100(_Cifar):
     __doc__ = "CIFAR-100 (TFDS `cifar100`, 100 classes). " + _Cifar.__doc__
     name = "cifar100"
+    summary = "CIFAR-100, ResNet-18 or Wide-ResNet (TFDS download)"
     tfds_name = "cifar100"
     num_classes = 100

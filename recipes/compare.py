@@ -15,7 +15,7 @@ import time
 import keras
 import numpy as np
 
-from recipes import methods as methods_lib
+from . import methods as methods_lib
 
 
 class _Clock(keras.callbacks.Callback):

@@ -8,12 +8,14 @@ LeRaC with lowest rate 1e-8 (6 orders below Adamax's 2e-3, paper Table 1: 5 to 8
 import keras
 import tensorflow as tf
 
-from recipes import data
-from recipes.models import small_cnn
+from . import data
+from .base import Recipe
+from .models import small_cnn
 
 
-class FashionMNIST:
+class FashionMNIST(Recipe):
     name = "fashion_mnist"
+    summary = "Fashion-MNIST, small CNN (offline: Debian package dataset-fashion-mnist)"
     methods = ("conventional", "lerac", "cbs", "lerac+cbs", "docl", "conventional_upscaled",
                "efficient_train")
 

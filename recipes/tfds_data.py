@@ -8,7 +8,7 @@ failures (no network, a manual download missing, no data under `download=False`)
 
 import numpy as np
 
-from recipes.data import DatasetUnavailable
+from .data import DatasetUnavailable
 
 
 def build_command(name, manual_dir=False):

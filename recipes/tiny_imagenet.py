@@ -18,9 +18,9 @@ official code). EfficientTrain at the native 64 px: the table's 160/192/224 of 2
 
 import tensorflow as tf
 
-from recipes import data
-from recipes import tfds_data
-from recipes.image_classification import SmallImageRecipe
+from . import data
+from . import tfds_data
+from .image_classification import SmallImageRecipe
 
 
 def _read_jpeg(path, label):
@@ -50,6 +50,7 @@ class TinyImageNet(SmallImageRecipe):
     """
 
     name = "tiny_imagenet"
+    summary = "Tiny ImageNet (200 classes, 64 px), ResNet-18 or Wide-ResNet (local folder)"
     num_classes = 200
     image_size = 64
     crop_padding = 8

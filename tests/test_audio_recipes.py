@@ -9,10 +9,10 @@ import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from recipes import audio
-from recipes import compare
-from recipes import data
-from recipes import spectrogram
+from keras_curriculum_recipes import audio
+from keras_curriculum_recipes import compare
+from keras_curriculum_recipes import data
+from keras_curriculum_recipes import spectrogram
 
 # The front end against a numpy implementation of its definition ---------------------------------
 

@@ -21,8 +21,8 @@ from keras_curriculum.efficient_train import plus_stages
 from keras_curriculum.efficient_train import stage_of_epoch
 from keras_curriculum.efficient_train.frequency_crop import LowFrequencyCrop
 from keras_curriculum.efficient_train.frequency_crop import low_frequency_crop
+from keras_curriculum_recipes.models import small_cnn
 from layer_checks import check_layer
-from recipes.models import small_cnn
 
 # ---------------------------------------------------------------------------------------------
 # Independent references

@@ -14,17 +14,17 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 import keras_curriculum as kc
-from recipes import __main__ as cli
-from recipes import cifar
-from recipes import compare
-from recipes import data
-from recipes import image_ops
-from recipes import imagenet
-from recipes import methods as methods_lib
-from recipes import tiny_imagenet
-from recipes.image_classification import step_decay
-from recipes.models import resnet18
-from recipes.models import wide_resnet
+from keras_curriculum_recipes import cifar
+from keras_curriculum_recipes import cli
+from keras_curriculum_recipes import compare
+from keras_curriculum_recipes import data
+from keras_curriculum_recipes import image_ops
+from keras_curriculum_recipes import imagenet
+from keras_curriculum_recipes import methods as methods_lib
+from keras_curriculum_recipes import tiny_imagenet
+from keras_curriculum_recipes.image_classification import step_decay
+from keras_curriculum_recipes.models import resnet18
+from keras_curriculum_recipes.models import wide_resnet
 
 # Parameter counts from the architectures' definitions -------------------------------------------
 

@@ -7,7 +7,7 @@ from keras import layers
 
 import keras_curriculum as kc
 from keras_curriculum.lerac import layer_groups
-from recipes.models import resnet18
+from keras_curriculum_recipes.models import resnet18
 
 
 def names(groups):

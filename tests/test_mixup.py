@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from recipes import mixup
+from keras_curriculum_recipes import mixup
 
 
 def test_mix_batch_matches_numpy():

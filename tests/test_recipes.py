@@ -6,9 +6,10 @@ import os
 import numpy as np
 import pytest
 
-from recipes import __main__ as cli
-from recipes import compare
-from recipes import data
+from keras_curriculum_recipes import cli
+from keras_curriculum_recipes import compare
+from keras_curriculum_recipes import data
+from keras_curriculum_recipes import methods as methods_lib
 
 
 def test_mcnemar_matches_exact_binomial_by_hand():
@@ -37,7 +38,7 @@ def test_missing_dataset_names_the_install_command(monkeypatch, tmp_path):
 @pytest.mark.parametrize("argv, message", [
     (["--methods", "conventional,curriculum_by_magic"], "unknown method"),
     (["--seeds", "0"], "--seeds must be >= 1"),
-    (["--recipe", "imagenet-9000"], "unknown recipe"),
+    (["--recipe", "imagenet-9000"], "Unknown recipe 'imagenet-9000'"),
 ])
 def test_cli_rejects_bad_input(argv, message, capsys):
     with pytest.raises(SystemExit):
@@ -48,8 +49,8 @@ def test_cli_rejects_bad_input(argv, message, capsys):
 def test_every_method_runs_in_the_runner(tmp_path):
     out = str(tmp_path / "all")
     rows = compare.compare(cli.load_recipe("fashion_mnist", train_size=300),
-                           list(cli.methods_lib.METHODS), range(1), 2, out, verbose=0)
-    assert [r["method"] for r in rows] == list(cli.methods_lib.METHODS)
+                           list(methods_lib.METHODS), range(1), 2, out, verbose=0)
+    assert [r["method"] for r in rows] == list(methods_lib.METHODS)
     by_method = {r["method"]: r for r in rows}
     assert by_method["efficient_train"]["mcnemar_vs"] == "conventional_upscaled"
     assert by_method["docl"]["mcnemar_vs"] == "conventional"
@@ -86,5 +87,5 @@ def test_a_method_the_recipe_does_not_support_is_refused_before_training():
         methods = ("conventional", "lerac")
 
     with pytest.raises(ValueError, match="does not support method 'efficient_train'"):
-        cli.methods_lib.prepare("efficient_train", TextOnly(), seed=0, epochs=1)
-    assert cli.methods_lib.supported(TextOnly) == ("conventional", "lerac")
+        methods_lib.prepare("efficient_train", TextOnly(), seed=0, epochs=1)
+    assert methods_lib.supported(TextOnly) == ("conventional", "lerac")

@@ -16,13 +16,15 @@ import tensorflow_datasets as tfds
 
 import keras_curriculum as kc
 from keras_curriculum.lerac import layer_groups
-from recipes import __main__ as cli
-from recipes import compare
-from recipes import data
-from recipes import glue
-from recipes import models
-from recipes import text
-from recipes.rotten_tomatoes import RottenTomatoes
+from keras_curriculum_recipes import cli
+from keras_curriculum_recipes import compare
+from keras_curriculum_recipes import data
+from keras_curriculum_recipes import glue
+from keras_curriculum_recipes import methods as methods_lib
+from keras_curriculum_recipes import models
+from keras_curriculum_recipes import registry
+from keras_curriculum_recipes import text
+from keras_curriculum_recipes.rotten_tomatoes import RottenTomatoes
 
 TINY_LSTM = {"embedding_dim": 8, "lstm_units": 8, "dense_units": 8}
 TINY_BERT = {"preset": None, "batch_size": 8, "sequence_length": 16, "vocabulary_size": 200,
@@ -181,7 +183,7 @@ def test_rotten_tomatoes_runs_in_the_runner(tmp_path):
                              sequence_length=16, vocabulary_size=500, **TINY_LSTM)
     # A slice of the test split keeps validation and predict short (torch's LSTM loops in Python).
     recipe.x_test, recipe.y_test = recipe.x_test[:128], recipe.y_test[:128]
-    assert cli.methods_lib.supported(recipe) == ("conventional", "lerac", "cbs", "lerac+cbs",
+    assert methods_lib.supported(recipe) == ("conventional", "lerac", "cbs", "lerac+cbs",
                                                  "docl")
     # lerac+cbs exercises both curricula (cbs and lerac alone are the same code, one callback less).
     methods = ["conventional", "lerac+cbs", "docl"]
@@ -272,7 +274,7 @@ def test_every_other_pair_recipe_trains_end_to_end_in_the_runner(recipe_class, t
 def test_bert_recipes_refuse_cbs_and_use_the_papers_preset_by_default():
     assert "cbs" not in glue.RTE.methods
     with pytest.raises(ValueError, match="does not support method 'cbs'"):
-        cli.methods_lib.prepare("cbs", glue.RTE, seed=0, epochs=1)
+        methods_lib.prepare("cbs", glue.RTE, seed=0, epochs=1)
     preset = inspect.signature(glue.BertPairRecipe).parameters["preset"].default
     assert preset == glue.PAPER_PRESET == "bert_large_en_uncased"
 
@@ -298,7 +300,7 @@ def test_a_preset_that_cannot_be_downloaded_says_how_to_run_offline(monkeypatch)
 
 
 def test_every_registered_recipe_names_itself_and_supported_methods():
-    for name in cli.RECIPES:
+    for name in registry.names():
         recipe_class = cli.recipe_class(name)
         assert recipe_class.name == name
-        assert set(cli.methods_lib.supported(recipe_class)) <= set(cli.methods_lib.METHODS)
+        assert set(methods_lib.supported(recipe_class)) <= set(methods_lib.METHODS)

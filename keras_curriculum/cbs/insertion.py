@@ -207,7 +207,7 @@ def add_smoothing(
     Example:
 
     ```python
-    backbone = recipes.models.resnet18()
+    backbone = keras_curriculum_recipes.models.resnet18()
     model = kc.add_smoothing(backbone, sigma=1.0, kernel_size=3)
     model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
     model.fit(x, y, epochs=200, callbacks=[kc.SigmaDecay(factor=0.9, every=5)])

@@ -1,0 +1,137 @@
+"""`kc-recipes` (or `python -m keras_curriculum_recipes`): compare curricula on a recipe.
+
+Prints the paper-style table and writes it with the runs' results, plots and TensorBoard logs.
+
+    kc-recipes --recipe fashion_mnist --methods conventional,lerac --seeds 3 --epochs 4
+    kc-recipes --recipe cifar10 --set model=wrn --set wrn_depth=28 --epochs 200
+    kc-recipes --recipe mymodule:MyRecipe --epochs 1 --seeds 1
+
+Keras is imported only once a recipe runs: `--help` and argument errors answer at once.
+"""
+
+import argparse
+import ast
+import datetime
+import inspect
+import os
+import sys
+
+from . import registry
+from .base import METHODS
+from .base import RecipeError
+from .base import check_recipe
+
+PROG = "kc-recipes"
+
+
+def recipe_class(spec):
+    """The recipe class of a registered name or `package.module:Class`, checked, without data."""
+    return registry.recipe_class(spec)
+
+
+def load_recipe(spec, **kwargs):
+    return recipe_class(spec)(**kwargs)
+
+
+def recipe_listing():
+    summaries = registry.summaries()
+    width = max(map(len, summaries), default=0) + 2
+    lines = [f"  {name:<{width}}{summary}" for name, summary in summaries.items()]
+    return ("recipes (--recipe NAME):\n" + "\n".join(lines)
+            + "\n\nor --recipe package.module:Class for a keras_curriculum_recipes.Recipe "
+              "subclass of your own\n(docs/adding_a_recipe.md).")
+
+
+class _HelpWithRecipes(argparse.Action):
+    """`-h`: the options, then every registered recipe with its summary (read only then)."""
+
+    def __init__(self, option_strings, dest, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS,
+                         help="show this help and the recipes, and exit")
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        parser.epilog = recipe_listing()
+        parser.print_help()
+        parser.exit()
+
+
+def _recipe_option(text):
+    """`KEY=VALUE` -> (key, value), VALUE read as a Python literal (else kept as a string)."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.isidentifier():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    try:
+        return key, ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        return key, value
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     add_help=False)
+    parser.add_argument("-h", "--help", action=_HelpWithRecipes)
+    parser.add_argument("--recipe", default="fashion_mnist",
+                        help="a recipe name (listed below) or package.module:Class")
+    parser.add_argument("--methods", default=None,
+                        help=f"comma-separated, from {', '.join(METHODS)} "
+                             "(default: every method the recipe supports)")
+    parser.add_argument("--seeds", type=int, default=3, help="number of seeds (>= 1)")
+    parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--train-size", type=int, default=None)
+    parser.add_argument("--set", dest="options", type=_recipe_option, action="append",
+                        default=[], metavar="KEY=VALUE",
+                        help="recipe constructor argument, repeatable (e.g. model=wrn, "
+                             "data_dir=/data/tfds)")
+    parser.add_argument("--out", default=None,
+                        help="output folder (default runs/<recipe name>/<time>)")
+    parser.add_argument("--verbose", type=int, default=1, choices=[0, 1, 2])
+    args = parser.parse_args(argv)
+    if args.seeds < 1:
+        parser.error(f"--seeds must be >= 1. Received: {args.seeds}")
+    if args.epochs < 1:
+        parser.error(f"--epochs must be >= 1. Received: {args.epochs}")
+    try:
+        args.recipe_class = recipe_class(args.recipe)
+    except (ValueError, RecipeError) as error:
+        parser.error(str(error))
+    supported = tuple(args.recipe_class.methods)
+    if args.methods is None:
+        methods = list(supported)
+    else:
+        methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown or not methods:
+        parser.error(f"unknown method(s) {unknown}. Available: {', '.join(METHODS)}")
+    unsupported = [m for m in methods if m not in supported]
+    if unsupported:
+        parser.error(f"recipe {args.recipe!r} does not support {unsupported}. "
+                     f"It supports: {', '.join(supported)}")
+    args.methods = methods
+    return args
+
+
+def main(argv=None):
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    kwargs = dict(args.options)
+    if args.train_size is not None:
+        kwargs["train_size"] = args.train_size
+    signature = inspect.signature(args.recipe_class)
+    try:
+        signature.bind(**kwargs)
+    except TypeError as error:
+        print(f"error: --set: {error}; recipe {args.recipe!r} takes {list(signature.parameters)}",
+              file=sys.stderr)
+        return 2
+    try:
+        recipe = args.recipe_class(**kwargs)
+        check_recipe(recipe)
+    except (ValueError, RecipeError) as error:  # e.g. a dataset not on this machine: say how
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    from . import compare  # imports Keras: only once a recipe is to run
+
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    out = args.out or os.path.join("runs", recipe.name, stamp)
+    compare.compare(recipe, args.methods, range(args.seeds), args.epochs, out, args.verbose)
+    return 0
