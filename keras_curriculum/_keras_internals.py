@@ -337,7 +337,8 @@ def _install_group_rates(optimizer, registry, owner, patch):
     own_decay = type(optimizer)._apply_weight_decay.__get__(optimizer)
     own_vector_update = _unfused_backend_update_step(optimizer)
     current_rate = optimizer._get_current_learning_rate
-    override = vars(optimizer).get("_get_current_learning_rate")  # the registry's, if any
+    # The registry's override, if any, else the optimizer's own method.
+    restore = vars(optimizer).get("_get_current_learning_rate") or current_rate
 
     def rates(learning_rate):
         return patch.group_rates(ops.cast(learning_rate, "float32"), registry.step_before(owner))
@@ -357,10 +358,9 @@ def _install_group_rates(optimizer, registry, owner, patch):
             try:
                 own_decay(members[group])
             finally:
-                if override is None:
-                    object.__delattr__(optimizer, "_get_current_learning_rate")
-                else:
-                    object.__setattr__(optimizer, "_get_current_learning_rate", override)
+                # Set back, never deleted: under tf.distribute every replica thread runs this
+                # and meets the others in the decay's merge call, so two of them restore it.
+                object.__setattr__(optimizer, "_get_current_learning_rate", restore)
 
     def vector_update(grads, trainable_variables, learning_rate):
         own_vector_update(grads, trainable_variables, rates(learning_rate))
