@@ -37,19 +37,7 @@ def rand_augment(value_range, num_ops, factor, seed):
 
 
 def build(et, dataset, batch_size=None, drop_remainder=False):
-    """Returns `dataset` with every batch augmented and down-sampled for its epoch's stage.
-
-    With `saturate` on and a finite dataset, the batches of an epoch have its stage's size
-    (a batched dataset is re-batched); the reported cardinality stays the full-size count.
-
-    Args:
-        dataset: `tf.data.Dataset` of `(images, labels)` or `(images, labels,
-            sample_weights)`, images of a fixed size, batched or not.
-        batch_size: int, required for an unbatched dataset (batched here, after the
-            per-image augmentation); must be None for a batched one. It is the global
-            batch (all replicas), as `fit` takes it.
-        drop_remainder: passed to `batch` for an unbatched dataset.
-    """
+    """The pipeline `EfficientTrain.apply` returns (see its docstring)."""
     import tensorflow as tf
 
     drop_remainder = check_bool("drop_remainder", drop_remainder)
