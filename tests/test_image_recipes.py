@@ -26,6 +26,9 @@ from recipes.image_classification import step_decay
 from recipes.models import resnet18
 from recipes.models import wide_resnet
 
+# The recipes' own tests: scripts/test_floor.sh leaves them out (-m "not recipes").
+pytestmark = pytest.mark.recipes
+
 # Parameter counts from the architectures' definitions -------------------------------------------
 
 

@@ -10,6 +10,9 @@ from recipes import __main__ as cli
 from recipes import compare
 from recipes import data
 
+# The recipes' own tests: scripts/test_floor.sh leaves them out (-m "not recipes").
+pytestmark = pytest.mark.recipes
+
 
 def test_mcnemar_matches_exact_binomial_by_hand():
     # 10 examples only the first model gets right, 2 only the second: p = 2 * P(X <= 2),
