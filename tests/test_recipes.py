@@ -11,6 +11,9 @@ from keras_curriculum_recipes import compare
 from keras_curriculum_recipes import data
 from keras_curriculum_recipes import methods as methods_lib
 
+# The recipes' own tests: scripts/test_floor.sh leaves them out (-m "not recipes").
+pytestmark = pytest.mark.recipes
+
 
 def test_mcnemar_matches_exact_binomial_by_hand():
     # 10 examples only the first model gets right, 2 only the second: p = 2 * P(X <= 2),

@@ -26,6 +26,9 @@ from keras_curriculum_recipes import registry
 from keras_curriculum_recipes import text
 from keras_curriculum_recipes.rotten_tomatoes import RottenTomatoes
 
+# The recipes' own tests: scripts/test_floor.sh leaves them out (-m "not recipes").
+pytestmark = pytest.mark.recipes
+
 TINY_LSTM = {"embedding_dim": 8, "lstm_units": 8, "dense_units": 8}
 TINY_BERT = {"preset": None, "batch_size": 8, "sequence_length": 16, "vocabulary_size": 200,
              "num_layers": 1, "hidden_dim": 16, "num_heads": 2}
