@@ -184,7 +184,7 @@ class LeRaC(CurriculumLogs, keras.callbacks.Callback):
 
     def describe_duration(self):
         """The curriculum length as given: "5 epochs", "5% of the fit"."""
-        return describe_duration(self.duration, self.unit)
+        return describe_duration(self.duration, self.resolved_unit())
 
     def resolved_unit(self, epochs=None, steps_per_epoch=None):
         """The unit k is counted in for a fit of `epochs` x `steps_per_epoch` (see `unit`)."""
