@@ -5,6 +5,9 @@ needs more, so a Keras release that renames an internal breaks this file, at imp
 message naming the supported versions, instead of a training run somewhere else.
 
 What lives here:
+- `calling_callback_list`, the list of callbacks of the `fit` that is setting a callback up
+  (how the curricula put their epoch values into the logs before every other callback reads
+  them, see `keras_curriculum.epoch_logs`);
 - accessors for optimizer, model and layer internals (`learning_rate_object`,
   `iteration_variable`, `flatten_layers`, `nodes_by_depth`, `jax_metric_values`...);
 - `OptimizerPatches`, the single registry through which curricula change an optimizer's update.
@@ -16,6 +19,7 @@ What lives here:
   `DynamicBackend`, an `Equalization` whose histogram stays one op inside `tf.data`).
 """
 
+import sys
 from typing import Callable
 from typing import NamedTuple
 from typing import Optional
@@ -89,6 +93,29 @@ def unsynced_model(callback):
     the metric buffer (`jax_metric_values`) avoids that copy.
     """
     return callback._model
+
+
+def calling_callback_list(callback, max_frames=8):
+    """The `callbacks` list of the `keras.callbacks.CallbackList` now calling `callback`, or None.
+
+    Keras 3 gives a callback no reference to the other callbacks of its `fit`: the
+    `CallbackList` that `fit` builds calls `set_model` on each of them, so the list is the `self`
+    of a calling frame. Looked up by walking a few frames up from the caller, and accepted only
+    if it holds `callback` itself. Returns the list object (`CallbackList.callbacks`, public),
+    which the caller may insert into, or None when `callback` is not being set up by a
+    `CallbackList` (a custom training loop).
+    """
+    frame = sys._getframe(1)
+    for _ in range(max_frames):
+        if frame is None:
+            return None
+        owner = frame.f_locals.get("self")
+        if isinstance(owner, keras.callbacks.CallbackList) and any(
+            c is callback for c in getattr(owner, "callbacks", ())
+        ):
+            return owner.callbacks
+        frame = frame.f_back
+    return None
 
 
 def jax_metric_values(model, positions):

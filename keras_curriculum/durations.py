@@ -13,17 +13,17 @@ import numbers
 from keras_curriculum._validation import check_int
 
 
-def check_duration(name, value, allow_none=False):
-    """`value` as an int >= 1 (a count) or a float in (0, 1) (a fraction of the fit)."""
+def check_duration(name, value, allow_none=False, minimum=1):
+    """`value` as an int >= `minimum` (a count) or a float in (0, 1) (a fraction of the fit)."""
     if value is None and allow_none:
         return None
     if isinstance(value, numbers.Integral) and not isinstance(value, bool):
-        return check_int(name, value, 1)
+        return check_int(name, value, minimum)
     if isinstance(value, numbers.Real) and not isinstance(value, bool):
         value = float(value)
         if math.isfinite(value) and 0.0 < value < 1.0:
             return value
-    expected = "an int >= 1 (a count) or a float in (0, 1) (a fraction of the fit)"
+    expected = f"an int >= {minimum} (a count) or a float in (0, 1) (a fraction of the fit)"
     if allow_none:
         expected += " or None"
     # A float of 1 or more is a count written as a float: the wrong type, as for `check_int`.

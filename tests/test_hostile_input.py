@@ -54,7 +54,12 @@ _HOSTILE = {
                ("int", 3, ValueError)],
     "path": [("int", 5, TypeError), ("list", ["dir"], TypeError)],
 }
-_NONE_ERROR = {"int": TypeError, "number": TypeError, "bool": TypeError, "choice": ValueError}
+# A duration (keras_curriculum.durations) takes an int count or a float fraction in (0, 1): any
+# other float is a value out of range.
+_HOSTILE["duration"] = _NOT_A_NUMBER + [("float", 2.5, ValueError), ("nan", NAN, ValueError),
+                                        ("+inf", INF, ValueError), ("-inf", -INF, ValueError)]
+_NONE_ERROR = {"int": TypeError, "number": TypeError, "bool": TypeError, "choice": ValueError,
+               "duration": TypeError}
 
 
 def attacks(where, name, build, kind, out_of_range=(), optional=False, skip=()):
@@ -149,8 +154,9 @@ def _seed_and_clear():
 
 
 # LeRaC
-CASES += attacks("LeRaC", "duration", lambda v: lerac(duration=v), "int", [0, -3])
-CASES += attacks("LeRaC", "min_learning_rate", lambda v: lerac(min_learning_rate=v), "number", [0.0, -1e-6])
+CASES += attacks("LeRaC", "duration", lambda v: lerac(duration=v), "duration", [0, -3, 1.0])
+CASES += attacks("LeRaC", "min_learning_rate", lambda v: lerac(min_learning_rate=v), "number", [0.0, -1e-6],
+                 optional=True)  # None: 1e-5 x the first group's rate
 CASES += attacks("LeRaC", "max_learning_rate", lambda v: lerac(max_learning_rate=v), "number", [0.0, -1.0],
                  optional=True)
 CASES += case("LeRaC-min_learning_rate-above-max_learning_rate", lambda: lerac(min_learning_rate=1e-2, max_learning_rate=1e-3),
@@ -238,11 +244,13 @@ CASES += attacks("sigma_at_epoch", "initial_sigma", lambda v: kc.sigma_at_epoch(
 CASES += attacks("sigma_at_epoch", "epoch", lambda v: kc.sigma_at_epoch(1.0, v), "int", [-1])
 CASES += attacks("sigma_at_epoch", "factor", lambda v: kc.sigma_at_epoch(1.0, 3, v), "number",
                  [0.0, 1.5])
-CASES += attacks("sigma_at_epoch", "every", lambda v: kc.sigma_at_epoch(1.0, 3, 0.9, v), "int",
+CASES += attacks("sigma_at_epoch", "every", lambda v: kc.sigma_at_epoch(1.0, 3, 0.9, v), "duration",
                  [0])
+CASES += case("sigma_at_epoch-every-fraction-without-epochs",
+              lambda: kc.sigma_at_epoch(1.0, 3, 0.9, 0.025), ValueError, _named("every"))
 CASES += attacks("bypass_epoch", "initial_sigma", lambda v: kc.bypass_epoch(v), "number", [-1.0])
 CASES += attacks("bypass_epoch", "factor", lambda v: kc.bypass_epoch(1.0, v), "number", [0.0, 2.0])
-CASES += attacks("bypass_epoch", "every", lambda v: kc.bypass_epoch(1.0, every=v), "int", [0])
+CASES += attacks("bypass_epoch", "every", lambda v: kc.bypass_epoch(1.0, every=v), "duration", [0])
 CASES += attacks("bypass_epoch", "kernel_size", lambda v: kc.bypass_epoch(1.0, kernel_size=v),
                  "int", [0, 4])
 CASES += attacks("bypass_epoch", "rank", lambda v: kc.bypass_epoch(1.0, rank=v), "int", [3])
@@ -276,7 +284,7 @@ CASES += case("smoothing_layers-str", lambda: kc.smoothing_layers("model"), Type
               _named("model"))
 CASES += attacks("SigmaDecay", "factor", lambda v: kc.SigmaDecay(factor=v), "number",
                  [0.0, 1.01, -0.5])
-CASES += attacks("SigmaDecay", "every", lambda v: kc.SigmaDecay(every=v), "int", [0])
+CASES += attacks("SigmaDecay", "every", lambda v: kc.SigmaDecay(every=v), "duration", [0, 1.0])
 
 # low_frequency_crop and LowFrequencyCrop
 _SIZE_OUT_OF_RANGE = [0, -1, 17, (8, 0)]
@@ -374,9 +382,9 @@ CASES += case("plot_efficient_train-path-int",
               lambda: kc.plot_efficient_train(et(image_size=8), 3), TypeError, _named("path"))
 
 # DoCL, DoCLLogits, CosineRestarts
-CASES += attacks("DoCL", "warmup_epochs", lambda v: kc.DoCL(warmup_epochs=v), "int", [-1])
+CASES += attacks("DoCL", "warmup_epochs", lambda v: kc.DoCL(warmup_epochs=v), "duration", [-1])
 CASES += attacks("DoCL", "episode_epochs", lambda v: kc.DoCL(episode_epochs=v), "int",
-                 [0, [], [2, 0]], skip=("list",))
+                 [0, [], [2, 0], "1", "paper"], skip=("list", "str"))
 CASES += case("DoCL-episode_epochs-list-of-str", lambda: kc.DoCL(episode_epochs=[2, "2"]),
               TypeError, _named("episode_epochs"))
 CASES += attacks("DoCL", "tau", lambda v: kc.DoCL(tau=v), "number", [0.0, -1.0])

@@ -1,41 +1,55 @@
 """`SigmaDecay`: the CBS callback that decays the sigma of every smoothing layer, epoch by epoch."""
 
+import warnings
+
 import keras
 
 from keras_curriculum._validation import check_int
-from keras_curriculum._validation import check_number
 from keras_curriculum.cbs.insertion import smoothing_layers
+from keras_curriculum.cbs.schedule import DEFAULT_EVERY
+from keras_curriculum.cbs.schedule import DEFAULT_FACTOR
+from keras_curriculum.cbs.schedule import check_decay
+from keras_curriculum.cbs.schedule import decay_period
 from keras_curriculum.cbs.schedule import sigma_at_epoch
-from keras_curriculum.durations import check_duration
 from keras_curriculum.durations import is_fraction
-from keras_curriculum.durations import resolve_duration
+from keras_curriculum.epoch_logs import CurriculumLogs
 
+# Below this share of its start by the fit's last epoch, sigma has visibly decayed.
+MIN_DECAY = 0.5
 
 
 @keras.saving.register_keras_serializable(package="keras_curriculum")
-class SigmaDecay(keras.callbacks.Callback):
+class SigmaDecay(CurriculumLogs, keras.callbacks.Callback):
     """Decays the sigma of every `GaussianSmoothing` layer of the model, epoch by epoch.
 
-    At the beginning of every epoch e (counted from 0), this callback sets each smoothing
-    layer's sigma to
+    At the beginning of every epoch e (counted from 0) of a fit of T epochs, this callback sets
+    each smoothing layer's sigma to
 
-        sigma_e = sigma_0 * factor ** floor(e / every)
+        sigma_e = sigma_0 * factor ** (e / (every * T))     (`every` a fraction of the fit)
+        sigma_e = sigma_0 * factor ** floor(e / every)      (`every` an int, in epochs)
 
-    where sigma_0 is the `sigma` the layer was built with. The value depends on the epoch index
-    only, so a run resumed by `keras.callbacks.BackupAndRestore` (or `fit(initial_epoch=...)`)
-    continues exactly where it stopped. When sigma crosses a layer's bypass point (its kernel
-    becomes the identity within `bypass_tolerance`), the callback retraces the model's compiled
-    train/test/predict functions once, and from then on smoothing costs nothing.
+    where sigma_0 is the `sigma` the layer was built with. The default is the paper's curve
+    over the fraction of the run: 0.9 every 5 of 200 epochs (Table 1: factor 0.9, every 2 to 5
+    epochs; the CIFAR runs last 200 epochs), i.e. sigma_0 * 0.9 ** (40 e / T), applied at every
+    epoch so that a short fit decays as much as a long one (an 8-epoch fit multiplies sigma by
+    0.9 ** 5 = 0.59 per epoch). An int `every` keeps the paper's staircase in epochs.
 
-    At the end of every epoch, `logs` (and so `History`, `TensorBoard` placed after this callback,
-    `CSVLogger`) receives `cbs_sigma`, the largest current sigma, and `cbs_active_layers`, the
-    number of smoothing layers still convolving.
+    The value depends on the epoch index only, so a run resumed by
+    `keras.callbacks.BackupAndRestore` (or `fit(initial_epoch=...)`) continues exactly where it
+    stopped. When sigma crosses a layer's bypass point (its kernel becomes the identity within
+    `bypass_tolerance`), the callback retraces the model's compiled train/test/predict
+    functions once, and from then on smoothing costs nothing. Before the first step, a schedule
+    under which sigma stays above half its start for the whole fit is reported with a warning.
+
+    At the end of every epoch, `logs` receives `cbs_sigma`, the largest current sigma, and
+    `cbs_active_layers`, the number of smoothing layers still convolving; they reach every
+    callback (`History`, `TensorBoard`, `CSVLogger`), wherever it is in the list.
 
     Args:
         factor: float in (0, 1], the decay factor d (paper: 0.9). 1 keeps sigma constant.
-        every: epochs between decays u: an int >= 1 (paper Table 1: 2 to 5 for images), or a
-            float in (0, 1), a fraction of the fit resolved at the start of `fit` (see
-            `keras_curriculum.durations`).
+        every: the decay period u: a float in (0, 1), a fraction of the fit (default 5/200 =
+            0.025, the paper's proportion), or an int >= 1, a count of epochs (paper Table 1:
+            2 to 5 for images). See `keras_curriculum.durations`.
         verbose: int, 0 (silent) or 1 (a line when a layer stops smoothing).
 
     Example:
@@ -43,33 +57,45 @@ class SigmaDecay(keras.callbacks.Callback):
     ```python
     model = kc.add_smoothing(resnet, sigma=1.0)
     model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
-    model.fit(x, y, epochs=200, callbacks=[kc.SigmaDecay(factor=0.9, every=5)])
+    model.fit(x, y, epochs=30, callbacks=[kc.SigmaDecay()])  # sigma_0 * 0.9 ** (40 e / 30)
+    model.fit(x, y, epochs=200, callbacks=[kc.SigmaDecay(factor=0.9, every=5)])  # staircase
     ```
 
     References:
         Sinha, Garg, Larochelle. "Curriculum By Smoothing", NeurIPS 2020.
     """
 
-    def __init__(self, factor=0.9, every=5, verbose=0):
+    def __init__(self, factor=DEFAULT_FACTOR, every=DEFAULT_EVERY, verbose=0):
         super().__init__()
-        self.factor = check_number("factor", factor, low=0.0, high=1.0, low_open=True)
-        self.every = check_duration("every", every)
+        self.factor, self.every = check_decay(factor, every)
         self.verbose = check_int("verbose", verbose, 0, 2)
         self._layers = []
-        self._every = None if is_fraction(self.every) else self.every
+        self._epochs = None
 
     def resolved_every(self, epochs):
-        """The decay period u in epochs for a fit of `epochs` epochs."""
-        return resolve_duration(self.every, epochs)
+        """The decay period u in epochs for a fit of `epochs` epochs (a float for a fraction)."""
+        return decay_period(self.every, epochs)
 
     def sigma_at(self, layer, epoch):
         """The sigma `layer` gets at the start of `epoch` (of the fit being run)."""
-        if self._every is None:
+        if is_fraction(self.every) and self._epochs is None:
             raise ValueError(
                 f"SigmaDecay(every={self.every}) is a fraction of the fit: it is resolved when "
-                "`fit` starts; use `resolved_every(epochs)` before that."
+                "`fit` starts; use `kc.sigma_at_epoch(..., epochs=...)` before that."
             )
-        return sigma_at_epoch(layer.sigma, epoch, self.factor, self._every)
+        return sigma_at_epoch(layer.sigma, epoch, self.factor, self.every, self._epochs)
+
+    def _warn_if_inactive(self, epochs):
+        left = sigma_at_epoch(1.0, epochs - 1, self.factor, self.every, epochs)
+        if left > MIN_DECAY:
+            warnings.warn(
+                f"SigmaDecay(factor={self.factor:g}, every={self.every!r}) leaves sigma at "
+                f"{left:.0%} of its start in the last epoch of this {epochs}-epoch fit: the "
+                "smoothing hardly changes and CBS acts as a fixed blur. Pass `every` as a "
+                f"fraction of the fit, e.g. every={DEFAULT_EVERY} (the paper's 5 of 200 "
+                "epochs), a smaller `factor`, or train longer.",
+                stacklevel=3,
+            )
 
     def plot(self, path, epochs=None, initial_sigma=1.0, kernel_size=3, rank=2, title=None):
         """Saves a PNG of sigma per epoch (`plot_cbs`); `epochs` defaults to the last fit's."""
@@ -79,7 +105,7 @@ class SigmaDecay(keras.callbacks.Callback):
         return plot_cbs(self, path, epochs, initial_sigma, kernel_size, rank, title)
 
     def on_train_begin(self, logs=None):
-        self._every = self.resolved_every(self.params.get("epochs") or 1)
+        self._epochs = self.params.get("epochs") or 1
         self._layers = smoothing_layers(self.model)
         if not self._layers:
             raise ValueError(
@@ -87,6 +113,7 @@ class SigmaDecay(keras.callbacks.Callback):
                 "Insert them with `kc.add_smoothing(model)` or add `kc.GaussianSmoothing` "
                 "layers to the model."
             )
+        self._warn_if_inactive(self._epochs)
 
     def on_epoch_begin(self, epoch, logs=None):
         switched = [layer.set_sigma(self.sigma_at(layer, epoch)) for layer in self._layers]
@@ -105,11 +132,14 @@ class SigmaDecay(keras.callbacks.Callback):
         self.model.make_test_function(force=True)
         self.model.make_predict_function(force=True)
 
+    def epoch_logs(self, epoch):
+        if not self._layers:
+            return {}
+        return {"cbs_sigma": max(layer.current_sigma for layer in self._layers),
+                "cbs_active_layers": sum(not layer.passes_through for layer in self._layers)}
+
     def on_epoch_end(self, epoch, logs=None):
-        if logs is None or not self._layers:
-            return
-        logs["cbs_sigma"] = max(layer.current_sigma for layer in self._layers)
-        logs["cbs_active_layers"] = sum(not layer.passes_through for layer in self._layers)
+        self.write_epoch_logs(epoch, logs)
 
     def get_config(self):
         return {"factor": self.factor, "every": self.every, "verbose": self.verbose}

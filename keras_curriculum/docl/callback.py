@@ -5,6 +5,7 @@ The callback draws each epoch's subset and order (`plan`, `scores`), feeds them 
 `buffer`) and keeps the per-example state on the host (`state`).
 """
 
+import weakref
 
 import keras
 import numpy as np
@@ -18,8 +19,9 @@ from keras_curriculum._validation import check_choice
 from keras_curriculum._validation import check_int
 from keras_curriculum._validation import check_number
 from keras_curriculum._validation import check_path
-from keras_curriculum._validation import check_sequence
 from keras_curriculum._validation import take_renamed
+from keras_curriculum.durations import check_duration
+from keras_curriculum.epoch_logs import CurriculumLogs
 from keras_curriculum.docl import checks
 from keras_curriculum.docl import plan as docl_plan
 from keras_curriculum.docl import sources
@@ -28,13 +30,15 @@ from keras_curriculum.docl.cosine import CosineRestarts
 from keras_curriculum.docl.metric import DoCLLogits
 from keras_curriculum.docl.rates import host_rates
 from keras_curriculum.docl.scores import sample_subset
+from keras_curriculum.docl.selection import EpochSelection
 from keras_curriculum.docl.state import ExampleState
+from keras_curriculum.docl.summaries import ScoreSummaries
 
 _RENAMED = {"k_min": "min_fraction", "gamma_k": "fraction_decay"}
 
 
 @keras.saving.register_keras_serializable(package="keras_curriculum")
-class DoCL(keras.callbacks.Callback):
+class DoCL(CurriculumLogs, keras.callbacks.Callback):
     """Dynamics-optimized curriculum: each epoch trains on a subset sampled by learning speed.
 
     DoCL is both the `tf.data` stage that feeds `fit` and the callback that runs the curriculum.
@@ -51,6 +55,15 @@ class DoCL(keras.callbacks.Callback):
     replacement with Pr(i) proportional to exp(a_hat(i) / tau), and after each episode one full
     pass refreshes every score and k shrinks: k_{m+1} = max(min_fraction n, fraction_decay k_m),
     k_0 = initial_fraction n.
+
+    By default the plan is the paper's, scaled to the fit: a warm start of 5/300 of the epochs
+    (at least one), then the official code's episode ends (5 10 15 20 30 40 60 90 140 210 300
+    of 300 epochs) scaled to the fit, each episode keeping its subset size k_m; a fit too
+    short for that is compressed (`docl.plan.official_episodes`): an 8-epoch fit trains on
+    0.66 of the data per epoch on average (the paper's 300 epochs: 0.51). Before the first
+    step, a plan whose subset never falls below the whole data in this fit is reported with a
+    warning, and a model whose last layer applies a softmax with `from_logits=True` is refused.
+    The epoch logs get `docl_fraction`, wherever `TensorBoard` or `CSVLogger` are listed.
 
     Wiring: `train = docl.apply(dataset, batch_size)` returns the batches (the subset and the
     order of each epoch are drawn by the host at `on_epoch_begin`); `compile` needs one extra
@@ -71,9 +84,13 @@ class DoCL(keras.callbacks.Callback):
     if they had the mean score.
 
     Args:
-        warmup_epochs: int >= 0, T0, the epochs on all data before the first episode (paper: 5).
-        episode_epochs: int >= 1, or a list of them (one per episode, the last repeated): the
-            sampling epochs of each episode.
+        warmup_epochs: T0, the epochs on all data before the first episode: an int >= 0, or a
+            float in (0, 1), a fraction of the fit (at least one epoch). Default 5/300, the
+            paper's 5 of 300 epochs.
+        episode_epochs: `"official"` (default, the official episode ends scaled to the fit,
+            each episode's last epoch its refresh pass), or an int >= 1 or a list of them (one
+            per episode, the last repeated): the sampling epochs of each episode, each followed
+            by a refresh pass.
         tau: float > 0, sampling temperature (paper: 0.1).
         gamma: float in [0, 1), EMA factor of the score (paper: 0.9).
         fraction_decay: float in (0, 1], the factor by which the subset shrinks after each
@@ -115,7 +132,8 @@ class DoCL(keras.callbacks.Callback):
     References:
         Zhou, Wang, Bilmes. "Curriculum Learning by Optimizing Learning Dynamics", AISTATS 2021.
     """
-    def __init__(self, warmup_epochs=5, episode_epochs=10, tau=0.1, gamma=0.9,
+    def __init__(self, warmup_epochs=docl_plan.DEFAULT_WARMUP, episode_epochs=docl_plan.OFFICIAL,
+                 tau=0.1, gamma=0.9,
                  fraction_decay=0.9, min_fraction=0.2, initial_fraction=1.0, refresh=True,
                  from_logits=True, state_dtype="float16", buffer_steps=16, shuffle_window=10000,
                  seed=None, backup_dir=None, log_dir=None, verbose=0, **deprecated):
@@ -123,14 +141,8 @@ class DoCL(keras.callbacks.Callback):
         renamed = take_renamed(deprecated, _RENAMED, "DoCL")
         fraction_decay = renamed.get("fraction_decay", fraction_decay)
         min_fraction = renamed.get("min_fraction", min_fraction)
-        self.warmup_epochs = check_int("warmup_epochs", warmup_epochs, 0)
-        if isinstance(episode_epochs, (list, tuple)):
-            self.episode_epochs = [
-                check_int("episode_epochs", length, 1)
-                for length in check_sequence("episode_epochs", episode_epochs)
-            ]
-        else:
-            self.episode_epochs = check_int("episode_epochs", episode_epochs, 1)
+        self.warmup_epochs = check_duration("warmup_epochs", warmup_epochs, minimum=0)
+        self.episode_epochs = docl_plan.check_episode_epochs(episode_epochs)
         self.tau = check_number("tau", tau, low=0.0, low_open=True)
         self.gamma = check_number("gamma", gamma, 0.0, 1.0, high_open=True)
         self.fraction_decay = check_number("fraction_decay", fraction_decay, 0.0, 1.0,
@@ -158,13 +170,13 @@ class DoCL(keras.callbacks.Callback):
         self.num_examples = None
         self._epoch = None
         self._plan = None
-        self._order = None  # this epoch's examples, in training order
-        self._mask = None  # streaming sources: which examples this epoch keeps
-        self._windows = None  # streaming sources: the permutation of each window
+        self._selection = EpochSelection()
         self._first_step = 0
         self._epoch_open = False
         self._short_epochs = None
         self._writer = None
+        self._fit_epochs = None  # the epochs of the current (or last) fit
+        self._schedule_epochs = weakref.WeakKeyDictionary()  # schedule -> epochs it was built for
 
     @property
     def num_classes(self):
@@ -193,17 +205,20 @@ class DoCL(keras.callbacks.Callback):
 
     # Planning: pure functions of the epoch -----------------------------------------------------
 
-    def epoch_plan(self, epoch):
-        """`EpochPlan(phase, episode, size)` of `epoch` (needs `apply` first)."""
+    def epoch_plan(self, epoch, epochs=None):
+        """`EpochPlan(phase, episode, size)` of `epoch` (needs `apply` first) in a fit of
+        `epochs` epochs (default: the current or last fit's; needed for a relative plan)."""
         self._require_data()
+        warmup, episodes = docl_plan.resolve_plan(
+            self.warmup_epochs, self.episode_epochs, epochs or self._fit_epochs, self.refresh)
         return docl_plan.epoch_plan(
-            epoch, self.num_examples, self.warmup_epochs, self.episode_epochs, self.fraction_decay,
-            self.min_fraction, self.initial_fraction, self.refresh,
+            epoch, self.num_examples, warmup, episodes, self.fraction_decay, self.min_fraction,
+            self.initial_fraction, self.refresh,
         )
 
-    def steps_in_epoch(self, epoch):
+    def steps_in_epoch(self, epoch, epochs=None):
         return sources.num_batches(
-            self.epoch_plan(epoch).size, self.batch_size, self.drop_remainder
+            self.epoch_plan(epoch, epochs).size, self.batch_size, self.drop_remainder
         )
 
     def learning_rate_schedule(self, max_learning_rate, epochs, min_learning_rate=0.0,
@@ -213,17 +228,20 @@ class DoCL(keras.callbacks.Callback):
         Args:
             max_learning_rate, min_learning_rate, max_decay, min_decay: see `CosineRestarts`.
             epochs: int >= 1, the epochs `fit` will run (the cycles are counted in steps,
-                which differ per epoch as the subsets shrink).
+                which differ per epoch as the subsets shrink). A `fit` of another number of
+                epochs with this schedule raises a `ValueError` before its first step.
         """
         epochs = check_int("epochs", epochs, 1)
         cycles = {}
         for epoch in range(epochs):
-            plan = self.epoch_plan(epoch)
-            cycles[plan.episode] = cycles.get(plan.episode, 0) + self.steps_in_epoch(epoch)
-        return CosineRestarts(
+            plan = self.epoch_plan(epoch, epochs)
+            cycles[plan.episode] = cycles.get(plan.episode, 0) + self.steps_in_epoch(epoch, epochs)
+        schedule = CosineRestarts(
             [max(cycles[key], 1) for key in sorted(cycles)], max_learning_rate,
             min_learning_rate, max_decay, min_decay,
         )
+        self._schedule_epochs[schedule] = epochs
+        return schedule
 
     def memory_per_example(self, num_classes=None):
         """Host bytes per training example (previous logits, last step, score, label)."""
@@ -261,17 +279,18 @@ class DoCL(keras.callbacks.Callback):
         self._source = source
         self.batch_size = batch_size
         self.drop_remainder = drop_remainder
-        self.num_examples = source.length
+        self.num_examples = self._selection.num_examples = source.length
         if self._metric is not None:
             self._metric.batch_size = self.batch_size
         max_batches = sources.num_batches(source.length, batch_size, drop_remainder)
         if isinstance(source, sources.StreamingSource):
             batches = source.batches(
-                self._current_mask, self._window_permutation, self.batch_size,
+                self._selection.current_mask, self._selection.window_permutation, self.batch_size,
                 self.drop_remainder, self.shuffle_window,
             )
         else:
-            batches = source.batches(self._current_order, self.batch_size, self.drop_remainder)
+            batches = source.batches(self._selection.current_order, self.batch_size,
+                                     self.drop_remainder)
         batches = zip_with_fixed_cardinality(batches, max_batches)
         return batches.prefetch(tf.data.AUTOTUNE)
 
@@ -288,34 +307,16 @@ class DoCL(keras.callbacks.Callback):
         if self._source is None:
             raise ValueError("Call `docl.apply(dataset, batch_size=...)` first.")
 
-    def _current_order(self):
-        if self._order is None:  # Keras peeks at one batch before training starts.
-            return np.arange(self.num_examples, dtype=np.int64)
-        return self._order
-
-    def _current_mask(self):
-        if self._mask is None:
-            return np.ones(self.num_examples, bool)
-        return self._mask
-
-    def _window_permutation(self, window, size):
-        """The permutation the host drew for `window` at `on_epoch_begin` (one source of truth)."""
-        if self._windows is None:
-            return np.arange(size, dtype=np.int64)
-        permutation = self._windows[int(window)]
-        if len(permutation) != int(size):
-            raise RuntimeError(
-                f"DoCL's window {int(window)} holds {int(size)} examples, {len(permutation)} "
-                "were drawn: the source does not yield the same examples on every pass."
-            )
-        return permutation
-
     # Callback hooks -----------------------------------------------------------------------------
 
     def on_train_begin(self, logs=None):
         self._require_data()
         model = internals.unsynced_model(self)
         num_classes = checks.check_fit(self, model, self._metric, self._source.labels)
+        epochs = self.params.get("epochs") or 1
+        checks.check_schedule_epochs(model.optimizer, self._schedule_epochs, epochs)
+        self._fit_epochs = epochs
+        checks.warn_if_inactive(self, epochs)
         state = self._state
         if state.num_examples != self.num_examples or (
             num_classes is not None and state.num_classes not in (None, num_classes)
@@ -327,15 +328,7 @@ class DoCL(keras.callbacks.Callback):
         self._reader = LogitsReader(model, self._metric)
         self._short_epochs = short_epochs()
         if self.log_dir and self._writer is None:
-            import tensorflow as tf
-
-            try:
-                import tensorboard  # noqa: F401
-            except ImportError as error:
-                raise ImportError(
-                    "DoCL(log_dir=...) writes TensorBoard summaries: `pip install tensorboard`."
-                ) from error
-            self._writer = tf.summary.create_file_writer(self.log_dir)
+            self._writer = ScoreSummaries(self.log_dir)
 
     def _check_metric_width(self):
         """Once the metric is built: the state's logits get its width (or must match it)."""
@@ -360,24 +353,8 @@ class DoCL(keras.callbacks.Callback):
             print(f"\nEpoch {epoch + 1}: DoCL trains on {plan.size} of {self.num_examples} "
                   f"examples ({plan.phase}).")
         self._epoch = epoch
-        if isinstance(self._source, sources.StreamingSource):
-            mask = np.zeros(self.num_examples, bool)
-            mask[chosen] = True
-            ordered = np.flatnonzero(mask)
-            starts = range(0, len(ordered), self.shuffle_window)
-            self._windows = [
-                np.random.default_rng([self._seed, epoch, w, 1])
-                .permutation(len(ordered[start : start + self.shuffle_window]))
-                .astype(np.int64)
-                for w, start in enumerate(starts)
-            ]
-            self._order = np.concatenate(
-                [ordered[start : start + self.shuffle_window][perm]
-                 for start, perm in zip(starts, self._windows)] or [np.zeros(0, np.int64)]
-            ).astype(np.int64)
-            self._mask = mask
-        else:
-            self._order = np.asarray(chosen, np.int64)
+        self._selection.draw(chosen, isinstance(self._source, sources.StreamingSource),
+                             self.shuffle_window, self._seed, epoch)
         self._plan = plan
         self._first_step = int(ops.convert_to_numpy(internals.unsynced_model(self).optimizer.iterations))
         self._state.cover_steps(
@@ -414,16 +391,9 @@ class DoCL(keras.callbacks.Callback):
             "mean_score": float(state.scores[scored].mean()) if scored.any() else float("nan"),
         }
         state.history.append(record)
-        if logs is not None:
-            logs["docl_fraction"] = record["fraction"]
+        self.write_epoch_logs(epoch, logs)
         if self._writer is not None:
-            import tensorflow as tf
-
-            with self._writer.as_default(step=epoch):
-                tf.summary.scalar("docl/fraction", record["fraction"])
-                if scored.any():
-                    tf.summary.histogram("docl/score", state.scores[scored])
-            self._writer.flush()
+            self._writer.write(epoch, record["fraction"], state.scores)
         if self.backup_dir:
             state.save(self.backup_dir, self._seed)
 
@@ -433,7 +403,7 @@ class DoCL(keras.callbacks.Callback):
         if self._short_epochs is not None:
             self._short_epochs.close()
         self._short_epochs = None
-        self._order = self._mask = self._windows = None
+        self._selection.clear()
 
     # Reading the metric ---------------------------------------------------------------------
 
@@ -443,7 +413,7 @@ class DoCL(keras.callbacks.Callback):
             self._check_metric_width()
         for step, logits, labels in self._reader.drain():
             start = step * self.batch_size
-            index = self._order[start : start + len(logits)]
+            index = self._selection.order[start : start + len(logits)]
             if len(index) != len(logits):
                 raise RuntimeError(
                     f"DoCL expected {len(index)} examples in step {step} of this epoch and the "
@@ -451,6 +421,12 @@ class DoCL(keras.callbacks.Callback):
                     "(rebatched, filtered, shuffled or repeated)."
                 )
             self._state.visit(index, logits, labels, self._first_step + step)
+
+    def epoch_logs(self, epoch):
+        """`docl_fraction`: the fraction of the data this epoch trains (drawn at its start)."""
+        if self._plan is None or self._epoch != epoch:
+            return {}
+        return {"docl_fraction": self._plan.size / self.num_examples}
 
     def plot(self, path, title=None):
         """Saves a PNG of the fraction of the data trained per epoch (from `history`)."""

@@ -1,7 +1,12 @@
 """What `DoCL` checks at the start of a `fit`, before any train step runs."""
 
-import numpy as np
+import warnings
 
+import keras
+import numpy as np
+from keras.optimizers.schedules import LearningRateSchedule
+
+from keras_curriculum import _keras_internals as internals
 from keras_curriculum.docl import sources
 from keras_curriculum.docl.metric import check_classifier_output
 
@@ -19,6 +24,58 @@ def check_labels(labels, num_classes):
             f"`labels` do not match the model's output width {num_classes}: labels "
             f"range [{labels.min()}, {labels.max()}], shape {labels.shape}."
         )
+
+
+def applies_softmax(model):
+    """Whether the last layer of `model` (of a Functional or Sequential model) ends in a
+    softmax: a `Softmax` layer, or a layer whose `activation` is softmax."""
+    layer = model
+    while isinstance(layer, keras.Model) and getattr(layer, "outputs", None) and layer.layers:
+        layer = layer.layers[-1]
+    if isinstance(layer, keras.layers.Softmax):
+        return True
+    activation = getattr(layer, "activation", None)
+    return activation is keras.activations.softmax or (
+        getattr(activation, "__name__", None) == "softmax"
+    )
+
+
+def check_output_activation(model, from_logits):
+    if from_logits and applies_softmax(model):
+        raise ValueError(
+            "`from_logits` is True but the model's last layer applies a softmax, so DoCL "
+            "would score probabilities as if they were logits. Pass DoCL(from_logits=False), "
+            "or remove the softmax (and compile the loss with `from_logits=True`). Received: "
+            "from_logits=True"
+        )
+
+
+def check_schedule_epochs(optimizer, schedule_epochs, epochs):
+    """A `docl.learning_rate_schedule(epochs=E)` on the optimizer needs a fit of E epochs."""
+    rate = internals.learning_rate_object(internals.base_optimizer(optimizer))
+    planned = schedule_epochs.get(rate) if isinstance(rate, LearningRateSchedule) else None
+    if planned not in (None, epochs):
+        raise ValueError(
+            f"`epochs` of `fit` must be the {planned} that `docl.learning_rate_schedule` was "
+            "built for: its cosine cycles follow that fit's episodes. Build the schedule with "
+            f"the epochs `fit` runs. Received: epochs={epochs}"
+        )
+
+
+def warn_if_inactive(docl, epochs):
+    """Warns when no epoch of this fit trains on fewer than all the examples."""
+    sizes = [docl.epoch_plan(epoch, epochs).size for epoch in range(epochs)]
+    if min(sizes) < docl.num_examples:
+        return
+    warnings.warn(
+        f"DoCL trains on all {docl.num_examples} examples in each of the {epochs} epochs of "
+        f"this fit (warmup_epochs={docl.warmup_epochs!r}, episode_epochs="
+        f"{docl.episode_epochs!r}, initial_fraction={docl.initial_fraction:g}): its subset "
+        "never falls below the whole data and the curriculum does not act. Leave "
+        "`warmup_epochs` and `episode_epochs` at their defaults (the paper's proportions "
+        "scaled to the fit), shorten them, or train for more epochs.",
+        stacklevel=3,
+    )
 
 
 def check_fit(docl, model, metric, labels):
@@ -41,6 +98,7 @@ def check_fit(docl, model, metric, labels):
             "DoCL draws a new subset every epoch and each epoch ends with its data: do not "
             f"pass `steps_per_epoch` to `fit`. Received: steps={steps}"
         )
+    check_output_activation(model, docl.from_logits)
     num_classes = metric.num_classes
     if num_classes is None and getattr(model, "outputs", None):
         # Checked here for Functional models: the metric's own check runs inside the first

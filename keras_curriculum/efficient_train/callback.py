@@ -4,6 +4,7 @@ It owns the table and the variables its `tf.data` stage reads (`pipeline`), plan
 batches when saturating (`batch_plan`), and tells the stage which epoch `fit` is in.
 """
 
+import warnings
 
 import keras
 
@@ -11,6 +12,7 @@ from keras_curriculum._validation import check_callable
 from keras_curriculum._validation import check_choice
 from keras_curriculum._validation import check_int
 from keras_curriculum._validation import check_number
+from keras_curriculum.epoch_logs import CurriculumLogs
 from keras_curriculum.efficient_train import batch_plan
 from keras_curriculum.efficient_train import pipeline
 from keras_curriculum.efficient_train import saturation as batch_saturation
@@ -35,7 +37,7 @@ def _check_value_range(value_range):
 
 
 @keras.saving.register_keras_serializable(package="keras_curriculum")
-class EfficientTrain(keras.callbacks.Callback):
+class EfficientTrain(CurriculumLogs, keras.callbacks.Callback):
     """EfficientTrain curriculum: small low-frequency images and weak augmentation first.
 
     A stage table says, for each epoch, the image size B and the RandAugment magnitude m.
@@ -68,9 +70,11 @@ class EfficientTrain(keras.callbacks.Callback):
     operations once per call: per image for unbatched datasets, per batch for batched ones.
 
     Images come out as float32; batches are `(images, labels)` or `(images, labels,
-    sample_weights)`. The epoch logs (and so TensorBoard, when listed after this callback) get
-    `et_stage`, `et_height`, `et_width` and `et_magnitude` (NaN without augmentation), and with
-    `saturate` on, `et_batch_size` (global micro-batch) and `et_accumulation`.
+    sample_weights)`. The epoch logs (and so `History`, `TensorBoard`, `CSVLogger`, wherever
+    they are in the callback list) get `et_stage`, `et_height` and `et_width`; `et_magnitude`
+    when some stage augments (0 in a stage that does not); and with `saturate` on,
+    `et_batch_size` (global micro-batch) and `et_accumulation`. A table that never leaves the
+    full image size is reported with a warning before the first step: it is not a curriculum.
 
     Saturation (`saturate`): at a fixed batch a low-resolution step leaves an accelerator
     under-used, so a stage at h x w runs a per-device micro-batch of about b * H W / (h w)
@@ -88,7 +92,8 @@ class EfficientTrain(keras.callbacks.Callback):
 
     Args:
         stages: list of `Stage(epochs, size, magnitude)` rows (tuples or dicts accepted):
-            epochs >= 0 per stage; size an int, `(height, width)` or None for full size;
+            epochs >= 1 per stage (a 0-epoch stage is a `ValueError`; the presets `paper` and
+            `plus` drop the stages that round to 0 epochs in a short run, with a warning); size an int, `(height, width)` or None for full size;
             magnitude in [0, 10] or None for no augmentation. `fit` must run exactly
             sum(epochs) epochs (`et.epochs`).
         image_size: int or `(height, width)`, the full image size, checked against the dataset;
@@ -210,6 +215,7 @@ class EfficientTrain(keras.callbacks.Callback):
                 "`epochs=et.epochs` (a resumed run keeps the same total)."
             )
         self._check_model(self.model)
+        self._warn_if_full_size()
         self._steps.assign(self.params.get("steps") or pipeline.UNKNOWN_STEPS)
         batch_plan.plan_batches(self)
 
@@ -228,18 +234,37 @@ class EfficientTrain(keras.callbacks.Callback):
                 self._batching.begin(epoch)
                 self._batching_started = True
 
-    def on_epoch_end(self, epoch, logs=None):
-        if logs is None or not 0 <= epoch < self.epochs:
-            return
+    def epoch_logs(self, epoch):
+        if not 0 <= epoch < self.epochs:
+            return {}
         stage = self.stage_at(epoch)
-        logs["et_stage"] = int(self._table[epoch])
+        logs = {"et_stage": int(self._table[epoch])}
         if stage.size is not None:
             logs["et_height"], logs["et_width"] = stage.size
-        logs["et_magnitude"] = float("nan") if stage.magnitude is None else float(stage.magnitude)
+        if any(s.magnitude is not None for s in self.stages):
+            # A number in every epoch (CSVLogger keeps the first epoch's columns), never NaN.
+            logs["et_magnitude"] = float(stage.magnitude or 0.0)
         if self._batch_plan is not None:
-            stage = self._table[epoch]
-            logs["et_batch_size"] = self._stage_batches[stage]
-            logs["et_accumulation"] = self._batch_plan[stage].accumulation
+            index = self._table[epoch]
+            logs["et_batch_size"] = self._stage_batches[index]
+            logs["et_accumulation"] = self._batch_plan[index].accumulation
+        return logs
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.write_epoch_logs(epoch, logs)
+
+    def _warn_if_full_size(self):
+        full = self.image_size or self._dataset_size
+        if full is not None and all(
+            tuple(self.stage_at(e).size) == tuple(full) for e in range(self.epochs)
+        ):
+            warnings.warn(
+                f"EfficientTrain's `stages` keep every epoch at the full image size "
+                f"{full[0]}x{full[1]}: the curriculum never lowers the resolution. Use "
+                "`EfficientTrain.paper(epochs=...)` or `plus(...)`, or give some stages a "
+                "smaller `size`.",
+                stacklevel=3,
+            )
 
     def on_train_end(self, logs=None):
         if self._epoch is not None:

@@ -5,6 +5,7 @@ table relative to full-resolution training. No Keras object is involved.
 """
 
 import math
+import warnings
 from typing import NamedTuple
 
 import numpy as np
@@ -28,7 +29,7 @@ class _StageFields(NamedTuple):
 class Stage(_StageFields):
     """One row of an EfficientTrain table: `epochs` at `size` with RandAugment `magnitude`.
 
-    `epochs` is an int >= 0; `size` an int, a `(height, width)` pair (kept as given) or None
+    `epochs` is an int >= 1 (a stage of 0 epochs is refused: it would never act); `size` an int, a `(height, width)` pair (kept as given) or None
     (the full image); `magnitude` a RandAugment magnitude on the 0..10 scale, or None for no
     augmentation. The fields are checked here, so a bad row fails where it is written.
     """
@@ -36,7 +37,11 @@ class Stage(_StageFields):
     __slots__ = ()
 
     def __new__(cls, epochs, size=None, magnitude=None):
-        check_int("epochs", epochs, 0)
+        if check_int("epochs", epochs, 0) == 0:
+            raise ValueError(
+                "`epochs` of a stage must be >= 1: a stage of 0 epochs never runs; drop it "
+                "from `stages`. Received: epochs=0"
+            )
         if size is not None:
             normalize_size(size)
         check_number("magnitude", magnitude, 0.0, 10.0, allow_none=True)
@@ -50,17 +55,31 @@ def scale_size(size_at_224, image_size):
             max(1, int(math.floor(size_at_224 * width / 224 + 0.5))))
 
 
+def _without_empty_stages(lengths, rows, where):
+    """`Stage(n, size, m)` for each row that lasts n >= 1 epochs; a warning names the others."""
+    dropped = [i for i, n in enumerate(lengths) if n == 0]
+    if dropped:
+        warnings.warn(
+            f"{where}: stage(s) {', '.join(str(i) for i in dropped)} of {len(rows)} round to 0 "
+            "epochs and are dropped; the other stages still act. Train for more epochs to run "
+            "every stage.",
+            stacklevel=3,
+        )
+    return [Stage(int(n), *row) for n, row in zip(lengths, rows) if n > 0]
+
+
 def paper_stages(epochs=300, image_size=224):
     """The EfficientTrain (ICCV 2023) table: 5 stages, B = 160,160,160,192,224, m = 1,3,5,7,9.
 
     Stage i ends after epoch int(epochs * (i + 1) / 5), as in the official launcher
-    (`ET_training.py`, `--end_epoch`); B is scaled to `image_size`.
+    (`ET_training.py`, `--end_epoch`); B is scaled to `image_size`. In a run of fewer than 5
+    epochs, stages that round to 0 epochs are dropped with a warning.
     """
     check_int("epochs", epochs, 1)
     ends = [epochs * (i + 1) // 5 for i in range(5)]
     lengths = np.diff([0] + ends)
-    return [Stage(int(n), scale_size(b, image_size), m)
-            for n, b, m in zip(lengths, PAPER_SIZES_224, PAPER_MAGNITUDES)]
+    rows = [(scale_size(b, image_size), m) for b, m in zip(PAPER_SIZES_224, PAPER_MAGNITUDES)]
+    return _without_empty_stages(lengths, rows, f"paper_stages(epochs={epochs})")
 
 
 def compute_clock_epochs(budget_epochs, sizes, image_size):
@@ -89,14 +108,16 @@ def plus_stages(budget_epochs=200, image_size=224, sizes=None):
         image_size: full input size; the default sizes [96]*2 + [160]*4 + [224]*4 are scaled to
             it.
         sizes: 10 absolute sizes (int or pairs) instead of the default.
+
+    Stages that round to 0 epochs (tiny budgets) are dropped with a warning.
     """
     if sizes is None:
         sizes = [scale_size(b, image_size) for b in PLUS_SIZES_224]
     if len(check_sequence("sizes", sizes)) != 10:
         raise ValueError(f"`sizes` must list 10 stage sizes. Received {len(sizes)}: {sizes!r}")
     lengths = compute_clock_epochs(budget_epochs, sizes, image_size)
-    return [Stage(int(n), normalize_size(s, "sizes"), m)
-            for m, (n, s) in enumerate(zip(lengths, sizes))]
+    rows = [(normalize_size(s, "sizes"), m) for m, s in enumerate(sizes)]
+    return _without_empty_stages(lengths, rows, f"plus_stages(budget_epochs={budget_epochs})")
 
 
 def stage_of_epoch(stages):

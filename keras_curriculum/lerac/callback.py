@@ -17,13 +17,13 @@ from keras_curriculum._validation import check_sequence
 from keras_curriculum._validation import take_renamed
 from keras_curriculum.durations import check_duration
 from keras_curriculum.durations import describe_duration
-from keras_curriculum.durations import is_fraction
-from keras_curriculum.durations import resolve_duration
+from keras_curriculum.epoch_logs import CurriculumLogs
 from keras_curriculum.lerac import layer_groups
+from keras_curriculum.lerac import length
 from keras_curriculum.lerac import schedules
+from keras_curriculum.lerac.length import UNITS
 from keras_curriculum.lerac.rate_scaling import RateScaling
 
-UNITS = ("epoch", "step")
 _RENAMED = {"k": "duration", "lowest_lr": "min_learning_rate", "highest_lr": "max_learning_rate"}
 BASE_SCHEDULES = ("hold", "multiply")
 
@@ -50,7 +50,7 @@ def _check_groups(groups):
 
 
 @keras.saving.register_keras_serializable(package="keras_curriculum")
-class LeRaC(keras.callbacks.Callback):
+class LeRaC(CurriculumLogs, keras.callbacks.Callback):
     """Learning-rate curriculum: deeper layers start slower and catch up within k epochs.
 
     At the beginning of training, this callback gives every layer group of the model its own
@@ -79,18 +79,28 @@ class LeRaC(keras.callbacks.Callback):
     then runs from its start (shifted by k). `base_schedule="multiply"` instead lets the schedule
     run from step 0 and multiplies it by the curriculum factors.
 
+    The defaults are the paper's proportions, so the curriculum acts in a fit of any length:
+    k = 5 % of the fit (Table 1: k = 5 to 7 epochs over 100 to 200), counted in steps when 5 %
+    of the fit is less than one epoch, and the deepest group starting 5 orders of magnitude
+    below the first (Table 1: 3 to 7). Before the first step, a curriculum longer than half the
+    fit is reported with a warning.
+
     Args:
         duration: the curriculum length k: an int >= 1, a count of `unit`s (paper: 2 to 7
             epochs), or a float in (0, 1), a fraction of the fit resolved at the start of `fit`
-            (see `keras_curriculum.durations`). `k` is its deprecated name.
-        min_learning_rate: float > 0, the initial rate of the deepest group, eta_n^(0) (Table 1
-            starts it 3 to 7 orders of magnitude below the optimizer's). `lowest_lr` is its
+            (see `keras_curriculum.durations`). Default 0.05, 5 % of the fit. `k` is its
             deprecated name.
+        min_learning_rate: float > 0, the initial rate of the deepest group, eta_n^(0), or None
+            (default): 1e-5 times the first group's initial rate (Table 1 starts it 3 to 7
+            orders of magnitude below the optimizer's; 5 is our choice in that span).
+            `lowest_lr` is its deprecated name.
         max_learning_rate: float in [min_learning_rate, base rate], the initial rate of the
             group nearest the input, eta_1^(0). Defaults to the optimizer's base learning rate.
             `highest_lr` is its deprecated name.
-        unit: `"epoch"` (rates change at epoch boundaries, the paper's practice) or `"step"`
-            (l counts optimizer steps, rates change every step).
+        unit: `"epoch"` (rates change at epoch boundaries, the paper's practice), `"step"`
+            (l counts optimizer steps, rates change every step) or `"auto"` (default): epochs,
+            except for a fractional `duration` that covers less than one epoch of the fit, then
+            steps (when the steps per epoch are known; otherwise epochs, at least one).
         c: float > 1, the base of the exponential update. Eq. 8 does not depend on it; it is the
             per-event factor of `update="official"`.
         update: `"exponential"` (paper Eq. 8), `"linear"` (paper Table 5: rates rise linearly),
@@ -115,6 +125,9 @@ class LeRaC(keras.callbacks.Callback):
     ```python
     model.compile(optimizer=keras.optimizers.Adamax(2e-3),
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    # The paper's proportions: k = 5 % of the fit, the deepest group 1e-5 below the first.
+    model.fit(x_train, y_train, epochs=20, callbacks=[kc.LeRaC()])
+    # Explicit: 5 epochs, from 2e-3 down to 1e-8 (counts mean the same in every fit).
     model.fit(x_train, y_train, epochs=20,
               callbacks=[kc.LeRaC(duration=5, min_learning_rate=1e-8)])
     ```
@@ -125,10 +138,10 @@ class LeRaC(keras.callbacks.Callback):
 
     def __init__(
         self,
-        duration=None,
+        duration=length.DEFAULT_DURATION,
         min_learning_rate=None,
         max_learning_rate=None,
-        unit="epoch",
+        unit="auto",
         c=10.0,
         update="exponential",
         groups="depth",
@@ -145,12 +158,14 @@ class LeRaC(keras.callbacks.Callback):
         max_learning_rate = renamed.get("max_learning_rate", max_learning_rate)
         self.duration = check_duration("duration", duration)
         self.min_learning_rate = check_number(
-            "min_learning_rate", min_learning_rate, low=0.0, low_open=True
+            "min_learning_rate", min_learning_rate, low=0.0, low_open=True, allow_none=True
         )
         self.max_learning_rate = check_number(
             "max_learning_rate", max_learning_rate, low=0.0, low_open=True, allow_none=True
         )
-        if max_learning_rate is not None and min_learning_rate > max_learning_rate:
+        if None not in (min_learning_rate, max_learning_rate) and (
+            min_learning_rate > max_learning_rate
+        ):
             raise ValueError(
                 "`min_learning_rate` must not exceed `max_learning_rate`. Received: "
                 f"min_learning_rate={min_learning_rate}, max_learning_rate={max_learning_rate}"
@@ -168,24 +183,22 @@ class LeRaC(keras.callbacks.Callback):
         self._log_ratios = None
         self._fit_functions = None
         self._reusable = None  # (function before the fit, plan key, patched function)
+        self._resolved = None  # (unit, k) of the last plan
 
     def describe_duration(self):
         """The curriculum length as given: "5 epochs", "5% of the fit"."""
-        return describe_duration(self.duration, self.unit)
+        return describe_duration(self.duration, self.resolved_unit())
+
+    def resolved_unit(self, epochs=None, steps_per_epoch=None):
+        """The unit k is counted in for a fit of `epochs` x `steps_per_epoch` (see `unit`)."""
+        return length.resolve_unit(self.duration, self.unit, epochs,
+                                   self.steps_per_epoch or steps_per_epoch)
 
     def resolved_duration(self, epochs, steps_per_epoch=None):
-        """k in `unit`s for a fit of `epochs` epochs (`steps_per_epoch` for unit="step")."""
-        if not is_fraction(self.duration):
-            return self.duration
-        if self.unit == "epoch":
-            return resolve_duration(self.duration, epochs)
-        if not steps_per_epoch:
-            raise ValueError(
-                f"LeRaC(duration={self.duration}, unit='step') is a fraction of the fit's steps, "
-                "and this dataset's length is unknown: pass `steps_per_epoch` to `fit` or an "
-                "int duration."
-            )
-        return resolve_duration(self.duration, epochs * steps_per_epoch)
+        """k in `resolved_unit(...)`s for a fit of `epochs` epochs of `steps_per_epoch` steps."""
+        steps_per_epoch = self.steps_per_epoch or steps_per_epoch
+        return length.resolve_k(self.duration, self.resolved_unit(epochs, steps_per_epoch),
+                                epochs, steps_per_epoch)
 
     # Planning: pure with respect to the model, used by training, logs and plots -------------
 
@@ -227,32 +240,33 @@ class LeRaC(keras.callbacks.Callback):
                 f"({base_rate:g}): LeRaC raises rates to it. Received: "
                 f"max_learning_rate={highest:g}"
             )
-        if self.min_learning_rate > highest:
+        lowest = self.min_learning_rate
+        if lowest is None:
+            lowest = highest * length.DEFAULT_RATE_RATIO
+        if lowest > highest:
             raise ValueError(
                 "`min_learning_rate` must not exceed the initial rate of the first group "
-                f"({highest:g}). Received: min_learning_rate={self.min_learning_rate:g}"
+                f"({highest:g}). Received: min_learning_rate={lowest:g}"
             )
-        initial = schedules.log_spaced_rates(len(groups), highest, self.min_learning_rate)
+        initial = schedules.log_spaced_rates(len(groups), highest, lowest)
         log_ratios = self._log_ratios = np.log(initial / base_rate).astype("float32")
 
-        if self.unit == "step":
+        steps_per_epoch = self.steps_per_epoch or steps_per_epoch
+        unit = self.resolved_unit(epochs, steps_per_epoch)
+        if unit == "step":
             steps_per_unit = 1
         else:
-            steps_per_unit = self.steps_per_epoch or steps_per_epoch
+            steps_per_unit = steps_per_epoch
             if not steps_per_unit:
                 raise ValueError(
                     "LeRaC(unit='epoch') needs the number of steps per epoch, and this dataset's "
                     "length is unknown: pass `steps_per_epoch` to `fit` or to `LeRaC`, or use "
                     "unit='step'."
                 )
-
-        if is_fraction(self.duration) and epochs is None:
-            raise ValueError(
-                f"LeRaC(duration={self.duration}) is a fraction of the fit: pass `epochs`."
-            )
-        k = self.resolved_duration(epochs, steps_per_epoch)
+        k = length.resolve_k(self.duration, unit, epochs, steps_per_epoch)
         update, c = self.update, self.c
         self._curriculum_steps = k * steps_per_unit
+        self._resolved = (unit, k)
 
         def scales_fn(step):
             elapsed = schedules.lerac_elapsed_units(step, steps_per_unit)
@@ -305,7 +319,10 @@ class LeRaC(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         model = self.model
-        scaling, groups = self._plan(model, self.params.get("steps"), self.params.get("epochs"))
+        epochs, steps = self.params.get("epochs"), self.params.get("steps")
+        scaling, groups = self._plan(model, steps, epochs)
+        length.warn_if_dominant(self.duration, *self._resolved, epochs,
+                                self.steps_per_epoch or steps)
         scaling.install()
         if self.verbose:
             print(f"LeRaC: {len(groups)} layer groups, rates rising over "
@@ -347,16 +364,21 @@ class LeRaC(keras.callbacks.Callback):
         if self._scaling is not None and epoch > 0 and self._finish_if_over():
             self.model.make_train_function(force=True)
 
-    def on_epoch_end(self, epoch, logs=None):
-        if self._scaling is None or logs is None:
-            return
+    def epoch_logs(self, epoch):
+        """`lerac_lr_first`, `lerac_lr_last` (and each group's rate with `log_groups`): the
+        rates of the epoch's last step."""
+        if self._scaling is None:
+            return {}
         step = self._scaling.current_step() - 1
         rates = self._scaling.group_rates_at(max(step, 0))
-        logs["lerac_lr_first"] = float(rates[0])
-        logs["lerac_lr_last"] = float(rates[-1])
+        logs = {"lerac_lr_first": float(rates[0]), "lerac_lr_last": float(rates[-1])}
         if self.log_groups:
             for index, (name, rate) in enumerate(zip(self._group_names, rates)):
                 logs[f"lerac_lr/{index:02d}_{name}"] = float(rate)
+        return logs
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.write_epoch_logs(epoch, logs)
 
     def on_train_end(self, logs=None):
         if self._scaling is None:
@@ -386,7 +408,8 @@ class LeRaC(keras.callbacks.Callback):
         steps_per_epoch = steps_per_epoch or params.get("steps")
         epochs = epochs or params.get("epochs")
         if steps is None:
-            per_unit = 1 if self.unit == "step" else (steps_per_epoch or 1)
+            unit = self.resolved_unit(epochs or 1, steps_per_epoch)
+            per_unit = 1 if unit == "step" else (steps_per_epoch or 1)
             steps = range(2 * self.resolved_duration(epochs or 1, steps_per_epoch) * per_unit + 1)
         return plot_lerac(self, model, steps, path, steps_per_epoch, title, epochs=epochs)
 
