@@ -8,8 +8,10 @@ from keras import ops
 from keras.optimizers.schedules import LearningRateSchedule
 
 from keras_curriculum import _keras_internals as internals
+from keras_curriculum._fit_guard import FitGuard
 from keras_curriculum._validation import check_bool
 from keras_curriculum._validation import check_choice
+from keras_curriculum._validation import check_fit_has_data
 from keras_curriculum._validation import check_int
 from keras_curriculum._validation import check_model
 from keras_curriculum._validation import check_number
@@ -165,6 +167,8 @@ class LeRaC(keras.callbacks.Callback):
         self.verbose = check_int("verbose", verbose, 0, 2)
         self._scaling = None
         self._curriculum_steps = None
+        self._guard = FitGuard("LeRaC")
+        self._first_epoch = False
 
     def describe_duration(self):
         """The curriculum length as given: "5 epochs", "5% of the fit"."""
@@ -301,16 +305,22 @@ class LeRaC(keras.callbacks.Callback):
     # Callback hooks ---------------------------------------------------------------------------
 
     def on_train_begin(self, logs=None):
-        scaling, groups = self._plan(self.model, self.params.get("steps"),
-                                     self.params.get("epochs"))
+        model = self._guard.claim(self)
+        try:
+            steps = check_fit_has_data("LeRaC", self.params)
+            scaling, groups = self._plan(model, steps, self.params.get("epochs"))
+        except Exception:
+            self._guard.release()
+            raise
         scaling.install()
         if self.verbose:
             print(f"LeRaC: {len(groups)} layer groups, rates rising over "
                   f"{self._curriculum_steps} steps ({self.describe_duration()}).")
         self._scaling, self._group_names = scaling, [group.name for group in groups]
         self._finish_if_over()
+        self._first_epoch = True
         # The compiled step is traced lazily: retrace so it picks up the patched optimizer.
-        self.model.make_train_function(force=True)
+        model.make_train_function(force=True)
 
     def _finish_if_over(self):
         """After k, hands the update back to the optimizer's own code (one retrace)."""
@@ -327,8 +337,18 @@ class LeRaC(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch, logs=None):
         # Checked at epoch boundaries only: reading the step counter is free there on every
         # backend (JAX syncs its state at epoch end), and retracing once is cheap.
-        if self._scaling is not None and epoch > 0 and self._finish_if_over():
-            self.model.make_train_function(force=True)
+        if self._scaling is None:
+            return
+        changed = False
+        if self._first_epoch:
+            # After a mid-epoch `BackupAndRestore` resume, follow the epoch Keras replays.
+            self._first_epoch = False
+            steps = (self._guard.params or {}).get("steps")
+            changed = bool(steps) and self._scaling.align(epoch, steps)
+        if (epoch > 0 or changed) and self._finish_if_over():
+            changed = True
+        if changed:
+            self._guard.model.make_train_function(force=True)
 
     def on_epoch_end(self, epoch, logs=None):
         if self._scaling is None or logs is None:
@@ -345,7 +365,8 @@ class LeRaC(keras.callbacks.Callback):
         if self._scaling is not None:
             self._scaling.remove()
             self._scaling = None
-            self.model.make_train_function(force=True)
+            self._guard.model.make_train_function(force=True)
+        self._guard.release()
 
     def plot(self, path, model=None, steps=None, steps_per_epoch=None, epochs=None,
              title=None):
