@@ -6,7 +6,8 @@ message naming the supported versions, instead of a training run somewhere else.
 
 What lives here:
 - accessors for optimizer, model and layer internals (`learning_rate_object`,
-  `iteration_variable`, `flatten_layers`, `nodes_by_depth`, `jax_metric_values`...);
+  `iteration_variable`, `flatten_layers`, `nodes_by_depth`, `jax_metric_values`,
+  `restored_epoch`...);
 - `OptimizerPatches`, the single registry through which curricula change an optimizer's update.
   Each curriculum registers a `Patch` under its name; patches compose in the fixed order
   `PATCH_ORDER` (EfficientTrain's batching first, LeRaC last), so LeRaC sees the step that
@@ -84,6 +85,16 @@ def unsynced_model(callback):
     the metric buffer (`jax_metric_values`) avoids that copy.
     """
     return callback._model
+
+
+def restored_epoch(model):
+    """The epoch `keras.callbacks.BackupAndRestore` restored for this `fit`, or None.
+
+    `BackupAndRestore.on_train_begin` sets `model._initial_epoch`, which `fit` then starts
+    from; a plain `fit(initial_epoch=...)` does not. Keras 3.15 never clears it, so compare it
+    with the first epoch of the fit.
+    """
+    return getattr(model, "_initial_epoch", None)
 
 
 def jax_metric_values(model, positions):
