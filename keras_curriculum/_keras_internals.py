@@ -9,7 +9,8 @@ What lives here:
   (how the curricula put their epoch values into the logs before every other callback reads
   them, see `keras_curriculum.epoch_logs`);
 - accessors for optimizer, model and layer internals (`learning_rate_object`,
-  `iteration_variable`, `flatten_layers`, `nodes_by_depth`, `jax_metric_values`...);
+  `iteration_variable`, `flatten_layers`, `nodes_by_depth`, `jax_metric_values`,
+  `restored_epoch`...);
 - `OptimizerPatches`, the single registry through which curricula change an optimizer's update.
   Each curriculum registers a `Patch` under its name; patches compose in the fixed order
   `PATCH_ORDER` (EfficientTrain's batching first, LeRaC last), so LeRaC sees the step that
@@ -116,6 +117,16 @@ def calling_callback_list(callback, max_frames=8):
             return owner.callbacks
         frame = frame.f_back
     return None
+
+
+def restored_epoch(model):
+    """The epoch `keras.callbacks.BackupAndRestore` restored for this `fit`, or None.
+
+    `BackupAndRestore.on_train_begin` sets `model._initial_epoch`, which `fit` then starts
+    from; a plain `fit(initial_epoch=...)` does not. Keras 3.15 never clears it, so compare it
+    with the first epoch of the fit.
+    """
+    return getattr(model, "_initial_epoch", None)
 
 
 def jax_metric_values(model, positions):

@@ -167,3 +167,19 @@ def take_renamed(kwargs, renames, owner):
         )
         found[new] = kwargs.pop(old)
     return found
+
+
+def check_fit_has_data(owner, params):
+    """`fit`'s steps per epoch (None: unknown), refusing 0: empty training data trains nothing.
+
+    Keras runs a `fit` on an empty dataset or empty arrays without a word, 0 steps per epoch;
+    a curriculum that counts in epochs or steps would otherwise report it as a length it does
+    not know.
+    """
+    steps = (params or {}).get("steps")
+    if steps == 0:
+        raise ValueError(
+            f"{owner}: the training data must hold at least one batch. Received: an empty "
+            "dataset (`fit` runs 0 steps per epoch)."
+        )
+    return steps

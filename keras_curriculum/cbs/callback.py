@@ -4,6 +4,8 @@ import warnings
 
 import keras
 
+from keras_curriculum._fit_guard import FitGuard
+from keras_curriculum._validation import check_fit_has_data
 from keras_curriculum._validation import check_int
 from keras_curriculum.cbs.insertion import smoothing_layers
 from keras_curriculum.cbs.schedule import DEFAULT_EVERY
@@ -71,6 +73,7 @@ class SigmaDecay(CurriculumLogs, keras.callbacks.Callback):
         self.verbose = check_int("verbose", verbose, 0, 2)
         self._layers = []
         self._epochs = None
+        self._guard = FitGuard("SigmaDecay")
 
     def resolved_every(self, epochs):
         """The decay period u in epochs for a fit of `epochs` epochs (a float for a fraction)."""
@@ -105,14 +108,20 @@ class SigmaDecay(CurriculumLogs, keras.callbacks.Callback):
         return plot_cbs(self, path, epochs, initial_sigma, kernel_size, rank, title)
 
     def on_train_begin(self, logs=None):
-        self._epochs = self.params.get("epochs") or 1
-        self._layers = smoothing_layers(self.model)
-        if not self._layers:
-            raise ValueError(
-                f"SigmaDecay found no GaussianSmoothing layer in `model` '{self.model.name}'. "
-                "Insert them with `kc.add_smoothing(model)` or add `kc.GaussianSmoothing` "
-                "layers to the model."
-            )
+        model = self._guard.claim(self)
+        try:
+            check_fit_has_data("SigmaDecay", self.params)
+            self._epochs = self.params.get("epochs") or 1
+            self._layers = smoothing_layers(model)
+            if not self._layers:
+                raise ValueError(
+                    f"SigmaDecay found no GaussianSmoothing layer in `model` '{model.name}'. "
+                    "Insert them with `kc.add_smoothing(model)` or add `kc.GaussianSmoothing` "
+                    "layers to the model."
+                )
+        except ValueError:
+            self._guard.release()
+            raise
         self._warn_if_inactive(self._epochs)
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -128,9 +137,11 @@ class SigmaDecay(CurriculumLogs, keras.callbacks.Callback):
         # compiled functions must be rebuilt to see the switch. This costs one retrace per run;
         # the alternative, an on-device `ops.cond` on sigma in every layer, costs a conditional
         # per layer per step for the whole run (benchmarks/cbs.py times both variants).
-        self.model.make_train_function(force=True)
-        self.model.make_test_function(force=True)
-        self.model.make_predict_function(force=True)
+        # The fit's own model, even if a concurrent fit was refused after replacing it.
+        model = self._guard.model or self.model
+        model.make_train_function(force=True)
+        model.make_test_function(force=True)
+        model.make_predict_function(force=True)
 
     def epoch_logs(self, epoch):
         if not self._layers:
@@ -140,6 +151,9 @@ class SigmaDecay(CurriculumLogs, keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         self.write_epoch_logs(epoch, logs)
+
+    def on_train_end(self, logs=None):
+        self._guard.release()
 
     def get_config(self):
         return {"factor": self.factor, "every": self.every, "verbose": self.verbose}

@@ -1,8 +1,9 @@
 """`DoCL`: the dynamics-optimized curriculum as one `tf.data` stage and one callback.
 
-The callback draws each epoch's subset and order (`plan`, `scores`), feeds them to its
+The callback draws each epoch's subset and order (`plan`, `scores`, `order`), feeds them to its
 `tf.data` stage (`sources`), reads the logits of each train step from its metric (`metric`,
-`buffer`) and keeps the per-example state on the host (`state`).
+`buffer`), keeps the per-example state on the host (`state`) and resumes it with the model
+(`resume`).
 """
 
 import weakref
@@ -12,6 +13,7 @@ import numpy as np
 from keras import ops
 
 from keras_curriculum import _keras_internals as internals
+from keras_curriculum._fit_guard import FitGuard
 from keras_curriculum._tf_data import short_epochs
 from keras_curriculum._tf_data import zip_with_fixed_cardinality
 from keras_curriculum._validation import check_bool
@@ -24,17 +26,22 @@ from keras_curriculum.durations import check_duration
 from keras_curriculum.epoch_logs import CurriculumLogs
 from keras_curriculum.docl import checks
 from keras_curriculum.docl import plan as docl_plan
+from keras_curriculum.docl import resume
 from keras_curriculum.docl import sources
 from keras_curriculum.docl.buffer import LogitsReader
 from keras_curriculum.docl.cosine import CosineRestarts
 from keras_curriculum.docl.metric import DoCLLogits
+from keras_curriculum.docl.order import EpochOrder
+from keras_curriculum.docl.order import shuffled_range
 from keras_curriculum.docl.rates import host_rates
 from keras_curriculum.docl.scores import sample_subset
-from keras_curriculum.docl.selection import EpochSelection
 from keras_curriculum.docl.state import ExampleState
 from keras_curriculum.docl.summaries import ScoreSummaries
 
 _RENAMED = {"k_min": "min_fraction", "gamma_k": "fraction_decay"}
+_CONFIG = ("warmup_epochs", "episode_epochs", "tau", "gamma", "fraction_decay", "min_fraction",
+           "initial_fraction", "refresh", "from_logits", "state_dtype", "buffer_steps",
+           "shuffle_window", "seed", "backup_dir", "log_dir", "verbose")
 
 
 @keras.saving.register_keras_serializable(package="keras_curriculum")
@@ -73,8 +80,21 @@ class DoCL(CurriculumLogs, keras.callbacks.Callback):
 
     Host memory: per example, the previous logits (`num_classes` values of `state_dtype`),
     the step of the last visit (int32), the score (float32) and the label (int32): 2 C + 12 bytes
-    with float16, 2.6 GB for ImageNet-1k (1.28M x 1000 classes). Nothing per example lives on
-    the device. `memory_per_example()` says it for a given number of classes.
+    with float16, 2.6 GB for ImageNet-1k (1.28M x 1000 classes); `memory_per_example()` says it
+    for a given number of classes. The epoch's order (int32) and the draw of a subset add a few
+    bytes per example, and the logits buffer a fixed amount; nothing per example lives on the
+    device. docs/docl.md gives the process's measured growth (`benchmarks/docl_memory.py`).
+
+    Resuming: with `backup_dir`, the state is saved when the last batch of every epoch has
+    trained (before any `on_epoch_end`, so before `BackupAndRestore` writes the epoch), together
+    with the epoch it is ready to start; the state of the epoch before is kept too. The first
+    epoch of a `fit` loads the state of exactly that epoch. A `fit` that resumes from a
+    `BackupAndRestore` backup with no DoCL state for its epoch (no `backup_dir`, or files of
+    another run) raises instead of drawing subsets from unknown scores.
+
+    One DoCL follows one model: its metric is compiled into that model. Train another model
+    with another DoCL; the same model can be trained again (and two `fit`s of it cannot run at
+    the same time).
 
     What is approximated: g_i is stored in `state_dtype` (float16: about 3 significant digits
     of each centred logit); rho_i uses the optimizer's base learning rate (a schedule's value
@@ -110,9 +130,9 @@ class DoCL(CurriculumLogs, keras.callbacks.Callback):
             of this many selected examples (the in-memory paths shuffle the whole subset).
         seed: int or None, seed of the sampler and of the orders (None: drawn once, and saved
             with the state).
-        backup_dir: str or None. When set, the curriculum state is saved there at the end of
-            every epoch and restored at `on_train_begin`: use the `backup_dir` of
-            `keras.callbacks.BackupAndRestore`, which restores the model and the epoch.
+        backup_dir: str or None. When set, the curriculum state is saved there every epoch
+            and restored with the epoch `fit` resumes at (see Resuming): use the `backup_dir`
+            of `keras.callbacks.BackupAndRestore`, which restores the model and the epoch.
         log_dir: str or None. When set, a histogram of the scores and the fraction of data are
             written there as TensorBoard summaries every epoch (needs TensorFlow).
         verbose: int, 0 (silent) or 1 (a line whenever the subset size changes).
@@ -170,13 +190,16 @@ class DoCL(CurriculumLogs, keras.callbacks.Callback):
         self.num_examples = None
         self._epoch = None
         self._plan = None
-        self._selection = EpochSelection()
+        self._order = None  # `EpochOrder`: this epoch's examples, as the tf.data stage reads
         self._first_step = 0
         self._epoch_open = False
+        self._first_epoch = False  # the next epoch is the first of a fit
         self._short_epochs = None
         self._writer = None
         self._fit_epochs = None  # the epochs of the current (or last) fit
         self._schedule_epochs = weakref.WeakKeyDictionary()  # schedule -> epochs it was built for
+        self._guard = FitGuard("DoCL")
+        self._trained = None  # weak reference to the model this DoCL follows
 
     @property
     def num_classes(self):
@@ -271,6 +294,7 @@ class DoCL(CurriculumLogs, keras.callbacks.Callback):
         batch_size = check_int("batch_size", batch_size, 1)
         drop_remainder = check_bool("drop_remainder", drop_remainder)
         source = sources.make_source(dataset, keys)
+        checks.check_label_values(source.labels)
         if drop_remainder and source.length < batch_size:
             raise ValueError(
                 f"`batch_size` ({batch_size}) exceeds the {source.length} examples and "
@@ -279,18 +303,18 @@ class DoCL(CurriculumLogs, keras.callbacks.Callback):
         self._source = source
         self.batch_size = batch_size
         self.drop_remainder = drop_remainder
-        self.num_examples = self._selection.num_examples = source.length
+        self.num_examples = source.length
+        streaming = isinstance(source, sources.StreamingSource)
+        self._order = order = EpochOrder(source.length, streaming, self.shuffle_window,
+                                         self._seed)
         if self._metric is not None:
             self._metric.batch_size = self.batch_size
         max_batches = sources.num_batches(source.length, batch_size, drop_remainder)
-        if isinstance(source, sources.StreamingSource):
-            batches = source.batches(
-                self._selection.current_mask, self._selection.window_permutation, self.batch_size,
-                self.drop_remainder, self.shuffle_window,
-            )
+        if streaming:
+            batches = source.batches(order.current_mask, order.window_permutation,
+                                     self.batch_size, self.drop_remainder, self.shuffle_window)
         else:
-            batches = source.batches(self._selection.current_order, self.batch_size,
-                                     self.drop_remainder)
+            batches = source.batches(order.current_order, self.batch_size, self.drop_remainder)
         batches = zip_with_fixed_cardinality(batches, max_batches)
         return batches.prefetch(tf.data.AUTOTUNE)
 
@@ -311,10 +335,16 @@ class DoCL(CurriculumLogs, keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         self._require_data()
-        model = internals.unsynced_model(self)
-        num_classes = checks.check_fit(self, model, self._metric, self._source.labels)
-        epochs = self.params.get("epochs") or 1
-        checks.check_schedule_epochs(model.optimizer, self._schedule_epochs, epochs)
+        model = self._guard.claim(self)
+        try:
+            checks.check_same_model(self._trained, model)
+            num_classes = checks.check_fit(self, model, self._metric, self._source.labels)
+            epochs = self.params.get("epochs") or 1
+            checks.check_schedule_epochs(model.optimizer, self._schedule_epochs, epochs)
+        except Exception:
+            self._guard.release()
+            raise
+        self._trained = weakref.ref(model)
         self._fit_epochs = epochs
         checks.warn_if_inactive(self, epochs)
         state = self._state
@@ -322,9 +352,7 @@ class DoCL(CurriculumLogs, keras.callbacks.Callback):
             num_classes is not None and state.num_classes not in (None, num_classes)
         ):
             state.allocate(self.num_examples, self._source.labels)
-        restored = state.restore(self.backup_dir, self.num_examples)
-        if restored is not None:
-            self._seed = restored
+        self._first_epoch = True
         self._reader = LogitsReader(model, self._metric)
         self._short_epochs = short_epochs()
         if self.log_dir and self._writer is None:
@@ -343,23 +371,30 @@ class DoCL(CurriculumLogs, keras.callbacks.Callback):
             )
 
     def on_epoch_begin(self, epoch, logs=None):
+        model = self._guard.model
+        if self._first_epoch:  # the epoch Keras starts (or resumes) this fit at
+            self._first_epoch = False
+            seed = resume.state_for_epoch(
+                self._state, self.backup_dir, self.num_examples, epoch,
+                restored=internals.restored_epoch(model) == epoch,
+            )
+            if seed is not None:
+                self._seed = self._order.seed = seed
         plan = self.epoch_plan(epoch)
         rng = np.random.default_rng([self._seed, epoch])
         if plan.phase == "sample":
             chosen = sample_subset(self._state.filled_scores(), plan.size, self.tau, rng)
         else:
-            chosen = rng.permutation(self.num_examples)
+            chosen = shuffled_range(self.num_examples, rng)
         if self.verbose and (self._plan is None or plan.size != self._plan.size):
             print(f"\nEpoch {epoch + 1}: DoCL trains on {plan.size} of {self.num_examples} "
                   f"examples ({plan.phase}).")
-        self._epoch = epoch
-        self._selection.draw(chosen, isinstance(self._source, sources.StreamingSource),
-                             self.shuffle_window, self._seed, epoch)
-        self._plan = plan
-        self._first_step = int(ops.convert_to_numpy(internals.unsynced_model(self).optimizer.iterations))
+        self._epoch, self._plan = epoch, plan
+        self._order.draw(epoch, chosen)
+        self._first_step = int(ops.convert_to_numpy(model.optimizer.iterations))
         self._state.cover_steps(
             self._first_step, self.steps_in_epoch(epoch),
-            lambda steps: host_rates(internals.unsynced_model(self).optimizer, steps),
+            lambda steps: host_rates(model.optimizer, steps),
         )
         self._reader.drained = 0
         self._epoch_open = True
@@ -370,32 +405,32 @@ class DoCL(CurriculumLogs, keras.callbacks.Callback):
         if self._reader.must_read_before(batch):
             self._drain()
 
+    def on_train_batch_end(self, batch, logs=None):
+        # After the epoch's last step, close it (and save the state) before any `on_epoch_end`
+        # runs: `BackupAndRestore` writes the epoch there, so a kill between the two writes
+        # finds DoCL's state of the epoch it resumes at.
+        if self._epoch_open and batch + 1 >= self.steps_in_epoch(self._epoch):
+            self._close_epoch()
+
     def on_test_begin(self, logs=None):
         # Validation resets and reuses the metric: read the epoch's last steps before it does.
         if self._epoch_open:
-            self._drain()
-            self._epoch_open = False
+            self._close_epoch()
 
     def on_epoch_end(self, epoch, logs=None):
-        if self._epoch_open:
-            self._drain()
-            self._epoch_open = False
-        state = self._state
-        scored = ~np.isnan(state.scores)
-        record = {
-            "epoch": epoch,
-            "size": self._plan.size,
-            "steps": self._reader.drained,
-            "scored": int(scored.sum()),
-            "fraction": self._plan.size / self.num_examples,
-            "mean_score": float(state.scores[scored].mean()) if scored.any() else float("nan"),
-        }
-        state.history.append(record)
+        if self._epoch_open:  # an epoch that ended before its last step (`stop_training`)
+            self._close_epoch()
+        record = self._state.history[-1]
         self.write_epoch_logs(epoch, logs)
         if self._writer is not None:
-            self._writer.write(epoch, record["fraction"], state.scores)
+            self._writer.write(epoch, record["fraction"], self._state.scores)
+
+    def _close_epoch(self):
+        self._drain()
+        self._epoch_open = False
+        self._state.record_epoch(self._epoch, self._plan.size, self._reader.drained)
         if self.backup_dir:
-            state.save(self.backup_dir, self._seed)
+            self._state.save(self.backup_dir, self._seed)
 
     def on_train_end(self, logs=None):
         # Like BackupAndRestore: a finished run leaves no state for the next one to resume.
@@ -403,7 +438,8 @@ class DoCL(CurriculumLogs, keras.callbacks.Callback):
         if self._short_epochs is not None:
             self._short_epochs.close()
         self._short_epochs = None
-        self._selection.clear()
+        self._order.clear()
+        self._guard.release()
 
     # Reading the metric ---------------------------------------------------------------------
 
@@ -412,8 +448,7 @@ class DoCL(CurriculumLogs, keras.callbacks.Callback):
             self._reader.locate()
             self._check_metric_width()
         for step, logits, labels in self._reader.drain():
-            start = step * self.batch_size
-            index = self._selection.order[start : start + len(logits)]
+            index = self._order.examples_of_step(step, self.batch_size)[: len(logits)]
             if len(index) != len(logits):
                 raise RuntimeError(
                     f"DoCL expected {len(index)} examples in step {step} of this epoch and the "
@@ -435,24 +470,7 @@ class DoCL(CurriculumLogs, keras.callbacks.Callback):
         return plot_docl(self, path, title)
 
     def get_config(self):
-        return {
-            "warmup_epochs": self.warmup_epochs,
-            "episode_epochs": self.episode_epochs,
-            "tau": self.tau,
-            "gamma": self.gamma,
-            "fraction_decay": self.fraction_decay,
-            "min_fraction": self.min_fraction,
-            "initial_fraction": self.initial_fraction,
-            "refresh": self.refresh,
-            "from_logits": self.from_logits,
-            "state_dtype": self.state_dtype,
-            "buffer_steps": self.buffer_steps,
-            "shuffle_window": self.shuffle_window,
-            "seed": self.seed,
-            "backup_dir": self.backup_dir,
-            "log_dir": self.log_dir,
-            "verbose": self.verbose,
-        }
+        return {name: getattr(self, name) for name in _CONFIG}
 
     @classmethod
     def from_config(cls, config):

@@ -11,6 +11,28 @@ from keras_curriculum.docl import sources
 from keras_curriculum.docl.metric import check_classifier_output
 
 
+def check_label_values(labels):
+    """In-memory labels must be class indices or one-hot rows: finite, and whole for indices.
+
+    NaN compares false with every bound, so the range check of `check_labels` alone lets it
+    through (and a NaN cast to an integer index is an arbitrary class).
+    """
+    if labels is None:
+        return
+    labels = np.asarray(labels)
+    if labels.dtype.kind not in "fc":
+        return
+    one_hot = labels.ndim == 2 and labels.shape[-1] > 1
+    bad = ~np.isfinite(labels) if one_hot else ~np.isfinite(labels) | (labels != np.round(labels))
+    if bad.any():
+        flat = int(np.flatnonzero(bad.reshape(-1))[0])
+        position = tuple(int(i) for i in np.unravel_index(flat, labels.shape))
+        raise ValueError(
+            "`dataset` labels must be class indices (whole numbers) or one-hot rows, all "
+            f"finite. Received: labels{list(position)}={labels[position].item()!r}"
+        )
+
+
 def check_labels(labels, num_classes):
     """In-memory labels must fit the model's output width (class indices or one-hot rows)."""
     if labels is None:
@@ -75,6 +97,19 @@ def warn_if_inactive(docl, epochs):
         "`warmup_epochs` and `episode_epochs` at their defaults (the paper's proportions "
         "scaled to the fit), shorten them, or train for more epochs.",
         stacklevel=3,
+
+
+def check_same_model(trained, model):
+    """One DoCL follows one model: `trained` is a weak reference to its model, or None."""
+    if trained is None or trained() is model:
+        return
+    other = trained()
+    other = "a model that no longer exists" if other is None else f"model '{other.name}'"
+    raise ValueError(
+        f"This DoCL already trained {other}, and its metric (`docl.metric()`) is compiled into "
+        f"that model: a Keras metric holds the state of one model, so the same DoCL cannot "
+        f"follow model '{model.name}'. Create one DoCL (and its `metric()`) per model; a "
+        "DoCL can train its own model again."
     )
 
 

@@ -49,23 +49,40 @@ def sampling_probabilities(scores, tau):
     return weights / weights.sum()
 
 
-def sample_subset(scores, size, tau, rng):
+def sample_subset(scores, size, tau, rng, chunk=1 << 16):
     """`size` distinct indices drawn one by one with Pr(i) proportional to exp(score_i / tau).
 
     Gumbel-top-k: the `size` largest of score_i / tau + Gumbel noise are exactly a sample of
     successive draws without replacement (Vieira 2014; Kool et al. 2019), in O(n). The indices
-    come back in random order.
+    come back in random order, as int32 (int64 from 2**31 examples). The keys are formed
+    `chunk` examples at a time and kept in float32, so a draw over n examples allocates about
+    8 n bytes besides its result.
 
     Args:
         scores: float array `(n,)`, finite.
         size: int in [0, n].
         tau: float > 0, temperature.
         rng: `numpy.random.Generator`.
+        chunk: examples whose keys are formed at a time.
     """
-    scores = np.asarray(scores, np.float64)
     n = len(scores)
+    dtype = np.int32 if n < 2**31 else np.int64
     if size >= n:
-        return rng.permutation(n)
-    keys = scores / tau + rng.gumbel(size=n)
-    chosen = np.argpartition(-keys, size - 1)[:size]
-    return rng.permutation(chosen)
+        chosen = np.arange(n, dtype=dtype)  # as rng.permutation(n), without an int64 copy
+    else:
+        keys = np.empty(n, np.float32)
+        for start in range(0, n, chunk):
+            part = np.asarray(scores[start : start + chunk], np.float64)
+            keys[start : start + len(part)] = part / tau + rng.gumbel(size=len(part))
+        # The size-th largest key, then the keys above it and as many ties as needed, found
+        # chunk by chunk so that no int64 index array of n entries is made.
+        threshold = np.partition(keys, n - size)[n - size]
+        chosen, count = np.empty(size, dtype), 0
+        for select in (np.greater, np.equal):
+            for start in range(0, n, chunk):
+                hits = np.flatnonzero(select(keys[start : start + chunk], threshold))
+                hits = hits[: size - count]
+                chosen[count : count + len(hits)] = hits + start
+                count += len(hits)
+    rng.shuffle(chosen)
+    return chosen

@@ -16,7 +16,8 @@ so step j of an epoch holds `order[j * batch_size : (j + 1) * batch_size]`. Two 
   of the source per epoch and `shuffle_window` buffered examples. The source must yield its
   examples in the same order on every pass (no reshuffling inside it).
 
-The dataset reports a fixed cardinality (the batches of a full pass) so that Keras never
+Features may be an array or tensor, or a dict of them (multi-input models); labels are one
+array or tensor. The dataset reports a fixed cardinality (the batches of a full pass) so that Keras never
 infers, and then enforces, the length of a shorter first epoch; a shorter epoch simply ends
 early (see `_tf_data.zip_with_fixed_cardinality`).
 """
@@ -26,8 +27,14 @@ import math
 import numpy as np
 
 from keras_curriculum._tf_data import tf
+from keras_curriculum.docl.order import index_dtype
 
 MASK_CHUNK = 1024
+# A dataset of unknown length is counted this many elements at a time, by a Python loop, so
+# that Ctrl-C gets through between two chunks; counting stops with an error past MAX_EXAMPLES
+# (an endless dataset, or more examples than DoCL's int32 indices hold).
+COUNT_CHUNK = 4096
+MAX_EXAMPLES = 2**31 - 1
 # In-memory arrays up to this size are copied once into tensors and gathered in the graph;
 # larger ones are gathered by numpy per batch (no second copy of a large training set).
 IN_GRAPH_BYTES = 1 << 30
@@ -38,7 +45,22 @@ def num_batches(size, batch_size, drop_remainder):
 
 
 def _stack(examples):
-    return tuple(np.stack([np.asarray(e[part]) for e in examples]) for part in range(2))
+    return tuple(
+        tf.nest.map_structure(lambda *rows: np.stack([np.asarray(r) for r in rows]),
+                              *[e[part] for e in examples])
+        for part in range(2)
+    )
+
+
+def _is_array(part):
+    return hasattr(part, "shape") and hasattr(part, "__len__")
+
+
+def _is_features(part):
+    """An array, or a non-empty dict of arrays (named inputs)."""
+    if isinstance(part, dict):
+        return bool(part) and all(_is_array(value) for value in part.values())
+    return _is_array(part)
 
 
 class RandomAccessSource:
@@ -46,17 +68,18 @@ class RandomAccessSource:
 
     def __init__(self, data, keys=None):
         self.keys = keys
-        if isinstance(data, tuple) and len(data) == 2 and all(
-            hasattr(part, "shape") for part in data
+        if isinstance(data, tuple) and len(data) == 2 and _is_features(data[0]) and _is_array(
+            data[1]
         ):
-            x, y = (np.asarray(part) for part in data)
-            if len(x) != len(y):
+            x, y = tf.nest.map_structure(np.asarray, data[0]), np.asarray(data[1])
+            lengths = sorted({len(part) for part in tf.nest.flatten(x)})
+            if lengths != [len(y)]:
                 raise ValueError(
-                    f"`dataset` arrays must have the same length. Received: len(x)={len(x)}, "
+                    f"`dataset` arrays must have the same length. Received: len(x)={lengths}, "
                     f"len(y)={len(y)}"
                 )
             self.arrays = (x, y)
-            self.length = len(x)
+            self.length = len(y)
             self.labels = y
         else:
             self.arrays = None
@@ -71,13 +94,13 @@ class RandomAccessSource:
                 f"label_key) naming two of their entries. Reading the first item with "
                 f"keys={keys!r} failed: {type(error).__name__}: {error}"
             ) from error
-        self.spec = tuple(
-            tf.TensorSpec((None,) + part.shape[1:], tf.as_dtype(part.dtype)) for part in first
+        self.spec = tf.nest.map_structure(
+            lambda part: tf.TensorSpec((None,) + part.shape[1:], tf.as_dtype(part.dtype)), first
         )
 
     def _examples(self, index):
         if self.arrays is not None:
-            return tuple(part[index] for part in self.arrays)
+            return tf.nest.map_structure(lambda part: part[index], self.arrays)
         items = [self.data[int(i)] for i in index]
         if self.keys is not None:
             items = [(item[self.keys[0]], item[self.keys[1]]) for item in items]
@@ -85,7 +108,9 @@ class RandomAccessSource:
 
     def batches(self, order_fn, batch_size, drop_remainder):
         """Batches of `order_fn()` (evaluated when an iterator starts)."""
-        if self.arrays is not None and sum(a.nbytes for a in self.arrays) <= IN_GRAPH_BYTES:
+        if self.arrays is not None and sum(
+            a.nbytes for a in tf.nest.flatten(self.arrays)
+        ) <= IN_GRAPH_BYTES:
             return self._gathered_batches(order_fn, batch_size, drop_remainder)
 
         def index_batches():
@@ -95,38 +120,41 @@ class RandomAccessSource:
                 yield order[start : start + batch_size]
 
         def gather(index):
-            return self._examples(index)
+            return tf.nest.flatten(self._examples(index))
 
         # Full batches only: a static batch dimension, which XLA on TPUs needs (one program).
         batch_dim = batch_size if drop_remainder else None
+        flat_spec = tf.nest.flatten(self.spec)
 
         def fetch(index):
-            x, y = tf.numpy_function(gather, [index], [s.dtype for s in self.spec], stateful=False)
-            x.set_shape((batch_dim,) + tuple(self.spec[0].shape[1:]))
-            y.set_shape((batch_dim,) + tuple(self.spec[1].shape[1:]))
-            return x, y
+            parts = tf.numpy_function(gather, [index], [s.dtype for s in flat_spec],
+                                      stateful=False)
+            for part, spec in zip(parts, flat_spec):
+                part.set_shape((batch_dim,) + tuple(spec.shape[1:]))
+            return tf.nest.pack_sequence_as(self.spec, parts)
 
-        indices = tf.data.Dataset.from_generator(
-            index_batches, output_signature=tf.TensorSpec([None], tf.int64)
-        )
+        index_spec = tf.TensorSpec([None], tf.as_dtype(index_dtype(self.length)))
+        indices = tf.data.Dataset.from_generator(index_batches, output_signature=index_spec)
         return indices.map(fetch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
     def _gathered_batches(self, order_fn, batch_size, drop_remainder):
         """Arrays held as tensors, gathered in the graph: one Python call per epoch, not per
         batch. On a CPU host the per-batch Python gather cost about 2 ms of input pipeline per
         batch, taken from the train step's cores (measured: 2.2 vs 0.5 ms per batch of 64)."""
-        x, y = (tf.constant(part) for part in self.arrays)
+        tensors = tf.nest.map_structure(tf.constant, self.arrays)
+        dtype = index_dtype(self.length)
 
         def epoch_order(_):
-            order = tf.numpy_function(lambda: np.asarray(order_fn(), np.int64), [], tf.int64,
-                                      stateful=True)
+            order = tf.numpy_function(lambda: order_fn(), [], tf.as_dtype(dtype), stateful=True)
             order.set_shape([None])
             return tf.data.Dataset.from_tensor_slices(order)
 
         indices = tf.data.Dataset.range(1).flat_map(epoch_order)
         indices = indices.batch(batch_size, drop_remainder=drop_remainder)
-        return indices.map(lambda index: (tf.gather(x, index), tf.gather(y, index)),
-                           num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        return indices.map(
+            lambda index: tf.nest.map_structure(lambda part: tf.gather(part, index), tensors),
+            num_parallel_calls=tf.data.AUTOTUNE, deterministic=True,
+        )
 
 
 class StreamingSource:
@@ -136,8 +164,8 @@ class StreamingSource:
         self.dataset = dataset
         self.length = length
         self.labels = None
-        self.spec = tuple(
-            tf.TensorSpec((None,) + tuple(s.shape), s.dtype) for s in dataset.element_spec
+        self.spec = tf.nest.map_structure(
+            lambda s: tf.TensorSpec((None,) + tuple(s.shape), s.dtype), dataset.element_spec
         )
 
     def batches(self, mask_fn, window_fn, batch_size, drop_remainder, window):
@@ -149,43 +177,63 @@ class StreamingSource:
         chunks = self.dataset.enumerate().batch(MASK_CHUNK)
 
         def kept(index, example):
-            x, y = example
             flags = tf.numpy_function(keep, [index], tf.bool, stateful=False)
             flags.set_shape(index.shape)
-            return tf.boolean_mask(x, flags), tf.boolean_mask(y, flags)
+            return tf.nest.map_structure(lambda part: tf.boolean_mask(part, flags), example)
 
         selected = chunks.map(kept, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         selected = selected.unbatch().batch(window)
 
-        def permute(w, x, y):
-            perm = tf.numpy_function(window_fn, [w, tf.shape(y)[0]], tf.int64, stateful=False)
+        def permute(w, example):
+            size = tf.shape(example[1])[0]
+            perm = tf.numpy_function(window_fn, [w, size], tf.int64, stateful=False)
             perm.set_shape([None])
-            return tf.gather(x, perm), tf.gather(y, perm)
+            return tf.nest.map_structure(lambda part: tf.gather(part, perm), example)
 
         windows = selected.enumerate().map(
-            lambda w, example: permute(w, *example), num_parallel_calls=tf.data.AUTOTUNE,
-            deterministic=True,
+            permute, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True,
         )
         return windows.unbatch().batch(batch_size, drop_remainder=drop_remainder)
 
 
 def count_examples(dataset):
-    """Number of elements of a finite dataset (reads it once when its length is unknown)."""
+    """Number of elements of a finite dataset (reads it once when its length is unknown).
+
+    The count runs chunk by chunk in Python, so Ctrl-C interrupts it, and stops with a
+    `ValueError` past `MAX_EXAMPLES` (an endless dataset would otherwise never return).
+    """
     cardinality = int(dataset.cardinality())
     if cardinality == tf.data.INFINITE_CARDINALITY:
         raise ValueError(
             "`dataset` must be finite: DoCL keeps a score per example. Received a dataset "
             "with infinite cardinality (remove `.repeat()`)."
         )
-    if cardinality == tf.data.UNKNOWN_CARDINALITY:
-        cardinality = int(dataset.reduce(np.int64(0), lambda count, _: count + 1))
-    return cardinality
+    if cardinality != tf.data.UNKNOWN_CARDINALITY:
+        return cardinality
+    limit, count = MAX_EXAMPLES, 0
+    for chunk in dataset.map(lambda *_: tf.zeros((), tf.int8)).batch(COUNT_CHUNK):
+        count += int(chunk.shape[0])
+        if count > limit:
+            raise ValueError(
+                f"`dataset` must be finite, with at most {limit} examples: its length is "
+                f"unknown and counting it passed {limit} examples. It is endless (e.g. "
+                "`.repeat()` before `.filter()`, or a generator that never stops) or too large "
+                "for DoCL's per-example state: pass a finite dataset (`dataset.take(n)`)."
+            )
+    return count
 
 
 def check_example_spec(spec):
     """An unbatched `(x, y)` dataset: y a class index (rank 0) or a one-hot row of known width."""
     if not isinstance(spec, tuple) or len(spec) != 2:
         raise ValueError(f"`dataset` must yield `(x, y)` pairs. Received element_spec: {spec}")
+    if isinstance(spec[0], (tuple, list)) or not all(
+        isinstance(part, tf.TensorSpec) for part in tf.nest.flatten(spec)
+    ):
+        raise ValueError(
+            "`dataset` must yield `(x, y)` with x a dense tensor or a dict of dense tensors "
+            f"(named inputs) and y a dense tensor. Received element_spec: {spec}"
+        )
     labels = spec[1].shape
     # A batched dataset has labels of rank >= 1 whose first dimension (the batch) is unknown.
     if labels.rank is None or labels.rank > 1 or (labels.rank == 1 and labels[0] is None):
@@ -211,7 +259,7 @@ def make_source(dataset, keys=None):
     elif hasattr(dataset, "__len__") and (
         hasattr(dataset, "__getitem__") or isinstance(dataset, tuple)
     ):
-        if len(dataset) == 0 or (isinstance(dataset, tuple) and len(dataset[0]) == 0):
+        if len(dataset) == 0 or (isinstance(dataset, tuple) and len(dataset[-1]) == 0):
             raise ValueError("`dataset` is empty: DoCL needs at least one example.")
         source = RandomAccessSource(dataset, keys)
     else:

@@ -6,12 +6,30 @@ optimizer steps, and reads the scores back to draw the next subset.
 """
 
 import os
+import warnings
 
 import numpy as np
 
 from keras_curriculum.docl import scores as docl_scores
 
 STATE_FILE = "docl_state.npz"
+# The state of the epoch before, kept so that a backup of the model written just before or
+# just after DoCL's own finds its DoCL state (see `DoCL`, "Resuming").
+PREVIOUS_STATE_FILE = "docl_state.previous.npz"
+_OUT_OF_RANGE = (
+    "DoCL: logits out of the range of state_dtype={dtype} (|logit - mean logit| > {limit:g}) "
+    "or not finite were clipped in the stored state, and scores that came out infinite were "
+    "dropped: the scores of these examples are approximate. Logits this large usually mean "
+    "that training diverged; otherwise pass state_dtype='float32' to DoCL."
+)
+
+
+def _epoch_of(state):
+    """The epoch a saved state is ready to start (older files: the one after their history)."""
+    if "next_epoch" in state:
+        return int(state["next_epoch"])
+    history = np.asarray(state["history"])
+    return int(history[-1, 0]) + 1 if len(history) else 0
 
 
 class ExampleState:
@@ -33,6 +51,8 @@ class ExampleState:
         self.labels = None
         self.cumulative_rate = None
         self.history = []
+        self.next_epoch = 0  # the epoch this state is ready to start
+        self._warned_range = False
 
     def allocate(self, num_examples, labels=None):
         """Fresh state for `num_examples` (labels known up front for in-memory arrays)."""
@@ -48,6 +68,7 @@ class ExampleState:
             self.labels[:] = labels.argmax(-1) if one_hot else labels.reshape(n)
         self.cumulative_rate = np.zeros(1, np.float64)
         self.history = []
+        self.next_epoch = 0
 
     def allocate_logits(self, num_classes):
         self.num_classes = int(num_classes)
@@ -102,21 +123,60 @@ class ExampleState:
                 new = docl_scores.docl_instant_scores(
                     logits[seen][useful], self.previous[ids], labels[seen][useful], rho[useful]
                 )
+                finite = np.isfinite(new)
+                if not finite.all():
+                    self._warn_range()
+                    ids, new = ids[finite], new[finite]
                 self.scores[ids] = docl_scores.ema_update(self.scores[ids], new, self.gamma)
-        centred = logits - logits.mean(axis=-1, keepdims=True)
-        self.previous[index] = centred.astype(self.state_dtype)
+        self.previous[index] = self._storable(logits - logits.mean(axis=-1, keepdims=True))
         self.last_step[index] = step
+
+    def _storable(self, centred):
+        """Centred logits in the state's dtype, clipped to its range: never inf or NaN."""
+        limit = float(np.finfo(self.previous.dtype).max)
+        if not np.isfinite(centred).all() or np.abs(centred).max() > limit:
+            self._warn_range()
+            centred = np.clip(np.nan_to_num(centred, nan=0.0, posinf=limit, neginf=-limit),
+                              -limit, limit)
+        return centred.astype(self.previous.dtype)
+
+    def _warn_range(self):
+        if not self._warned_range:
+            self._warned_range = True
+            limit = float(np.finfo(self.previous.dtype).max)
+            warnings.warn(_OUT_OF_RANGE.format(dtype=self.previous.dtype, limit=limit),
+                          stacklevel=4)
 
     def filled_scores(self):
         """Scores with the unscored examples at the mean score (0 when none is scored)."""
         scored = ~np.isnan(self.scores)
-        return np.where(scored, self.scores, self.scores[scored].mean() if scored.any() else 0.0)
+        count = int(np.count_nonzero(scored))
+        mean = float(np.sum(self.scores, where=scored, dtype=np.float64)) / count if count else 0.0
+        return np.where(scored, self.scores, np.float32(mean))
+
+    def record_epoch(self, epoch, size, steps):
+        """Closes `epoch` (its `size` examples trained in `steps` steps): appends to `history`."""
+        scored = ~np.isnan(self.scores)
+        count = int(np.count_nonzero(scored))
+        total = float(np.sum(self.scores, where=scored, dtype=np.float64))
+        record = {
+            "epoch": epoch,
+            "size": size,
+            "steps": steps,
+            "scored": count,
+            "fraction": size / self.num_examples,
+            "mean_score": total / count if count else float("nan"),
+        }
+        self.history.append(record)
+        self.next_epoch = epoch + 1
+        return record
 
     # Saving --------------------------------------------------------------------------------
 
     def state_dict(self, seed):
         return {
             "seed": np.int64(seed),
+            "next_epoch": np.int64(self.next_epoch),
             "previous": self.previous,
             "last_step": self.last_step,
             "scores": self.scores,
@@ -142,26 +202,40 @@ class ExampleState:
              "fraction": s / self.num_examples, "mean_score": float(m)}
             for e, s, t, c, m in np.asarray(state["history"])
         ]
+        self.next_epoch = _epoch_of(state)
         return int(state["seed"])
 
+    # Saving: the last two epochs' states ----------------------------------------------------
+
     def save(self, directory, seed):
+        """Writes the state; the one it replaces becomes the previous epoch's file."""
         os.makedirs(directory, exist_ok=True)
         path = os.path.join(directory, STATE_FILE)
         temporary = path + ".tmp.npz"
         np.savez(temporary, **self.state_dict(seed))
+        if os.path.exists(path):
+            os.replace(path, os.path.join(directory, PREVIOUS_STATE_FILE))
         os.replace(temporary, path)
 
-    def restore(self, directory, num_examples):
-        """The saved seed if a state for `num_examples` examples was restored, else None."""
-        path = os.path.join(directory or "", STATE_FILE)
-        if directory and os.path.exists(path):
-            with np.load(path) as state:
-                if state["previous"].shape[0] == num_examples:
-                    return self.load_state_dict(state)
-        return None
+    @staticmethod
+    def saved(directory):
+        """`{next_epoch: (path, num_examples)}` of the states saved in `directory`."""
+        found = {}
+        for name in (STATE_FILE, PREVIOUS_STATE_FILE):
+            path = os.path.join(directory or "", name)
+            if directory and os.path.exists(path):
+                with np.load(path) as state:
+                    found.setdefault(_epoch_of(state), (path, int(state["last_step"].shape[0])))
+        return found
+
+    def restore(self, path):
+        """Loads the state saved at `path`; returns its seed."""
+        with np.load(path) as state:
+            return self.load_state_dict(state)
 
     @staticmethod
     def discard(directory):
-        path = os.path.join(directory or "", STATE_FILE)
-        if directory and os.path.exists(path):
-            os.remove(path)
+        for name in (STATE_FILE, PREVIOUS_STATE_FILE):
+            path = os.path.join(directory or "", name)
+            if directory and os.path.exists(path):
+                os.remove(path)

@@ -8,8 +8,10 @@ from keras import ops
 from keras.optimizers.schedules import LearningRateSchedule
 
 from keras_curriculum import _keras_internals as internals
+from keras_curriculum._fit_guard import FitGuard
 from keras_curriculum._validation import check_bool
 from keras_curriculum._validation import check_choice
+from keras_curriculum._validation import check_fit_has_data
 from keras_curriculum._validation import check_int
 from keras_curriculum._validation import check_model
 from keras_curriculum._validation import check_number
@@ -184,6 +186,8 @@ class LeRaC(CurriculumLogs, keras.callbacks.Callback):
         self._fit_functions = None
         self._reusable = None  # (function before the fit, plan key, patched function)
         self._resolved = None  # (unit, k) of the last plan
+        self._guard = FitGuard("LeRaC")
+        self._first_epoch = False
 
     def describe_duration(self):
         """The curriculum length as given: "5 epochs", "5% of the fit"."""
@@ -318,17 +322,23 @@ class LeRaC(CurriculumLogs, keras.callbacks.Callback):
     # Callback hooks ---------------------------------------------------------------------------
 
     def on_train_begin(self, logs=None):
-        model = self.model
-        epochs, steps = self.params.get("epochs"), self.params.get("steps")
-        scaling, groups = self._plan(model, steps, epochs)
-        length.warn_if_dominant(self.duration, *self._resolved, epochs,
-                                self.steps_per_epoch or steps)
+        model = self._guard.claim(self)
+        try:
+            steps = check_fit_has_data("LeRaC", self.params)
+            epochs = self.params.get("epochs")
+            scaling, groups = self._plan(model, steps, epochs)
+            length.warn_if_dominant(self.duration, *self._resolved, epochs,
+                                    self.steps_per_epoch or steps)
+        except Exception:
+            self._guard.release()
+            raise
         scaling.install()
         if self.verbose:
             print(f"LeRaC: {len(groups)} layer groups, rates rising over "
                   f"{self._curriculum_steps} steps ({self.describe_duration()}).")
         self._scaling, self._group_names = scaling, [group.name for group in groups]
         self._finish_if_over()
+        self._first_epoch = True
         # The compiled step is traced lazily with what the optimizer is at its first call, so
         # it must be made again to see the patch. A fit of the same model with the same
         # curriculum reuses the function the last one traced, if nothing has traced another
@@ -361,8 +371,18 @@ class LeRaC(CurriculumLogs, keras.callbacks.Callback):
     def on_epoch_begin(self, epoch, logs=None):
         # Checked at epoch boundaries only: reading the step counter is free there on every
         # backend (JAX syncs its state at epoch end), and retracing once is cheap.
-        if self._scaling is not None and epoch > 0 and self._finish_if_over():
-            self.model.make_train_function(force=True)
+        if self._scaling is None:
+            return
+        changed = False
+        if self._first_epoch:
+            # After a mid-epoch `BackupAndRestore` resume, follow the epoch Keras replays.
+            self._first_epoch = False
+            steps = (self._guard.params or {}).get("steps")
+            changed = bool(steps) and self._scaling.align(epoch, steps)
+        if (epoch > 0 or changed) and self._finish_if_over():
+            changed = True
+        if changed:
+            self._guard.model.make_train_function(force=True)
 
     def epoch_logs(self, epoch):
         """`lerac_lr_first`, `lerac_lr_last` (and each group's rate with `log_groups`): the
@@ -381,18 +401,19 @@ class LeRaC(CurriculumLogs, keras.callbacks.Callback):
         self.write_epoch_logs(epoch, logs)
 
     def on_train_end(self, logs=None):
-        if self._scaling is None:
-            return
-        self._scaling.remove()
-        self._scaling = None
-        plain, key, patched = self._fit_functions
-        if self.model.train_function is patched and plain is not None:
-            # Nothing retraced during the fit: the function traced before it is unpatched.
-            self.model.train_function = plain
-            self._reusable = (plain, key, patched)
-        else:
-            self._reusable = None
-            self.model.make_train_function(force=True)
+        if self._scaling is not None:
+            model = self._guard.model
+            self._scaling.remove()
+            self._scaling = None
+            plain, key, patched = self._fit_functions
+            if model.train_function is patched and plain is not None:
+                # Nothing retraced during the fit: the function traced before it is unpatched.
+                model.train_function = plain
+                self._reusable = (plain, key, patched)
+            else:
+                self._reusable = None
+                model.make_train_function(force=True)
+        self._guard.release()
 
     def plot(self, path, model=None, steps=None, steps_per_epoch=None, epochs=None,
              title=None):

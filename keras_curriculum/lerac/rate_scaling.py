@@ -36,6 +36,7 @@ class RateScaling:
         self.scales_fn = scales_fn
         self.hold_steps = hold_steps
         self.finished = False
+        self.offset = 0  # steps of a replayed epoch the curriculum does not count (`align`)
 
     @staticmethod
     def installed_on(optimizer):
@@ -58,11 +59,35 @@ class RateScaling:
         scales = ops.convert_to_numpy(self.scales_fn(np.int64(step)))
         return self.base_rate_at(step) * scales.astype("float64")
 
-    def current_step(self):
-        """The step LeRaC's curriculum is at: the optimizer's counter as earlier patches map it
-        (EfficientTrain's saturation maps it to the fixed-batch run's step)."""
+    def _counter(self):
+        """The optimizer's counter as earlier patches map it (EfficientTrain's saturation maps
+        it to the fixed-batch run's step)."""
         step = internals.OptimizerPatches.of(self.optimizer).step_before(OWNER)
         return int(ops.convert_to_numpy(step))
+
+    def current_step(self):
+        """The step LeRaC's curriculum is at: the counter less the replayed steps."""
+        return self._counter() - self.offset
+
+    def align(self, epoch, steps_per_epoch):
+        """Puts the curriculum at the start of `epoch`; True if that changed the patch.
+
+        `BackupAndRestore(save_freq=N)` saves inside an epoch, and Keras resumes by running
+        that epoch again from its first batch while the optimizer's counter holds the steps
+        already trained in it: the counter is 0 < o < `steps_per_epoch` steps past the epoch's
+        start. The curriculum then runs on the counter less o, so every (epoch, batch) of the
+        resumed run gets the rates it has in the uninterrupted run. At an epoch boundary o is
+        0 and nothing changes.
+        """
+        start = epoch * steps_per_epoch
+        counter = self._counter()
+        offset = counter - start if start < counter < start + steps_per_epoch else 0
+        if offset == self.offset:
+            return False
+        self.offset = offset
+        self.finished = False
+        self.install()
+        return True
 
     # Install / remove ------------------------------------------------------------------------
 
@@ -71,15 +96,16 @@ class RateScaling:
             internals.learning_rate_object(self.optimizer), LearningRateSchedule
         ):
             return None
-        hold_steps = self.hold_steps
-        return lambda step: held_schedule_step(step, hold_steps)
+        hold_steps, offset = self.hold_steps, self.offset
+        return lambda step: held_schedule_step(step - offset, hold_steps)
 
     def install(self):
+        scales_fn, offset = self.scales_fn, self.offset
         internals.OptimizerPatches.of(self.optimizer).set(
             OWNER,
             internals.Patch(
                 schedule_map=self._hold(),
-                group_rates=lambda rate, step: rate * self.scales_fn(step),
+                group_rates=lambda rate, step: rate * scales_fn(step - offset),
                 group_of_index=self.group_of_index,
             ),
         )
