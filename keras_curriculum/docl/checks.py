@@ -97,6 +97,7 @@ def warn_if_inactive(docl, epochs):
         "`warmup_epochs` and `episode_epochs` at their defaults (the paper's proportions "
         "scaled to the fit), shorten them, or train for more epochs.",
         stacklevel=3,
+    )
 
 
 def check_same_model(trained, model):
