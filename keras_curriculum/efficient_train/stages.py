@@ -17,6 +17,7 @@ from keras_curriculum.efficient_train.frequency_crop import normalize_size
 PAPER_SIZES_224 = (160, 160, 160, 192, 224)
 PAPER_MAGNITUDES = (1, 3, 5, 7, 9)
 PLUS_SIZES_224 = (96,) * 2 + (160,) * 4 + (224,) * 4
+PLUS_MAGNITUDES = tuple(range(10))
 SCHEDULES = ("paper", "plus")
 DOWNSAMPLE = ("fft", "resize")
 class _StageFields(NamedTuple):
@@ -50,17 +51,34 @@ def scale_size(size_at_224, image_size):
             max(1, int(math.floor(size_at_224 * width / 224 + 0.5))))
 
 
-def paper_stages(epochs=300, image_size=224):
+def stage_magnitudes(magnitudes, count):
+    """`count` RandAugment magnitudes, one per stage: a sequence as given, or None (no
+    augmentation in any stage)."""
+    if magnitudes is None:
+        return [None] * count
+    magnitudes = list(check_sequence("magnitudes", magnitudes))
+    if len(magnitudes) != count:
+        raise ValueError(f"`magnitudes` must list {count} magnitudes, one per stage, or be None. "
+                         f"Received: magnitudes={magnitudes!r}")
+    for magnitude in magnitudes:
+        check_number("magnitudes", magnitude, 0.0, 10.0, allow_none=True)
+    return magnitudes
+
+
+def paper_stages(epochs=300, image_size=224, magnitudes=PAPER_MAGNITUDES):
     """The EfficientTrain (ICCV 2023) table: 5 stages, B = 160,160,160,192,224, m = 1,3,5,7,9.
 
     Stage i ends after epoch int(epochs * (i + 1) / 5), as in the official launcher
-    (`ET_training.py`, `--end_epoch`); B is scaled to `image_size`.
+    (`ET_training.py`, `--end_epoch`); B is scaled to `image_size`. `magnitudes` replaces the
+    RandAugment magnitudes (5 values in [0, 10], None entries for none); None trains every
+    stage without augmentation (sizes only).
     """
     check_int("epochs", epochs, 1)
+    magnitudes = stage_magnitudes(magnitudes, len(PAPER_SIZES_224))
     ends = [epochs * (i + 1) // 5 for i in range(5)]
     lengths = np.diff([0] + ends)
     return [Stage(int(n), scale_size(b, image_size), m)
-            for n, b, m in zip(lengths, PAPER_SIZES_224, PAPER_MAGNITUDES)]
+            for n, b, m in zip(lengths, PAPER_SIZES_224, magnitudes)]
 
 
 def compute_clock_epochs(budget_epochs, sizes, image_size):
@@ -79,7 +97,7 @@ def compute_clock_epochs(budget_epochs, sizes, image_size):
     return np.diff(np.concatenate([[0], ends])).astype(int)
 
 
-def plus_stages(budget_epochs=200, image_size=224, sizes=None):
+def plus_stages(budget_epochs=200, image_size=224, sizes=None, magnitudes=PLUS_MAGNITUDES):
     """The EfficientTrain++ table: 10 stages, magnitude m = stage index, the compute clock.
 
     Args:
@@ -89,14 +107,17 @@ def plus_stages(budget_epochs=200, image_size=224, sizes=None):
         image_size: full input size; the default sizes [96]*2 + [160]*4 + [224]*4 are scaled to
             it.
         sizes: 10 absolute sizes (int or pairs) instead of the default.
+        magnitudes: 10 RandAugment magnitudes in [0, 10] (None entries for none), or None for
+            no augmentation in any stage.
     """
     if sizes is None:
         sizes = [scale_size(b, image_size) for b in PLUS_SIZES_224]
     if len(check_sequence("sizes", sizes)) != 10:
         raise ValueError(f"`sizes` must list 10 stage sizes. Received {len(sizes)}: {sizes!r}")
+    magnitudes = stage_magnitudes(magnitudes, 10)
     lengths = compute_clock_epochs(budget_epochs, sizes, image_size)
     return [Stage(int(n), normalize_size(s, "sizes"), m)
-            for m, (n, s) in enumerate(zip(lengths, sizes))]
+            for n, s, m in zip(lengths, sizes, magnitudes)]
 
 
 def stage_of_epoch(stages):
