@@ -5,11 +5,12 @@ from keras import ops
 
 
 def to_numpy(value):
-    """`keras.ops.convert_to_numpy(value)`, reading a `keras.Variable` through `.value`.
+    """`keras.ops.convert_to_numpy(value)`, reading a `keras.Variable` through a tensor copy.
 
-    On JAX, numpy 2 converts a Keras variable through its `__array__`, which takes no `copy`
-    argument, and warns (DeprecationWarning) at every read; its `.value` is a plain array.
+    numpy 2 converts a variable through its `__array__`, which takes no `copy` argument on the
+    TensorFlow and JAX backends, and warns (DeprecationWarning) at every read; a tensor of its
+    value converts silently.
     """
     if isinstance(value, keras.Variable):
-        value = value.value
+        value = ops.copy(value)
     return ops.convert_to_numpy(value)

@@ -8,7 +8,6 @@ The callback draws each epoch's subset and order (`plan`, `scores`), feeds them 
 
 import keras
 import numpy as np
-from keras import ops
 
 from keras_curriculum import _keras_internals as internals
 from keras_curriculum._host import to_numpy

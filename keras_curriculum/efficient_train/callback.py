@@ -6,7 +6,6 @@ batches when saturating (`batch_plan`), and tells the stage which epoch `fit` is
 
 
 import keras
-import numpy as np
 
 from keras_curriculum import _tf_data
 from keras_curriculum._validation import check_callable
@@ -113,8 +112,8 @@ class EfficientTrain(keras.callbacks.Callback):
         num_ops: int >= 1, RandAugment operations per image.
         augmenter: None, or a callable taking a magnitude and returning a `tf.data`-safe Keras
             layer (e.g. a `keras.layers.Pipeline`), replacing the RandAugment mapping.
-        seed: int or None, seeds the augmentation layers and `apply`'s shuffle (None: a seed
-            drawn once per object).
+        seed: int or None, seeds the augmentation layers (None: unseeded) and `apply`'s
+            shuffle (None: seed 0, so that two runs shuffle alike).
         saturate: `"auto"`, `"exact"`, `"scaled"` or None (fixed batch): the per-stage batch
             above.
         max_batch_size: None or int >= the per-device base batch: cap on a stage's per-device
@@ -156,8 +155,9 @@ class EfficientTrain(keras.callbacks.Callback):
         self._short_epochs = None
         self._stage_batches, self._batching_started = None, False
         self._functions = {}  # traced train functions by batching, reused across fits
-        self._shuffle_seed = (int(np.random.SeedSequence().entropy % (2**31)) if seed is None
-                              else int(seed))
+        # Unseeded, the shuffle still repeats from run to run: two runs to be compared (a
+        # fixed batch against saturation, a resume) see the same examples in the same order.
+        self._shuffle_seed = 0 if seed is None else int(seed)
         self._order_owner = None  # the curriculum whose batches `apply` was given (DoCL)
         self._composition_checked = True
 

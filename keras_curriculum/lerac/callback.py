@@ -4,7 +4,6 @@ import math
 
 import keras
 import numpy as np
-from keras import ops
 from keras.optimizers.schedules import LearningRateSchedule
 
 from keras_curriculum import _keras_internals as internals
