@@ -9,12 +9,9 @@ Two `fit` calls on a tiny CNN and synthetic images, each crossing every boundary
 2. DoCL (its stage, metric, callback and `learning_rate_schedule`): warm-up, the sampling epochs
    of several episodes with shrinking subsets, and the refresh pass after each episode.
 
-DoCL and EfficientTrain are not combined: both are `tf.data` stages that own the batching. DoCL
-needs an unbatched source and emits batches in an order it draws per epoch, so it cannot take
-ET's (batched) output; ET can map over DoCL's batches, but it asserts the dataset's declared
-cardinality, and DoCL declares a full pass while its sampling epochs end early, so the first
-sampling epoch fails on that assertion (`--probe-combined` runs that attempt and reports the
-error). The soak therefore runs them in two fits.
+The soak runs DoCL and EfficientTrain in two fits. They compose in one as
+`et.apply(docl.apply(...))` (ET keeps DoCL's batches and reports its full-pass cardinality;
+see docs/efficient_train.md); `--probe-combined` runs that composition and reports what happened.
 
 What it reports, as one JSON object:
 

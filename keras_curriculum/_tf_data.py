@@ -1,6 +1,8 @@
-"""`tf.data` helpers shared by the curricula that change how many batches an epoch has."""
+"""`tf.data` helpers shared by the curricula that change how many batches an epoch has, or
+that identify the examples of a batch by its position."""
 
 import importlib
+import weakref
 
 
 class _LazyTensorFlow:
@@ -64,3 +66,45 @@ class _ShortEpochs:
 def short_epochs():
     """Silences Keras's early-end-of-data warning until `.close()` of the returned handle."""
     return _ShortEpochs()
+
+
+# DoCL identifies the examples of a train step by their position in the epoch's order: a stage
+# that maps over its batches is fine, one that reorders, rebatches or filters them is not. The
+# datasets its `apply` returns are recorded here (weakly), and so is every such curriculum while
+# it trains, so that another stage can recognise that order and refuse to change it.
+_position_owned = weakref.WeakKeyDictionary()
+_owners_in_fit = weakref.WeakSet()
+
+
+def mark_position_owned(dataset, owner):
+    """Records that `owner` identifies the examples of `dataset`'s batches by position."""
+    _position_owned[dataset] = owner
+    return dataset
+
+
+def position_owner(dataset):
+    """The curriculum that owns the order of `dataset`'s batches (its direct output), or None."""
+    return _position_owned.get(dataset)
+
+
+def enter_fit(owner):
+    """`owner` (a callback that owns its batches' order) starts training."""
+    _owners_in_fit.add(owner)
+
+
+def exit_fit(owner):
+    _owners_in_fit.discard(owner)
+
+
+def position_owner_in_fit(callback):
+    """The order-owning curriculum that trains in the same `fit` as `callback`, or None.
+
+    The callbacks of one `fit` share its `params` dict (Keras's `CallbackList.set_params` hands
+    every callback the same one, and each `fit` makes a new one), so an owner left registered by
+    an interrupted `fit` is never mistaken for one of this `fit`.
+    """
+    params = getattr(callback, "params", None)
+    for owner in list(_owners_in_fit):
+        if params is not None and getattr(owner, "params", None) is params:
+            return owner
+    return None

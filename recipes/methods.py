@@ -88,7 +88,10 @@ def _efficient_train(recipe, seed, epochs):
     if examples is not None:
         # A recipe whose own pipeline augments with RandAugment (ImageNet) hands over its
         # examples without it: EfficientTrain augments each image at its stage's magnitude.
-        train = et.apply(examples, batch_size=recipe.batch_size, drop_remainder=True)
+        # They come shuffled (by file and in a buffer): a second buffer of full-size images
+        # would only cost memory.
+        train = et.apply(recipe.efficient_train_examples(seed), batch_size=recipe.batch_size,
+                         drop_remainder=True, shuffle=False)
     else:
         train = et.apply(recipe.train_dataset(seed, size))
     return Arm(recipe.build_model(variable_size=True), train, [et], size)

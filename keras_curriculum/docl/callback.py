@@ -10,10 +10,11 @@ import weakref
 
 import keras
 import numpy as np
-from keras import ops
 
 from keras_curriculum import _keras_internals as internals
 from keras_curriculum._fit_guard import FitGuard
+from keras_curriculum._host import to_numpy
+from keras_curriculum import _tf_data
 from keras_curriculum._tf_data import short_epochs
 from keras_curriculum._tf_data import zip_with_fixed_cardinality
 from keras_curriculum._validation import check_bool
@@ -286,8 +287,9 @@ class DoCL(CurriculumLogs, keras.callbacks.Callback):
             keys: for a random-access source of dicts, the `(input_key, label_key)` to use.
 
         Returns:
-            A `tf.data.Dataset` of `(x, y)` batches. Map augmentation over it if needed, but do
-            not shuffle, filter, rebatch or repeat it: DoCL identifies examples by position.
+            A `tf.data.Dataset` of `(x, y)` batches. Map augmentation over it if needed, or
+            give it to `EfficientTrain.apply` (which recognises it and keeps its batches), but
+            do not shuffle, filter, rebatch or repeat it: DoCL identifies examples by position.
         """
         import tensorflow as tf
 
@@ -316,7 +318,7 @@ class DoCL(CurriculumLogs, keras.callbacks.Callback):
         else:
             batches = source.batches(order.current_order, self.batch_size, self.drop_remainder)
         batches = zip_with_fixed_cardinality(batches, max_batches)
-        return batches.prefetch(tf.data.AUTOTUNE)
+        return _tf_data.mark_position_owned(batches.prefetch(tf.data.AUTOTUNE), self)
 
     def metric(self):
         """The `DoCLLogits` metric to add to `compile(metrics=[...])` (one per DoCL)."""
@@ -355,6 +357,7 @@ class DoCL(CurriculumLogs, keras.callbacks.Callback):
         self._first_epoch = True
         self._reader = LogitsReader(model, self._metric)
         self._short_epochs = short_epochs()
+        _tf_data.enter_fit(self)
         if self.log_dir and self._writer is None:
             self._writer = ScoreSummaries(self.log_dir)
 
@@ -391,7 +394,7 @@ class DoCL(CurriculumLogs, keras.callbacks.Callback):
                   f"examples ({plan.phase}).")
         self._epoch, self._plan = epoch, plan
         self._order.draw(epoch, chosen)
-        self._first_step = int(ops.convert_to_numpy(model.optimizer.iterations))
+        self._first_step = int(to_numpy(model.optimizer.iterations))
         self._state.cover_steps(
             self._first_step, self.steps_in_epoch(epoch),
             lambda steps: host_rates(model.optimizer, steps),
@@ -435,6 +438,7 @@ class DoCL(CurriculumLogs, keras.callbacks.Callback):
     def on_train_end(self, logs=None):
         # Like BackupAndRestore: a finished run leaves no state for the next one to resume.
         ExampleState.discard(self.backup_dir)
+        _tf_data.exit_fit(self)
         if self._short_epochs is not None:
             self._short_epochs.close()
         self._short_epochs = None

@@ -5,6 +5,7 @@ from keras import ops
 from keras.optimizers.schedules import LearningRateSchedule
 
 from keras_curriculum import _keras_internals as internals
+from keras_curriculum._host import to_numpy
 from keras_curriculum.docl.cosine import CosineRestarts
 
 
@@ -21,8 +22,8 @@ def host_rates(optimizer, steps):
         return schedule.rates(steps)
     if isinstance(schedule, LearningRateSchedule):
         try:
-            values = ops.convert_to_numpy(schedule(ops.convert_to_tensor(steps, "int64")))
+            values = to_numpy(schedule(ops.convert_to_tensor(steps)))
             return np.broadcast_to(np.asarray(values, np.float64), steps.shape)
         except Exception:  # noqa: BLE001 - schedules that only take a scalar step
-            return np.array([float(ops.convert_to_numpy(schedule(int(s)))) for s in steps])
-    return np.full(steps.shape, float(ops.convert_to_numpy(optimizer.learning_rate)))
+            return np.array([float(to_numpy(schedule(int(s)))) for s in steps])
+    return np.full(steps.shape, float(to_numpy(optimizer.learning_rate)))

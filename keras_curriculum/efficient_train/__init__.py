@@ -12,6 +12,7 @@ from keras_curriculum.efficient_train.frequency_crop import low_frequency_crop
 from keras_curriculum.efficient_train.plot import plot_efficient_train
 from keras_curriculum.efficient_train.stages import PAPER_MAGNITUDES
 from keras_curriculum.efficient_train.stages import PAPER_SIZES_224
+from keras_curriculum.efficient_train.stages import PLUS_MAGNITUDES
 from keras_curriculum.efficient_train.stages import PLUS_SIZES_224
 from keras_curriculum.efficient_train.stages import Stage
 from keras_curriculum.efficient_train.stages import compute_clock_epochs
@@ -26,6 +27,7 @@ __all__ = [
     "LowFrequencyCrop",
     "PAPER_MAGNITUDES",
     "PAPER_SIZES_224",
+    "PLUS_MAGNITUDES",
     "PLUS_SIZES_224",
     "Stage",
     "compute_clock_epochs",

@@ -8,6 +8,7 @@ import warnings
 
 import keras
 
+from keras_curriculum import _tf_data
 from keras_curriculum._validation import check_callable
 from keras_curriculum._validation import check_choice
 from keras_curriculum._validation import check_int
@@ -18,6 +19,8 @@ from keras_curriculum.efficient_train import pipeline
 from keras_curriculum.efficient_train import saturation as batch_saturation
 from keras_curriculum.efficient_train.frequency_crop import normalize_size
 from keras_curriculum.efficient_train.stages import DOWNSAMPLE
+from keras_curriculum.efficient_train.stages import PAPER_MAGNITUDES
+from keras_curriculum.efficient_train.stages import PLUS_MAGNITUDES
 from keras_curriculum.efficient_train.stages import SCHEDULES
 from keras_curriculum.efficient_train.stages import normalize_stages
 from keras_curriculum.efficient_train.stages import paper_stages
@@ -59,8 +62,14 @@ class EfficientTrain(CurriculumLogs, keras.callbacks.Callback):
 
     Each distinct size gives the train step a new input shape (JAX and XLA compile once per
     shape): the published tables use three. The model must accept those spatial sizes
-    (`keras.Input((None, None, 3))`, keras-hub backbones with `image_shape=(None, None, 3)`);
-    `on_train_begin` checks this and raises a `ValueError` otherwise.
+    (`keras.Input((None, None, 3))`, keras-hub backbones with `image_shape=(None, None, 3)`), so
+    it pools before its classifier (`GlobalAveragePooling2D`) instead of `Flatten`, whose `Dense`
+    needs one fixed size; `on_train_begin` checks this and raises a `ValueError` otherwise.
+
+    `apply` shuffles the examples of an unbatched dataset before batching them, in a new order
+    every epoch (seeded by `seed` and the epoch, so a resumed run repeats the order); a batched
+    dataset keeps its order. DoCL's batches (`et.apply(docl.apply(...))`) are never reordered or
+    rebatched: DoCL identifies examples by their position.
 
     RandAugment magnitude m (0..10, timm's scale) maps to `RandAugment(factor=m / 10)`: Keras
     draws each operation's strength uniformly in [0, m/10] of that operation's range, where timm
@@ -68,6 +77,11 @@ class EfficientTrain(CurriculumLogs, keras.callbacks.Callback):
     factor * 360 degrees), so the magnitudes order the strength as the paper does but are not
     timm's augmentations; pass `augmenter` to use another mapping. RandAugment picks its
     operations once per call: per image for unbatched datasets, per batch for batched ones.
+    The presets' augmentation is an argument: `paper(..., magnitudes=None)` and
+    `plus(..., magnitudes=None)` keep the resolution curriculum and drop RandAugment. Keras's
+    full ranges are meant for large natural images; on small images (28-32 px digits, CIFAR)
+    they can cost accuracy and dominate the CPU time of an epoch, so start there without them
+    (see docs/efficient_train.md, "Small images").
 
     Images come out as float32; batches are `(images, labels)` or `(images, labels,
     sample_weights)`. The epoch logs (and so `History`, `TensorBoard`, `CSVLogger`, wherever
@@ -103,7 +117,8 @@ class EfficientTrain(CurriculumLogs, keras.callbacks.Callback):
         num_ops: int >= 1, RandAugment operations per image.
         augmenter: None, or a callable taking a magnitude and returning a `tf.data`-safe Keras
             layer (e.g. a `keras.layers.Pipeline`), replacing the RandAugment mapping.
-        seed: int or None, seeds the augmentation layers.
+        seed: int or None, seeds the augmentation layers (None: unseeded) and `apply`'s
+            shuffle (None: seed 0, so that two runs shuffle alike).
         saturate: `"auto"`, `"exact"`, `"scaled"` or None (fixed batch): the per-stage batch
             above.
         max_batch_size: None or int >= the per-device base batch: cap on a stage's per-device
@@ -145,17 +160,33 @@ class EfficientTrain(CurriculumLogs, keras.callbacks.Callback):
         self._short_epochs = None
         self._stage_batches, self._batching_started = None, False
         self._functions = {}  # traced train functions by batching, reused across fits
+        # Unseeded, the shuffle still repeats from run to run: two runs to be compared (a
+        # fixed batch against saturation, a resume) see the same examples in the same order.
+        self._shuffle_seed = 0 if seed is None else int(seed)
+        self._order_owner = None  # the curriculum whose batches `apply` was given (DoCL)
+        self._composition_checked = True
 
     @classmethod
-    def paper(cls, epochs=300, image_size=224, **kwargs):
-        """The ET paper schedule (`paper_stages`), FFT low-frequency cropping by default."""
-        return cls(paper_stages(epochs, image_size), image_size=image_size, **kwargs)
+    def paper(cls, epochs=300, image_size=224, magnitudes=PAPER_MAGNITUDES, **kwargs):
+        """The ET paper schedule (`paper_stages`), FFT low-frequency cropping by default.
+
+        `magnitudes`: the RandAugment magnitude of each of the 5 stages (paper: 1, 3, 5, 7, 9),
+        or None for no augmentation (the resolution curriculum alone, e.g. for small images).
+        """
+        return cls(paper_stages(epochs, image_size, magnitudes), image_size=image_size,
+                   **kwargs)
 
     @classmethod
-    def plus(cls, budget_epochs=200, image_size=224, sizes=None, **kwargs):
-        """The ET++ schedule (`plus_stages`, compute clock), resizing by default."""
+    def plus(cls, budget_epochs=200, image_size=224, sizes=None, magnitudes=PLUS_MAGNITUDES,
+             **kwargs):
+        """The ET++ schedule (`plus_stages`, compute clock), resizing by default.
+
+        `magnitudes`: the RandAugment magnitude of each of the 10 stages (paper: 0 to 9), or
+        None for no augmentation.
+        """
         kwargs.setdefault("downsample", "resize")
-        return cls(plus_stages(budget_epochs, image_size, sizes), image_size=image_size, **kwargs)
+        return cls(plus_stages(budget_epochs, image_size, sizes, magnitudes),
+                   image_size=image_size, **kwargs)
 
     @classmethod
     def from_schedule(cls, schedule, *args, **kwargs):
@@ -178,11 +209,13 @@ class EfficientTrain(CurriculumLogs, keras.callbacks.Callback):
 
     # The tf.data stage --------------------------------------------------------------------
 
-    def apply(self, dataset, batch_size=None, drop_remainder=False):
+    def apply(self, dataset, batch_size=None, drop_remainder=False, shuffle=None):
         """Returns `dataset` with every batch augmented and down-sampled for its epoch's stage.
 
         With `saturate` on and a finite dataset, the batches of an epoch have its stage's size
         (a batched dataset is re-batched); the reported cardinality stays the full-size count.
+        Given DoCL's batches (`docl.apply(...)`), it augments and crops each of them and keeps
+        DoCL's subsets, order and batches (no shuffle, no saturation).
 
         Args:
             dataset: `tf.data.Dataset` of `(images, labels)` or `(images, labels,
@@ -191,8 +224,13 @@ class EfficientTrain(CurriculumLogs, keras.callbacks.Callback):
                 per-image augmentation); must be None for a batched one. It is the global
                 batch (all replicas), as `fit` takes it.
             drop_remainder: passed to `batch` for an unbatched dataset.
+            shuffle: None (default: True for an unbatched dataset, False for a batched one),
+                a bool, or an int >= 2, the shuffle buffer in examples (True: the whole dataset
+                up to `SHUFFLE_BUFFER` = 10000 examples; shuffle a larger dataset's files
+                upstream). The examples are shuffled before batching, in a new order every
+                epoch, from `seed` and the epoch. Only an unbatched dataset can be shuffled here.
         """
-        return pipeline.build(self, dataset, batch_size, drop_remainder)
+        return pipeline.build(self, dataset, batch_size, drop_remainder, shuffle)
 
     def augmentation(self, magnitude):
         """The layer that augments at `magnitude`: `augmenter(magnitude)`, or by default
@@ -216,10 +254,15 @@ class EfficientTrain(CurriculumLogs, keras.callbacks.Callback):
             )
         self._check_model(self.model)
         self._warn_if_full_size()
+        self._composition_checked = False
         self._steps.assign(self.params.get("steps") or pipeline.UNKNOWN_STEPS)
         batch_plan.plan_batches(self)
 
     def on_epoch_begin(self, epoch, logs=None):
+        if not self._composition_checked:
+            # Every callback's `on_train_begin` has run: a DoCL of this fit is registered.
+            self._composition_checked = True
+            self._check_composition()
         self._epoch.assign(epoch)
         if self.verbose and 0 <= epoch < self.epochs and (
             epoch == 0 or self._table[epoch] != self._table[epoch - 1]
@@ -301,7 +344,8 @@ class EfficientTrain(CurriculumLogs, keras.callbacks.Callback):
                     f"`model` must accept the EfficientTrain image size {size}, but its input "
                     f"shape {shape} fixes the spatial size: build the model with variable spatial "
                     "dimensions, e.g. keras.Input((None, None, channels)) or a keras-hub "
-                    "backbone with image_shape=(None, None, channels)."
+                    "backbone with image_shape=(None, None, channels), and pool before the "
+                    "classifier (GlobalAveragePooling2D) instead of Flatten."
                 )
             probe = list(shape)
             probe[0] = 1
@@ -312,6 +356,19 @@ class EfficientTrain(CurriculumLogs, keras.callbacks.Callback):
                 raise ValueError(
                     f"`model` cannot take the EfficientTrain input size {size}: {error}"
                 ) from error
+
+    def _check_composition(self):
+        owner = _tf_data.position_owner_in_fit(self)
+        if owner is not None and owner is not self._order_owner:
+            raise ValueError(
+                f"EfficientTrain and {type(owner).__name__} train in one `fit`, but `et.apply` "
+                "was not given DoCL's batches. Compose them as "
+                "`train = et.apply(docl.apply(data, batch_size=...))`: DoCL draws each epoch's "
+                "examples and order, EfficientTrain augments and crops each of its batches. "
+                "Feeding EfficientTrain's output to DoCL, or changing DoCL's batches before "
+                "`et.apply`, is not supported: DoCL identifies examples by their position "
+                "(map other transformations after `et.apply`, or pass `augmenter=`)."
+            )
 
     @property
     def stage_indices(self):

@@ -10,6 +10,7 @@ import keras
 import numpy as np
 
 from keras_curriculum import _keras_internals as internals
+from keras_curriculum._tf_data import position_owner
 from keras_curriculum._tf_data import zip_with_fixed_cardinality
 from keras_curriculum._validation import check_bool
 from keras_curriculum._validation import check_int
@@ -17,6 +18,8 @@ from keras_curriculum.efficient_train import saturation as batch_saturation
 from keras_curriculum.efficient_train.frequency_crop import low_frequency_crop
 
 UNKNOWN_STEPS = 2**62  # an epoch with no known length never ends inside one iterator
+SHUFFLE_BUFFER = 10_000  # examples held by `shuffle=True`: the whole of a small dataset
+_SEED_STRIDE = 1_000_003  # per-epoch shuffle seeds: seed * stride + epoch
 
 
 class Source(NamedTuple):
@@ -36,27 +39,29 @@ def rand_augment(value_range, num_ops, factor, seed):
     return layer
 
 
-def build(et, dataset, batch_size=None, drop_remainder=False):
-    """The pipeline `EfficientTrain.apply` returns (see its docstring)."""
+def build(et, dataset, batch_size=None, drop_remainder=False, shuffle=None):
+    """`EfficientTrain.apply`: see its docstring."""
     import tensorflow as tf
 
     drop_remainder = check_bool("drop_remainder", drop_remainder)
     batched, (height, width) = check_dataset(et, dataset, batch_size)
+    owner = position_owner(dataset)
+    buffer = shuffle_buffer(shuffle, batched, owner, int(dataset.cardinality()))
     full = (height, width)
     sizes = [full if s.size is None else s.size for s in et.stages]
     for size in sizes:
         if size[0] > height or size[1] > width:
             raise ValueError(f"`stages` sizes must not exceed the image size {full}. "
                              f"Received a stage of size {size}")
-    et._dataset_size = full
+    et._dataset_size, et._order_owner = full, owner
     if et._epoch is None:
         et._epoch = tf.Variable(-1, dtype=tf.int64, trainable=False)
         et._steps = tf.Variable(UNKNOWN_STEPS, dtype=tf.int64, trainable=False)
     batches = int(dataset.cardinality())
     if batches >= 0 and not batched:
         batches = batch_saturation.epoch_steps(batches, batch_size, drop_remainder)
-    et._source = saturation_source(et, dataset, batched, batch_size, drop_remainder,
-                                           batches)
+    et._source = saturation_source(et, dataset, batched, batch_size, drop_remainder, batches,
+                                   owner)
     saturating = isinstance(et._source, Source)
     if saturating:
         batches = et._source.batches
@@ -78,7 +83,7 @@ def build(et, dataset, batch_size=None, drop_remainder=False):
     aug_of_stage = tf.constant(aug_of_stage, tf.int32)
     size_of_stage = tf.constant(size_of_stage, tf.int32)
     epoch_var, steps_var, outside = et._epoch, et._steps, len(et.stages)
-    batch_var = et._batch_var
+    batch_var, shuffle_seed = et._batch_var, et._shuffle_seed
 
     def switch(index, functions, images):
         return tf.switch_case(index, [lambda f=f: f(images) for f in functions])
@@ -102,7 +107,13 @@ def build(et, dataset, batch_size=None, drop_remainder=False):
             return tf.where(start < 0, outside, tf.gather(table, epoch))
 
         parallel = dict(num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-        ds = dataset.enumerate()
+        source = dataset
+        if buffer is not None:
+            # Before `enumerate`, which places each example in its stage, and seeded by the
+            # epoch the iterator starts in: a new order every epoch, the same after a resume.
+            seed = tf.cast(shuffle_seed, tf.int64) * _SEED_STRIDE + start
+            source = dataset.shuffle(buffer, seed=seed, reshuffle_each_iteration=False)
+        ds = source.enumerate()
         if batched and not saturating:
             ds = ds.map(lambda i, el: augment(stage_of(i), el), **parallel)
             return ds.map(lambda stage, el: downsample(stage, el), **parallel)
@@ -119,9 +130,9 @@ def build(et, dataset, batch_size=None, drop_remainder=False):
         return ds.map(lambda stage, el: downsample(stage[0], el), **parallel)
 
     out = tf.data.Dataset.from_tensors(0).flat_map(one_iterator)
-    if saturating:
-        # A saturated epoch ends before the full-size count `fit` expects: report that
-        # count (steps, progress bar) and let shorter epochs end early.
+    if saturating or owner is not None:
+        # A saturated epoch, or a DoCL subset epoch, ends before the full-size count `fit`
+        # expects: report that count (steps, progress bar) and let shorter epochs end early.
         out = zip_with_fixed_cardinality(out, batches)
     elif batches >= 0 or batches == tf.data.INFINITE_CARDINALITY:
         # `flat_map` forgets the length; `fit` needs it for its epoch ends and progress bar.
@@ -129,7 +140,34 @@ def build(et, dataset, batch_size=None, drop_remainder=False):
     return out.prefetch(tf.data.AUTOTUNE)
 
 
-def saturation_source(et, dataset, batched, batch_size, drop_remainder, batches):
+def shuffle_buffer(shuffle, batched, owner, examples):
+    """The shuffle buffer `apply(shuffle=...)` asks for on this dataset, or None (no shuffle)."""
+    if shuffle is None:  # the default: shuffle what is batched here
+        if batched:
+            return None
+        shuffle = True
+    if isinstance(shuffle, (bool, np.bool_)):
+        if not shuffle:
+            return None
+        buffer = min(examples, SHUFFLE_BUFFER) if examples > 0 else SHUFFLE_BUFFER
+    else:
+        buffer = check_int("shuffle", shuffle, 2)
+    if owner is not None:
+        raise ValueError(
+            f"`shuffle` must be None or False for {type(owner).__name__}'s batches: it draws "
+            "each epoch's examples and order and identifies them by position. "
+            f"Received: shuffle={shuffle!r}"
+        )
+    if batched:
+        raise ValueError(
+            "`shuffle` must be None or False for a batched `dataset`: examples are shuffled "
+            "before batching. Pass the unbatched dataset with `batch_size=`, or shuffle before "
+            f"batching it. Received: shuffle={shuffle!r}"
+        )
+    return buffer
+
+
+def saturation_source(et, dataset, batched, batch_size, drop_remainder, batches, owner=None):
     """The source's `Source` counts if saturation can run on it, else the reason why not.
 
     "auto" takes only what costs nothing to know (an unbatched dataset of known length, or
@@ -140,6 +178,14 @@ def saturation_source(et, dataset, batched, batch_size, drop_remainder, batches)
 
     if et.saturate is None:
         return "saturate=None"
+    if owner is not None:
+        if et.saturate != "auto":
+            raise ValueError(
+                f"`saturate` must be None or 'auto' on {type(owner).__name__}'s batches, which "
+                "must not be rebatched (DoCL identifies examples by position). "
+                f"Received: saturate={et.saturate!r}"
+            )
+        return f"{type(owner).__name__}'s batches are kept as they are"
     if batches == tf.data.INFINITE_CARDINALITY:
         reason = "the dataset is infinite (`.repeat()`), and an epoch must be one pass"
     else:
@@ -150,7 +196,7 @@ def saturation_source(et, dataset, batched, batch_size, drop_remainder, batches)
         reason = ("the dataset's length or batch size is unknown: pass the unbatched "
                   "dataset with `batch_size=`, or batch with `drop_remainder=True`")
         if et.saturate != "auto":
-            return count_source(et, dataset, batched, batch_size, drop_remainder)
+            return count_source(dataset, batched, batch_size, drop_remainder)
     if et.saturate != "auto":
         raise ValueError(f"`saturate={et.saturate!r}` cannot run: {reason}.")
     return reason

@@ -30,6 +30,7 @@ from keras import ops
 from keras.optimizers.schedules import LearningRateSchedule
 
 from keras_curriculum import _keras_internals as internals
+from keras_curriculum._host import to_numpy
 from keras_curriculum.efficient_train import saturation as batch_saturation
 
 OWNER = "efficient_train"
@@ -120,7 +121,7 @@ class StageBatching:
                 "`saturate='exact'` cannot run with `LeRaC` in the same fit: both drive the "
                 "optimizer's iteration counter. Pass `saturate='scaled'` or `saturate=None`."
             )
-        iteration = int(ops.convert_to_numpy(internals.iteration_variable(optimizer)))
+        iteration = int(to_numpy(internals.iteration_variable(optimizer)))
         if self.mode == "scaled":
             self._start_iteration = iteration - int(sum(self.steps_of_epoch[:epoch]))
         previous = self._config(epoch - 1)
@@ -162,7 +163,7 @@ class StageBatching:
         if steps != old_steps:
             counter = internals.iteration_variable(optimizer)
             new, factor = batch_saturation.convert_iteration(
-                int(ops.convert_to_numpy(counter)), self.accumulation, old_steps, steps
+                int(to_numpy(counter)), self.accumulation, old_steps, steps
             )
             counter.assign(new)
             if factor != 1:

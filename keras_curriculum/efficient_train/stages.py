@@ -18,6 +18,7 @@ from keras_curriculum.efficient_train.frequency_crop import normalize_size
 PAPER_SIZES_224 = (160, 160, 160, 192, 224)
 PAPER_MAGNITUDES = (1, 3, 5, 7, 9)
 PLUS_SIZES_224 = (96,) * 2 + (160,) * 4 + (224,) * 4
+PLUS_MAGNITUDES = tuple(range(10))
 SCHEDULES = ("paper", "plus")
 DOWNSAMPLE = ("fft", "resize")
 class _StageFields(NamedTuple):
@@ -68,17 +69,34 @@ def _without_empty_stages(lengths, rows, where):
     return [Stage(int(n), *row) for n, row in zip(lengths, rows) if n > 0]
 
 
-def paper_stages(epochs=300, image_size=224):
+def stage_magnitudes(magnitudes, count):
+    """`count` RandAugment magnitudes, one per stage: a sequence as given, or None (no
+    augmentation in any stage)."""
+    if magnitudes is None:
+        return [None] * count
+    magnitudes = list(check_sequence("magnitudes", magnitudes))
+    if len(magnitudes) != count:
+        raise ValueError(f"`magnitudes` must list {count} magnitudes, one per stage, or be None. "
+                         f"Received: magnitudes={magnitudes!r}")
+    for magnitude in magnitudes:
+        check_number("magnitudes", magnitude, 0.0, 10.0, allow_none=True)
+    return magnitudes
+
+
+def paper_stages(epochs=300, image_size=224, magnitudes=PAPER_MAGNITUDES):
     """The EfficientTrain (ICCV 2023) table: 5 stages, B = 160,160,160,192,224, m = 1,3,5,7,9.
 
     Stage i ends after epoch int(epochs * (i + 1) / 5), as in the official launcher
-    (`ET_training.py`, `--end_epoch`); B is scaled to `image_size`. In a run of fewer than 5
-    epochs, stages that round to 0 epochs are dropped with a warning.
+    (`ET_training.py`, `--end_epoch`); B is scaled to `image_size`. `magnitudes` replaces the
+    RandAugment magnitudes (5 values in [0, 10], None entries for none); None trains every
+    stage without augmentation (sizes only). In a run of fewer than 5 epochs, stages that round
+    to 0 epochs are dropped with a warning.
     """
     check_int("epochs", epochs, 1)
+    magnitudes = stage_magnitudes(magnitudes, len(PAPER_SIZES_224))
     ends = [epochs * (i + 1) // 5 for i in range(5)]
     lengths = np.diff([0] + ends)
-    rows = [(scale_size(b, image_size), m) for b, m in zip(PAPER_SIZES_224, PAPER_MAGNITUDES)]
+    rows = [(scale_size(b, image_size), m) for b, m in zip(PAPER_SIZES_224, magnitudes)]
     return _without_empty_stages(lengths, rows, f"paper_stages(epochs={epochs})")
 
 
@@ -98,7 +116,7 @@ def compute_clock_epochs(budget_epochs, sizes, image_size):
     return np.diff(np.concatenate([[0], ends])).astype(int)
 
 
-def plus_stages(budget_epochs=200, image_size=224, sizes=None):
+def plus_stages(budget_epochs=200, image_size=224, sizes=None, magnitudes=PLUS_MAGNITUDES):
     """The EfficientTrain++ table: 10 stages, magnitude m = stage index, the compute clock.
 
     Args:
@@ -108,6 +126,8 @@ def plus_stages(budget_epochs=200, image_size=224, sizes=None):
         image_size: full input size; the default sizes [96]*2 + [160]*4 + [224]*4 are scaled to
             it.
         sizes: 10 absolute sizes (int or pairs) instead of the default.
+        magnitudes: 10 RandAugment magnitudes in [0, 10] (None entries for none), or None for
+            no augmentation in any stage.
 
     Stages that round to 0 epochs (tiny budgets) are dropped with a warning.
     """
@@ -115,8 +135,9 @@ def plus_stages(budget_epochs=200, image_size=224, sizes=None):
         sizes = [scale_size(b, image_size) for b in PLUS_SIZES_224]
     if len(check_sequence("sizes", sizes)) != 10:
         raise ValueError(f"`sizes` must list 10 stage sizes. Received {len(sizes)}: {sizes!r}")
+    magnitudes = stage_magnitudes(magnitudes, 10)
     lengths = compute_clock_epochs(budget_epochs, sizes, image_size)
-    rows = [(normalize_size(s, "sizes"), m) for m, s in enumerate(sizes)]
+    rows = [(normalize_size(s, "sizes"), m) for s, m in zip(sizes, magnitudes)]
     return _without_empty_stages(lengths, rows, f"plus_stages(budget_epochs={budget_epochs})")
 
 

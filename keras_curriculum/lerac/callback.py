@@ -4,11 +4,11 @@ import math
 
 import keras
 import numpy as np
-from keras import ops
 from keras.optimizers.schedules import LearningRateSchedule
 
 from keras_curriculum import _keras_internals as internals
 from keras_curriculum._fit_guard import FitGuard
+from keras_curriculum._host import to_numpy
 from keras_curriculum._validation import check_bool
 from keras_curriculum._validation import check_choice
 from keras_curriculum._validation import check_fit_has_data
@@ -293,7 +293,7 @@ class LeRaC(CurriculumLogs, keras.callbacks.Callback):
             rate = rate(0)
         elif callable(rate) and not isinstance(rate, keras.Variable):
             rate = rate()
-        value = float(ops.convert_to_numpy(rate))
+        value = float(to_numpy(rate))
         if not math.isfinite(value) or value <= 0:
             raise ValueError(
                 "The optimizer's `learning_rate` must be a finite number > 0 at step 0 for "

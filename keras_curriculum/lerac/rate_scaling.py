@@ -8,11 +8,10 @@ both run), so they are exact under `jit_compile`, XLA, `steps_per_execution > 1`
 `tf.distribute` and JAX's functional state, and cost a few scalar ops per variable.
 """
 
-import numpy as np
-from keras import ops
 from keras.optimizers.schedules import LearningRateSchedule
 
 from keras_curriculum import _keras_internals as internals
+from keras_curriculum._host import to_numpy
 from keras_curriculum.lerac.schedules import held_schedule_step
 
 OWNER = "lerac"
@@ -50,20 +49,20 @@ class RateScaling:
         schedule = internals.learning_rate_object(self.optimizer)
         if isinstance(schedule, LearningRateSchedule):
             if self.hold_steps is not None:
-                step = held_schedule_step(np.int64(step), self.hold_steps)
-            return float(ops.convert_to_numpy(schedule(step)))
-        return float(ops.convert_to_numpy(self.optimizer.learning_rate))
+                step = held_schedule_step(int(step), self.hold_steps)
+            return float(to_numpy(schedule(step)))
+        return float(to_numpy(self.optimizer.learning_rate))
 
     def group_rates_at(self, step):
         """The learning rate of every group at `step` (numpy, host side)."""
-        scales = ops.convert_to_numpy(self.scales_fn(np.int64(step)))
+        scales = to_numpy(self.scales_fn(int(step)))
         return self.base_rate_at(step) * scales.astype("float64")
 
     def _counter(self):
         """The optimizer's counter as earlier patches map it (EfficientTrain's saturation maps
         it to the fixed-batch run's step)."""
         step = internals.OptimizerPatches.of(self.optimizer).step_before(OWNER)
-        return int(ops.convert_to_numpy(step))
+        return int(to_numpy(step))
 
     def current_step(self):
         """The step LeRaC's curriculum is at: the counter less the replayed steps."""

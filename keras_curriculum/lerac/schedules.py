@@ -8,6 +8,7 @@ jit) and the host (numpy in, backend tensor out: wrap with `keras.ops.convert_to
 import math
 
 import numpy as np
+from keras import backend
 from keras import ops
 
 from keras_curriculum._validation import check_choice
@@ -50,7 +51,7 @@ def lerac_elapsed_units(step, steps_per_unit):
             epoch (l = floor(step / steps_per_epoch): rates change at epoch boundaries only).
     """
     steps_per_unit = check_int("steps_per_unit", steps_per_unit, 1)
-    step = ops.cast(step, "int64")
+    step = _whole_steps(step)
     if steps_per_unit > 1:
         step = ops.floor_divide(step, steps_per_unit)
     return ops.cast(step, "float32")
@@ -109,4 +110,17 @@ def held_schedule_step(step, hold_steps):
     `hold_steps`, then `step - hold_steps`.
     """
     hold_steps = check_int("hold_steps", hold_steps, 0)
-    return ops.maximum(ops.cast(step, "int64") - hold_steps, 0)
+    return ops.maximum(_whole_steps(step) - hold_steps, 0)
+
+
+def _whole_steps(step):
+    """`step` rounded down to a whole step, kept in its own integer type when it has one.
+
+    Not cast to int64: on JAX without x64 that cast warns at every call and truncates anyway.
+    A fractional step (EfficientTrain's "scaled" saturation maps the counter to float32) is
+    floored.
+    """
+    step = ops.convert_to_tensor(step)
+    if "int" in backend.standardize_dtype(step.dtype):
+        return step
+    return ops.floor(step)
