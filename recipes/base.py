@@ -189,7 +189,7 @@ class Recipe(abc.ABC):
 
         if name != DEFAULT_REGIME:
             raise ValueError(f"Recipe {self.name!r} has no regime {name!r}.")
-        return Regime(DEFAULT_REGIME, lambda epoch_steps: self.optimizer(epochs))
+        return Regime(DEFAULT_REGIME, lambda epoch_steps, callbacks: self.optimizer(epochs))
 
     def docl_arguments(self, epochs):
         """Keyword arguments of `kc.DoCL` for a run of `epochs` epochs."""

@@ -103,7 +103,7 @@ def docl_regime(protocol, epochs, make_optimizer):
     low = protocol["docl:min_learning_rate"]
     decay = protocol["docl:cycle_decay"]
 
-    def optimizer(epoch_steps):
+    def optimizer(epoch_steps, callbacks):
         if isinstance(decay, (tuple, list)):  # the official per-episode rates
             return make_optimizer(official_docl_rates(plan, epoch_steps, high, low, *decay))
         return make_optimizer(episode_cosine(plan, epoch_steps, high, low, decay))

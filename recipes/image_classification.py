@@ -21,10 +21,9 @@ from . import image_ops
 from . import image_protocols
 from . import tfds_data
 from .base import Recipe
-from .docl_protocol import docl_arguments
-from .docl_protocol import docl_regime
 from .models import resnet18
 from .models import wide_resnet
+from .protocol_regimes import ProtocolRegimes
 from .regimes import Regime
 
 MODELS = ("resnet18", "wrn")
@@ -49,7 +48,42 @@ def step_decay(base_rate, epochs, steps_per_epoch, decay_epochs=DECAY_EPOCHS, of
     return keras.optimizers.schedules.PiecewiseConstantDecay(boundaries, values)
 
 
-class SmallImageRecipe(Recipe):
+class SgdRegimes(ProtocolRegimes):
+    """The optimizers of a recipe whose protocol table (`self.protocol_table`) has the rows of
+    recipes/image_protocols.py: SGD with the LeRaC code's step decay ("default" regime), the
+    CBS code's ("cbs", when `regimes` names it) and DoCL's episode-tied cosine ("docl")."""
+
+    regimes = {"cbs": "cbs", "docl": "docl"}
+
+    def make_optimizer(self, rate, regime):
+        table = self.protocol_table
+        if regime == "docl":
+            return keras.optimizers.SGD(rate, momentum=table["momentum"], nesterov=True,
+                                        weight_decay=table["docl:weight_decay"])
+        decay = table["cbs:weight_decay" if regime == "cbs" else "weight_decay"]
+        return keras.optimizers.SGD(rate, momentum=table["momentum"], weight_decay=decay)
+
+    def optimizer(self, epochs):
+        """The LeRaC code's SGD and step decay, its epochs scaled to the run."""
+        table = self.protocol_table
+        rate = step_decay(table["learning_rate"], epochs, self.steps_per_epoch,
+                          table["decay_epochs"], table["epochs"])
+        return self.make_optimizer(rate, "default")
+
+    def regime(self, name, epochs):
+        if name == "cbs" and "cbs" in self.regimes.values():
+            table = self.protocol_table
+
+            def optimizer(epoch_steps, callbacks):
+                rate = step_decay(table["cbs:learning_rate"], epochs, self.steps_per_epoch,
+                                  table["cbs:decay_epochs"], table["cbs:epochs"])
+                return self.make_optimizer(rate, "cbs")
+
+            return Regime("cbs", optimizer)
+        return super().regime(name, epochs)
+
+
+class SmallImageRecipe(SgdRegimes, Recipe):
     """Base class: set `name`, `num_classes`, `image_size`, `crop_padding`, `et_sizes`,
     `protocol_key` (its entry in recipes/image_protocols.py) and implement `_load(train_size)`
     -> (unbatched uint8 training dataset of known length, test `(x, y)` arrays). The arguments
@@ -62,9 +96,6 @@ class SmallImageRecipe(Recipe):
     et_sizes = None
     protocol_key = None
     protocol_options = {"batch_size": "batch", "augment": "augmentation"}
-    # The regime of each method: CBS trains as the CBS code, DoCL in its own protocol; the
-    # other methods in the LeRaC code's ("default").
-    regimes = {"cbs": "cbs", "docl": "docl"}
 
     @classmethod
     def protocol_rows(cls, model="resnet18", wrn_depth=52, wrn_width=2, wrn_dropout=0.3,
@@ -103,10 +134,7 @@ class SmallImageRecipe(Recipe):
                             f"{' with crop+flip' if self.augment else ''}, batch {batch_size}, "
                             f"SGD 0.1 momentum 0.9, {table.protocol} protocol")
         self.loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-        # LeRaC's events: `lerac_events_per_epoch` per epoch (the Tiny ImageNet code raises
-        # the rates 4 times an epoch), i.e. LeRaC's "epoch" unit is that share of an epoch.
-        self.lerac = dict(table.section("lerac"), steps_per_epoch=max(
-            1, self.steps_per_epoch // table["lerac_events_per_epoch"]))
+        self.lerac = self.lerac_arguments()
         self.cbs = table.section("cbs")
         self.docl = table.section("docl")
         self.upscaled_size = self.image_size
@@ -125,37 +153,6 @@ class SmallImageRecipe(Recipe):
                             preprocess=preprocess)
         return wide_resnet(shape, self.num_classes, depth=self.wrn_depth, width=self.wrn_width,
                            dropout=self.wrn_dropout, preprocess=preprocess)
-
-    def _sgd(self, rate, weight_decay, nesterov=False):
-        return keras.optimizers.SGD(rate, momentum=self.protocol_table["momentum"],
-                                    nesterov=nesterov, weight_decay=weight_decay)
-
-    def optimizer(self, epochs):
-        """The LeRaC code's SGD and step decay, its epochs scaled to the run."""
-        table = self.protocol_table
-        rate = step_decay(table["learning_rate"], epochs, self.steps_per_epoch,
-                          table["decay_epochs"], table["epochs"])
-        return self._sgd(rate, table["weight_decay"])
-
-    def regime_of(self, method):
-        return self.regimes.get(method, super().regime_of(method))
-
-    def regime(self, name, epochs):
-        table = self.protocol_table
-        if name == "cbs":
-            def optimizer(epoch_steps):
-                rate = step_decay(table["cbs:learning_rate"], epochs, self.steps_per_epoch,
-                                  table["cbs:decay_epochs"], table["cbs:epochs"])
-                return self._sgd(rate, table["cbs:weight_decay"])
-
-            return Regime("cbs", optimizer)
-        if name == "docl":
-            return docl_regime(table, epochs, lambda rate: self._sgd(
-                rate, table["docl:weight_decay"], nesterov=True))
-        return super().regime(name, epochs)
-
-    def docl_arguments(self, epochs):
-        return docl_arguments(self.protocol_table, epochs)
 
     def _augmented(self, dataset):
         dataset = dataset.map(lambda x, y: (image_ops.to_float(x), y),

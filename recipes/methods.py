@@ -13,6 +13,7 @@ import keras
 
 import keras_curriculum as kc
 from keras_curriculum.efficient_train import paper_stages
+from keras_curriculum.efficient_train import plus_stages
 
 from . import mixup as mixup_lib
 from .base import DEFAULT_REGIME
@@ -69,8 +70,12 @@ def efficient_train_stages(recipe, epochs):
     A recipe may set `efficient_train = {"sizes": 5 sizes, "magnitudes": 5 RandAugment
     magnitudes or None, "value_range": (low, high)}`; by default the paper's sizes are scaled to
     `upscaled_size` and there is no augmentation (the other arms train without it).
+    `"schedule": "plus"` gives the ET++ table for a budget of `epochs` full-size epochs, and
+    `"saturate"`, `"downsample"` are passed to `kc.EfficientTrain`.
     """
     params = recipe.efficient_train or {}
+    if params.get("schedule") == "plus":  # ET++: `epochs` is the compute budget
+        return plus_stages(epochs, recipe.upscaled_size)
     stages = paper_stages(epochs, recipe.upscaled_size)
     sizes = params.get("sizes") or [s.size for s in stages]
     magnitudes = params.get("magnitudes") or [None] * len(stages)
@@ -82,9 +87,10 @@ def efficient_train_stages(recipe, epochs):
 
 def _efficient_train_callback(recipe, epochs, seed=None):
     params = recipe.efficient_train or {}
+    options = {key: params[key] for key in ("saturate", "downsample") if key in params}
     return kc.EfficientTrain(efficient_train_stages(recipe, epochs),
                              image_size=recipe.upscaled_size,
-                             value_range=params.get("value_range", (0, 1)), seed=seed)
+                             value_range=params.get("value_range", (0, 1)), seed=seed, **options)
 
 
 def _efficient_train(recipe, seed, epochs):
@@ -97,7 +103,7 @@ def _efficient_train(recipe, seed, epochs):
         train = et.apply(examples, batch_size=recipe.batch_size, drop_remainder=True)
     else:
         train = et.apply(recipe.train_dataset(seed, size))
-    return Arm(recipe.build_model(variable_size=True), train, [et], size)
+    return Arm(recipe.build_model(variable_size=True), train, [et], size, epochs=et.epochs)
 
 
 _PREPARE = {
@@ -197,7 +203,7 @@ def with_regime(recipe, arm, regime_name, seed, epochs):
     built from the arm's own steps per epoch."""
     regime = recipe.regime(regime_name, epochs)
     fit_epochs = arm.epochs or epochs
-    optimizer = regime.optimizer(_epoch_steps(recipe, arm, fit_epochs))
+    optimizer = regime.optimizer(_epoch_steps(recipe, arm, fit_epochs), arm.callbacks)
     train, loss = arm.train, recipe.loss
     validation = recipe.test_dataset(arm.image_size)
     if regime.mixup_alpha:

@@ -28,8 +28,9 @@ class Regime(NamedTuple):
 
     name: the regime's name; its conventional arm is `conventional_<name>` (plain
         `conventional` for `"default"`).
-    optimizer: function of `epoch_steps` (list, the optimizer steps of each epoch the arm
-        trains) returning a fresh Keras optimizer.
+    optimizer: function of `(epoch_steps, callbacks)` returning a fresh Keras optimizer:
+        `epoch_steps` lists the optimizer steps of each epoch the arm trains, `callbacks` are
+        the arm's (a schedule may follow its curriculum, e.g. ET++'s compute clock).
     mixup_alpha: None, or the Beta(alpha, alpha) parameter of Mix-up on every training batch
         (the arm then trains on soft labels with categorical cross-entropy).
     """
