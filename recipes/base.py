@@ -9,10 +9,14 @@ import abc
 import functools
 import types
 
+from .protocol import Protocol
+
 METHODS = ("conventional", "lerac", "cbs", "lerac+cbs", "docl", "conventional_upscaled",
            "efficient_train")
 # Methods that train on images resized to `upscaled_size`, with a model of variable input size.
 UPSCALED_METHODS = ("conventional_upscaled", "efficient_train")
+# The regime of plain `conventional` training; other regimes' baselines are `conventional_<name>`.
+DEFAULT_REGIME = "default"
 
 
 class RecipeError(TypeError):
@@ -55,6 +59,19 @@ class Recipe(abc.ABC):
 
     The constructor's keyword arguments are the runner's `--set KEY=VALUE` options, and
     `train_size` its `--train-size`.
+
+    Protocol (what `kc-recipes --print-protocol` prints; recipes/protocol.py):
+
+    - `protocol_rows(cls, **options)` (classmethod): the `ProtocolValue` rows of the recipe for
+      the constructor's `options`, without loading data; the constructor reads its values from
+      `cls.protocol(protocol, **options)` so that the printed table is what runs. A recipe
+      that takes a `protocol` argument ("paper" or "official") offers `--protocol`.
+    - `protocol_options`: constructor arguments that replace a row's value when given.
+    - `regime_of(self, method)` and `regime(self, name, epochs)`: the `regimes.Regime`
+      (optimizer built from the arm's steps per epoch, Mix-up) a method trains in; the runner
+      trains `conventional_<name>` in every regime other than "default" that the compared
+      methods use. Default: every method in "default", whose optimizer is `optimizer(epochs)`.
+    - `docl_arguments(self, epochs)`: the `kc.DoCL` arguments for a run (default `docl`).
 
     Example:
 
@@ -144,6 +161,39 @@ class Recipe(abc.ABC):
 
     def efficient_train_examples(self, seed):
         return None
+
+    # The protocol ------------------------------------------------------------------------------
+
+    protocol_options = types.MappingProxyType({})
+
+    @classmethod
+    def protocol_rows(cls, **options):
+        """The recipe's protocol rows (`protocol.ProtocolValue`); none by default."""
+        return []
+
+    @classmethod
+    def protocol(cls, protocol="paper", **options):
+        """The recipe's `Protocol` under `protocol`, for constructor `options` (no data read)."""
+        table = Protocol(cls.protocol_rows(**options), protocol,
+                         title=f"{cls.name}: {cls.summary}" if cls.summary else cls.name)
+        return table.overridden(**{row: options.get(argument)
+                                   for argument, row in cls.protocol_options.items()})
+
+    def regime_of(self, method):
+        """The name of the regime `method` trains in."""
+        return DEFAULT_REGIME
+
+    def regime(self, name, epochs):
+        """The `regimes.Regime` called `name` for a run of `epochs` epochs."""
+        from .regimes import Regime
+
+        if name != DEFAULT_REGIME:
+            raise ValueError(f"Recipe {self.name!r} has no regime {name!r}.")
+        return Regime(DEFAULT_REGIME, lambda epoch_steps, callbacks: self.optimizer(epochs))
+
+    def docl_arguments(self, epochs):
+        """Keyword arguments of `kc.DoCL` for a run of `epochs` epochs."""
+        return dict(self.docl)
 
 
 def _overrides(cls, member):

@@ -2,12 +2,12 @@
 
 ResNet-18 (CIFAR variant, as in both papers' code) or a pre-activation Wide-ResNet
 (`model="wrn"`; WRN-52-2 with dropout 0.3 by default, the network of `Wide_ResNet(52, 2, 0.3)`
-in the LeRaC and CBS code; `wrn_depth=28, wrn_width=10` gives the standard WRN-28-10). The
-protocol and where each number comes from is in `recipes/image_classification.py`; the
-differences from the papers' code:
+in the LeRaC and CBS code; `wrn_depth=28, wrn_width=10` gives the standard WRN-28-10). Every
+training value is a row of the recipe's protocol (`kc-recipes --recipe cifar10
+--print-protocol`, recipes/image_protocols.py), with its source; in short:
 
-- Augmentation: random 32 px crop of the image zero-padded by 4 px, plus a horizontal flip, on
-  by default (`augment=False` trains on the raw images as the official LeRaC and CBS code does).
+- No augmentation, as the LeRaC and CBS code (`augment=True`: random 32 px crop of the image
+  zero-padded by 4 px, plus a horizontal flip).
 - EfficientTrain runs at the native 32 px: the ET table's 160/192/224 of 224 px is 22.9/27.4/32
   px at 32 px; the sizes are rounded to multiples of 4 (24, 24, 24, 28, 32) so that each stage
   keeps whole, even frequency bands and a stride-8 network still sees integral feature maps.
@@ -29,12 +29,15 @@ class _Cifar(SmallImageRecipe):
     Args:
         train_size: None for all 50,000 training images, or an int: the first `train_size`.
         model: `"resnet18"` or `"wrn"`.
-        batch_size: int, 64 in the papers.
-        augment: bool, random crop (4 px padding) and horizontal flip.
+        batch_size: None (the protocol's 64) or an int.
+        augment: None (the protocol's: none) or a bool, random crop (4 px padding) and
+            horizontal flip.
         resnet_width: ResNet-18's first-stage channels (64; stages double it).
         wrn_depth, wrn_width, wrn_dropout: the Wide-ResNet WRN-depth-width and its dropout.
         data_dir: TFDS data folder; None for $TFDS_DATA_DIR.
         download: let TFDS download and prepare the data.
+        protocol: "paper" (default; where the paper is silent, the authors' code) or
+            "official" (the authors' code wherever the two differ).
 
     Example:
 
@@ -48,13 +51,13 @@ class _Cifar(SmallImageRecipe):
     image_size = 32
     et_sizes = (24, 24, 24, 28, 32)
 
-    def __init__(self, train_size=None, model="resnet18", batch_size=64, augment=True,
+    def __init__(self, train_size=None, model="resnet18", batch_size=None, augment=None,
                  resnet_width=64, wrn_depth=52, wrn_width=2, wrn_dropout=0.3, data_dir=None,
-                 download=True):
+                 download=True, protocol="paper"):
         self.data_dir = data_dir
         self.download = download
         super().__init__(train_size, model, batch_size, augment, resnet_width, wrn_depth,
-                         wrn_width, wrn_dropout)
+                         wrn_width, wrn_dropout, protocol)
 
     def _load(self, train_size):
         import tensorflow as tf
@@ -76,6 +79,7 @@ class Cifar10(_Cifar):
     summary = "CIFAR-10, ResNet-18 or Wide-ResNet (TFDS download)"
     tfds_name = "cifar10"
     num_classes = 10
+    protocol_key = "cifar10"
 
 
 class Cifar100(_Cifar):
@@ -84,3 +88,4 @@ class Cifar100(_Cifar):
     summary = "CIFAR-100, ResNet-18 or Wide-ResNet (TFDS download)"
     tfds_name = "cifar100"
     num_classes = 100
+    protocol_key = "cifar100"

@@ -5,6 +5,7 @@ Prints the paper-style table and writes it with the runs' results, plots and Ten
     kc-recipes --recipe fashion_mnist --methods conventional,lerac --seeds 3 --epochs 4
     kc-recipes --recipe cifar10 --set model=wrn --set wrn_depth=28 --epochs 200
     kc-recipes --recipe mymodule:MyRecipe --epochs 1 --seeds 1
+    kc-recipes --recipe cifar10 --print-protocol --protocol official
 
 Keras is imported only once a recipe runs: `--help` and argument errors answer at once.
 """
@@ -20,6 +21,7 @@ from . import registry
 from .base import METHODS
 from .base import RecipeError
 from .base import check_recipe
+from .protocol import PROTOCOLS
 
 PROG = "kc-recipes"
 
@@ -86,6 +88,13 @@ def parse_args(argv):
     parser.add_argument("--out", default=None,
                         help="output folder (default runs/<recipe name>/<time>)")
     parser.add_argument("--verbose", type=int, default=1, choices=[0, 1, 2])
+    parser.add_argument("--protocol", default=None, choices=PROTOCOLS,
+                        help="paper (the recipes' default: the paper's values, where it is "
+                             "silent the authors' code) or official (the authors' code wherever "
+                             "the two differ)")
+    parser.add_argument("--print-protocol", action="store_true",
+                        help="print the recipe's protocol, every value with its source, and "
+                             "exit without loading data or training")
     args = parser.parse_args(argv)
     if args.seeds < 1:
         parser.error(f"--seeds must be >= 1. Received: {args.seeds}")
@@ -111,18 +120,41 @@ def parse_args(argv):
     return args
 
 
+def print_protocol(recipe_class, protocol, kwargs):
+    """Prints the recipe's protocol table (no data, no Keras); returns the exit code."""
+    options = {k: v for k, v in kwargs.items() if k != "protocol"}
+    try:
+        table = recipe_class.protocol(protocol or "paper", **options)
+    except (ValueError, TypeError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if not len(table):
+        print(f"Recipe {recipe_class.name!r} declares no protocol rows (`protocol_rows`).")
+        return 0
+    print(table.table(), end="")
+    return 0
+
+
 def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
     kwargs = dict(args.options)
     if args.train_size is not None:
         kwargs["train_size"] = args.train_size
     signature = inspect.signature(args.recipe_class)
+    if args.protocol is not None:
+        if "protocol" not in signature.parameters:
+            print(f"error: --protocol: recipe {args.recipe!r} has a single protocol (its "
+                  "constructor takes no `protocol`)", file=sys.stderr)
+            return 2
+        kwargs["protocol"] = args.protocol
     try:
         signature.bind(**kwargs)
     except TypeError as error:
         print(f"error: --set: {error}; recipe {args.recipe!r} takes {list(signature.parameters)}",
               file=sys.stderr)
         return 2
+    if args.print_protocol:
+        return print_protocol(args.recipe_class, args.protocol, kwargs)
     try:
         recipe = args.recipe_class(**kwargs)
         check_recipe(recipe)

@@ -51,15 +51,16 @@ def mcnemar_pvalue(correct_a, correct_b):
 
 def run_one(recipe, method, seed, epochs, out_dir, verbose):
     keras.utils.set_random_seed(seed)
-    model, train, callbacks, image_size = methods_lib.prepare(method, recipe, seed, epochs)
-    model.compile(optimizer=recipe.optimizer(epochs), loss=recipe.loss,
+    arm = methods_lib.prepare(method, recipe, seed, epochs)  # in the regime of its method
+    model, train, callbacks, image_size = arm[:4]
+    model.compile(optimizer=arm.optimizer, loss=arm.loss,
                   metrics=["accuracy"] + methods_lib.extra_metrics(callbacks))
     clock = _Clock()
     log_dir = os.path.join(out_dir, "tensorboard", f"{method}_seed{seed}")
     callbacks = callbacks + [clock, keras.callbacks.TensorBoard(log_dir, write_graph=False)]
-    print(f"[{recipe.name}] {method}, seed {seed}: training {epochs} epochs", flush=True)
+    print(f"[{recipe.name}] {method}, seed {seed}: training {arm.epochs} epochs", flush=True)
     start = time.perf_counter()
-    history = model.fit(train, epochs=epochs, validation_data=recipe.test_dataset(image_size),
+    history = model.fit(train, epochs=arm.epochs, validation_data=arm.validation,
                         callbacks=callbacks, verbose=verbose)
     wall = time.perf_counter() - start
     if seed == 0:
@@ -78,13 +79,13 @@ def run_one(recipe, method, seed, epochs, out_dir, verbose):
     }
 
 
-def summarize(results, methods):
+def summarize(results, methods, recipe=None):
     rows = []
     for method in methods:
-        # EfficientTrain is compared with conventional training at the same (upscaled) size:
-        # `conventional` itself where the recipe trains at its native size.
-        upscaled = method == "efficient_train" and "conventional_upscaled" in methods
-        reference = "conventional_upscaled" if upscaled else "conventional"
+        # Each arm is compared with conventional training in its regime (`conventional_docl`
+        # for DoCL, ...), EfficientTrain with conventional training at its (upscaled) size.
+        reference = (methods_lib.reference(recipe, method, methods) if recipe is not None
+                     else "conventional")
         baseline = {r["seed"]: r["correct"] for r in results if r["method"] == reference}
         runs = [r for r in results if r["method"] == method]
         accuracies = [100 * r["accuracy"] for r in runs]
@@ -146,11 +147,12 @@ def plot_accuracy_vs_time(results, methods, path):
 def compare(recipe, methods, seeds, epochs, out_dir, verbose=1):
     """Runs every method for every seed; writes table.md, table.csv, results.json and plots."""
     os.makedirs(os.path.join(out_dir, "plots"), exist_ok=True)
+    methods = methods_lib.arm_names(recipe, methods)  # + conventional arms of other regimes
     results = []
     for seed in seeds:
         for method in methods:
             results.append(run_one(recipe, method, seed, epochs, out_dir, verbose))
-    rows = summarize(results, methods)
+    rows = summarize(results, methods, recipe)
     title = (f"{recipe.name}: {recipe.description}, {epochs} epochs, seeds {list(seeds)} "
              f"({keras.backend.backend()} backend)")
     table = markdown_table(rows, title)

@@ -37,6 +37,13 @@ class FashionMNIST(Recipe):
         # upscaled 2x (56 px), with the paper's 5-stage table scaled to 56 (40, 40, 40, 48, 56).
         self.upscaled_size = 56
 
+    @classmethod
+    def protocol_rows(cls, **options):
+        """The values below, each with why it was chosen (recipes/fashion_mnist_protocol.py)."""
+        from .fashion_mnist_protocol import fashion_mnist_rows
+
+        return fashion_mnist_rows()
+
     def build_model(self, variable_size=False):
         shape = (None, None, 1) if variable_size else (28, 28, 1)
         return small_cnn(shape, 10, width=self.width)

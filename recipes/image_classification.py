@@ -1,44 +1,45 @@
-"""What the CIFAR and Tiny ImageNet recipes share: the LeRaC / CBS training protocol.
+"""What the CIFAR and Tiny ImageNet recipes share: the LeRaC / CBS / DoCL training protocols.
 
-A subclass says where its images come from (`_train_images`, `_test_images`), how many classes
-and pixels it has and its EfficientTrain sizes; this base class builds the model (ResNet-18 or a
-pre-activation Wide-ResNet, normalisation inside the model), the optimizer and its step decay,
-the augmented training pipeline and the test arrays.
+A subclass says where its images come from (`_load`), how many classes and pixels it has and
+its EfficientTrain sizes; this base class builds the model (ResNet-18 or a pre-activation
+Wide-ResNet, normalisation inside the model), the optimizers of its regimes, the training
+pipeline and the test arrays.
 
-Protocol (official LeRaC code, `experiments/r18_experiments.py`, `train/resnet_train.py`, and
-CBS code, `solver_base.py`, `arguments.py`): SGD, momentum 0.9, learning rate 0.1, batch 64,
-rate / 10 at epochs 35, 65, 95 of 200 (LeRaC; CBS: constant), pixels mapped to [-1, 1]
-(`Normalize((0.5,)*3, (0.5,)*3)`). LeRaC: k = 5 epochs, rates from 0.1 down to 1e-8 (paper
-Table 1: k 2-7, 5-8 orders of magnitude); CBS: sigma 1, factor 0.9 every 5 epochs, 3x3 kernel
-(`arguments.py` defaults). DoCL: the paper's defaults (T0 = 5, tau 0.1, gamma 0.9).
+Every value comes from the recipe's protocol rows (recipes/image_protocols.py, printed by
+`kc-recipes --recipe NAME --print-protocol`), read from the authors' code: the LeRaC code for
+the conventional, LeRaC, LeRaC + CBS and EfficientTrain arms (SGD 0.1, momentum 0.9, weight
+decay 1e-4, batch 64, rate / 10 at the code's epochs, no augmentation, the official LeRaC
+code's lowest rate and k), the CBS code for the CBS arm and its `conventional_cbs` baseline
+(rate / 10 at epochs 30, 60, 90, weight decay 5e-4), DoCL's protocol for the DoCL arm and its
+`conventional_docl` baseline (episode-tied cosine, Mix-up; recipes/docl_protocol.py).
 """
 
 import keras
 import tensorflow as tf
 
 from . import image_ops
+from . import image_protocols
 from . import tfds_data
 from .base import Recipe
 from .models import resnet18
 from .models import wide_resnet
+from .protocol_regimes import ProtocolRegimes
+from .regimes import Regime
 
 MODELS = ("resnet18", "wrn")
-# LeRaC code: lr / 10 at epoch 35 (36 for CIFAR-100), then every 30 epochs before epoch 96.
-DECAY_EPOCHS_OF_200 = (35, 65, 95)
-MOMENTUM = 0.9
-# The official code's SGD(weight_decay=1e-4) is PyTorch's coupled L2 (added to the gradient
-# before momentum); Keras decays decoupled (w -= lr * wd * w). At steady state PyTorch's decay
-# is amplified 1 / (1 - momentum) by the momentum buffer, hence the Keras value below.
-WEIGHT_DECAY = 1e-4 / (1 - MOMENTUM)
+MOMENTUM = image_protocols.MOMENTUM
+# The LeRaC code's ResNet-18 on CIFAR-10: rate / 10 from 0-based epochs 34, 64, 94 of 200.
+DECAY_EPOCHS = (34, 64, 94)
+WEIGHT_DECAY = image_protocols.decoupled(1e-4)
 
 
-def step_decay(base_rate, epochs, steps_per_epoch, decay_epochs_of_200=DECAY_EPOCHS_OF_200):
-    """Learning rate divided by 10 at the papers' epochs, placed at the same fractions of a run
-    of `epochs` epochs (epoch 35 of 200 is 17.5 % of the run). Boundaries that fall on step 0
-    or coincide in a short run are dropped."""
+def step_decay(base_rate, epochs, steps_per_epoch, decay_epochs=DECAY_EPOCHS, of_epochs=200):
+    """Learning rate divided by 10 from each of `decay_epochs` (0-based) of a run of
+    `of_epochs`, placed at the same fractions of a run of `epochs` epochs (epoch 34 of 200 is
+    17 % of the run). Boundaries that fall on step 0 or coincide in a short run are dropped."""
     boundaries = []
-    for epoch in decay_epochs_of_200:
-        step = int(round(epoch * epochs / 200)) * steps_per_epoch
+    for epoch in decay_epochs:
+        step = int(round(epoch * epochs / of_epochs)) * steps_per_epoch
         if step > (boundaries[-1] if boundaries else 0):
             boundaries.append(step)
     if not boundaries:
@@ -47,27 +48,76 @@ def step_decay(base_rate, epochs, steps_per_epoch, decay_epochs_of_200=DECAY_EPO
     return keras.optimizers.schedules.PiecewiseConstantDecay(boundaries, values)
 
 
-class SmallImageRecipe(Recipe):
-    """Base class: set `name`, `num_classes`, `image_size`, `crop_padding`, `et_sizes` and
-    implement `_load(train_size)` -> (unbatched uint8 training dataset of known length, test
-    `(x, y)` arrays). The arguments are those of the subclasses (see `cifar.Cifar10`)."""
+class SgdRegimes(ProtocolRegimes):
+    """The optimizers of a recipe whose protocol table (`self.protocol_table`) has the rows of
+    recipes/image_protocols.py: SGD with the LeRaC code's step decay ("default" regime), the
+    CBS code's ("cbs", when `regimes` names it) and DoCL's episode-tied cosine ("docl")."""
+
+    regimes = {"cbs": "cbs", "docl": "docl"}
+
+    def make_optimizer(self, rate, regime):
+        table = self.protocol_table
+        if regime == "docl":
+            return keras.optimizers.SGD(rate, momentum=table["momentum"], nesterov=True,
+                                        weight_decay=table["docl:weight_decay"])
+        decay = table["cbs:weight_decay" if regime == "cbs" else "weight_decay"]
+        return keras.optimizers.SGD(rate, momentum=table["momentum"], weight_decay=decay)
+
+    def optimizer(self, epochs):
+        """The LeRaC code's SGD and step decay, its epochs scaled to the run."""
+        table = self.protocol_table
+        rate = step_decay(table["learning_rate"], epochs, self.steps_per_epoch,
+                          table["decay_epochs"], table["epochs"])
+        return self.make_optimizer(rate, "default")
+
+    def regime(self, name, epochs):
+        if name == "cbs" and "cbs" in self.regimes.values():
+            table = self.protocol_table
+
+            def optimizer(epoch_steps, callbacks):
+                rate = step_decay(table["cbs:learning_rate"], epochs, self.steps_per_epoch,
+                                  table["cbs:decay_epochs"], table["cbs:epochs"])
+                return self.make_optimizer(rate, "cbs")
+
+            return Regime("cbs", optimizer)
+        return super().regime(name, epochs)
+
+
+class SmallImageRecipe(SgdRegimes, Recipe):
+    """Base class: set `name`, `num_classes`, `image_size`, `crop_padding`, `et_sizes`,
+    `protocol_key` (its entry in recipes/image_protocols.py) and implement `_load(train_size)`
+    -> (unbatched uint8 training dataset of known length, test `(x, y)` arrays). The arguments
+    are those of the subclasses (see `cifar.Cifar10`)."""
 
     methods = ("conventional", "lerac", "cbs", "lerac+cbs", "docl", "efficient_train")
     num_classes = None
     image_size = None
     crop_padding = image_ops.CIFAR_PAD
     et_sizes = None
+    protocol_key = None
+    protocol_options = {"batch_size": "batch", "augment": "augmentation"}
 
-    def __init__(self, train_size=None, model="resnet18", batch_size=64, augment=True,
-                 resnet_width=64, wrn_depth=52, wrn_width=2, wrn_dropout=0.3):
+    @classmethod
+    def protocol_rows(cls, model="resnet18", wrn_depth=52, wrn_width=2, wrn_dropout=0.3,
+                      **unused):
         if model not in MODELS:
             raise ValueError(f"`model` must be one of {MODELS}. Received: model={model!r}")
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        return image_protocols.small_image_rows(cls.protocol_key, model,
+                                                (wrn_depth, wrn_width, wrn_dropout),
+                                                cls.et_sizes)
+
+    def __init__(self, train_size=None, model="resnet18", batch_size=None, augment=None,
+                 resnet_width=64, wrn_depth=52, wrn_width=2, wrn_dropout=0.3, protocol="paper"):
+        if batch_size is not None and (isinstance(batch_size, bool)
+                                       or not isinstance(batch_size, int) or batch_size < 1):
             raise ValueError(f"`batch_size` must be an int >= 1. Received: {batch_size!r}")
+        table = self.protocol_table = type(self).protocol(
+            protocol, model=model, batch_size=batch_size, augment=augment, wrn_depth=wrn_depth,
+            wrn_width=wrn_width, wrn_dropout=wrn_dropout)
         self.train_size = tfds_data.check_size(train_size)
         self.model = model
-        self.batch_size = batch_size
-        self.augment = augment
+        self.batch_size = batch_size = table["batch"]
+        self.augment = bool(table["augmentation"])
         self.resnet_width = resnet_width
         self.wrn_depth = wrn_depth
         self.wrn_width = wrn_width
@@ -81,18 +131,14 @@ class SmallImageRecipe(Recipe):
         architecture = (f"ResNet-18 (width {resnet_width})" if model == "resnet18" else
                         f"WRN-{wrn_depth}-{wrn_width} (dropout {wrn_dropout})")
         self.description = (f"{architecture}, {self.num_train} training images"
-                            f"{' with crop+flip' if augment else ''}, batch {batch_size}, "
-                            "SGD 0.1 momentum 0.9, step decay")
+                            f"{' with crop+flip' if self.augment else ''}, batch {batch_size}, "
+                            f"SGD 0.1 momentum 0.9, {table.protocol} protocol")
         self.loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-        self.lerac = {"duration": 5, "min_learning_rate": 1e-8}
-        self.cbs = {"sigma": 1.0, "kernel_size": 3, "factor": 0.9, "every": 5}
-        self.docl = {"warmup_epochs": 5, "episode_epochs": 10}
-        # EfficientTrain at the native size: the paper's 160/192/224 of 224, scaled to this
-        # image size and rounded (see `et_sizes`), magnitudes None (the other arms do not use
-        # RandAugment either).
+        self.lerac = self.lerac_arguments()
+        self.cbs = table.section("cbs")
+        self.docl = table.section("docl")
         self.upscaled_size = self.image_size
-        self.efficient_train = {"sizes": self.et_sizes, "magnitudes": None,
-                                "value_range": (0, 255)}
+        self.efficient_train = dict(table.section("efficient_train"), value_range=(0, 255))
 
     def _load(self, train_size):
         raise NotImplementedError
@@ -107,10 +153,6 @@ class SmallImageRecipe(Recipe):
                             preprocess=preprocess)
         return wide_resnet(shape, self.num_classes, depth=self.wrn_depth, width=self.wrn_width,
                            dropout=self.wrn_dropout, preprocess=preprocess)
-
-    def optimizer(self, epochs):
-        rate = step_decay(0.1, epochs, self.steps_per_epoch)
-        return keras.optimizers.SGD(rate, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY)
 
     def _augmented(self, dataset):
         dataset = dataset.map(lambda x, y: (image_ops.to_float(x), y),

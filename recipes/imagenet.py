@@ -1,17 +1,23 @@
-"""ImageNet-1k recipe for EfficientTrain (TFDS `imagenet2012`, manual download): ResNet-50.
+"""ImageNet-1k recipes for EfficientTrain (TFDS `imagenet2012`, manual download): ResNet-50.
 
-The protocol of the EfficientTrain code (LeapLabTHU/EfficientTrain, `ET_training.py` and the
-ConvNeXt-style `main.py` it launches) for `--model resnet50`:
+`imagenet`: the protocol of the EfficientTrain code (LeapLabTHU/EfficientTrain, `ET_training.py`
+and the ConvNeXt-style `main.py` it launches) for `--model resnet50`. `imagenet_plus`: the
+EfficientTrain++ launcher for ResNet-50 (`_ET_pp_main_res50.py`, `main_buffer.py`), whose
+learning rate follows the compute clock (`ComputeClockSchedule`). Every value, with its source,
+is a row of the recipe's protocol (`kc-recipes --recipe imagenet --print-protocol`); in short:
 
 - AdamW, learning rate 4e-3 for an effective batch of 4096, weight decay 0.05 (not on biases
-  and normalisation parameters), 300 epochs, 20 of them linear warm-up, then cosine decay to
-  1e-6; label smoothing 0.1. Here the batch is `batch_size` (256) per step with Keras's
-  gradient accumulation up to 4096 (`accumulation_steps`, default 4096 // batch_size).
+  and normalisation parameters), 300 epochs (ET++: a budget of 200 full-size epochs), 20 of
+  them linear warm-up, then cosine decay to 1e-6; label smoothing 0.1. Here the batch is
+  `batch_size` (256) per step with Keras's gradient accumulation up to 4096
+  (`accumulation_steps`, default 4096 // batch_size).
 - Training images: RandomResizedCrop (scale 0.08-1, bicubic) and horizontal flip; RandAugment
   `rand-m9-mstd0.5-inc1` for the baseline. Test: resize to 256, centre crop 224 (both scaled
   with `image_size`: the crop is 0.875 of the resized side).
 - EfficientTrain: 5 equal stages, B = 160, 160, 160, 192, 224 with RandAugment m = 1, 3, 5, 7, 9
-  (the official launcher's `b_list` and `rand-m{2i+1}`); B scales with `image_size`.
+  (the official launcher's `b_list` and `rand-m{2i+1}`); B scales with `image_size`. ET++: 10
+  stages, B = 96 x 2, 160 x 4, 224 x 4, m = the stage index, stage lengths by the compute clock,
+  one batch size in every stage (the launcher's 512 per GPU), images resized.
 
 Left out (documented in docs/recipes_images_audio.md): Mixup 0.8 / CutMix 1.0 and random erasing
 0.25 of the ConvNeXt recipe (the runner keeps hard labels for McNemar's test), and the ET
@@ -26,18 +32,88 @@ from keras import ops
 
 import keras_curriculum as kc
 from keras_curriculum.efficient_train import PAPER_MAGNITUDES
+from keras_curriculum.efficient_train.compute_clock import ComputeClockSchedule
 
 from . import image_ops
 from . import tfds_data
 from .base import Recipe
 from .models import resnet50
 from .models import small_cnn
+from .protocol import ProtocolValue
+from .regimes import Regime
 
 MODELS = ("resnet50", "small_cnn")
 EFFECTIVE_BATCH = 4096
 PAPER_EPOCHS, WARMUP_EPOCHS = 300, 20
 BASELINE_MAGNITUDE = 9
 SHUFFLE_BUFFER = 10000
+ET = "LeapLabTHU/EfficientTrain"
+PLUS = "_ET_pp_main_res50.py"
+LEFT_OUT = ("Mixup 0.8, CutMix 1.0 and random erasing 0.25 of the code are left out: the runner "
+            "keeps hard labels for McNemar's test")
+
+
+def et_rows():
+    """The EfficientTrain (ICCV) protocol rows for ResNet-50: ET_training.py and main.py."""
+    return [
+        ProtocolValue("model", "ResNet-50", f"{ET} ET_training.py:21",
+                      note="Keras's ResNet50 is v1; the code trains torchvision's v1.5"),
+        ProtocolValue("optimizer", "AdamW", f"{ET} main.py:84",
+                      note="biases and BatchNorm gamma / beta are not decayed here"),
+        ProtocolValue("learning_rate", 4e-3, f"{ET} main.py:100"),
+        ProtocolValue("effective_batch", EFFECTIVE_BATCH, f"{ET} ET_training.py:57",
+                      note="`batch_size` x `accumulation_steps`"),
+        ProtocolValue("weight_decay", 0.05, f"{ET} main.py:94"),
+        ProtocolValue("epochs", PAPER_EPOCHS, f"{ET} ET_training.py:13",
+                      note="the run's `--epochs`; the warm-up scales with it"),
+        ProtocolValue("warmup_epochs", WARMUP_EPOCHS, f"{ET} main.py:105"),
+        ProtocolValue("min_learning_rate", 1e-6, f"{ET} main.py:103"),
+        ProtocolValue("label_smoothing", 0.1, f"{ET} main.py:115"),
+        ProtocolValue("augmentation", "Inception crop, flip, RandAugment m9", f"{ET} main.py:113",
+                      note=LEFT_OUT + " (main.py:124, :134, :136)"),
+        ProtocolValue("efficient_train.schedule", "paper", f"{ET} ET_training.py:51, :63",
+                      note="5 equal stages, B = 160, 160, 160, 192, 224 of 224 px"),
+        ProtocolValue("efficient_train.magnitudes", PAPER_MAGNITUDES, f"{ET} ET_training.py:64"),
+        ProtocolValue("efficient_train.saturate", "auto",
+                      f"not given; chosen: auto, because one fit keeps one effective batch; the "
+                      f"launcher doubles the batch in stages 1-4 ({ET} ET_training.py:56)"),
+    ]
+
+
+def plus_rows():
+    """The EfficientTrain++ rows for ResNet-50: the launcher and main_buffer.py it runs."""
+    return [
+        ProtocolValue("model", "ResNet-50", f"{ET} {PLUS}:60, main_buffer.py:38",
+                      note="Keras's ResNet50 is v1; the code trains torchvision's v1.5"),
+        ProtocolValue("optimizer", "AdamW", f"{ET} main_buffer.py:90",
+                      note="biases and BatchNorm gamma / beta are not decayed here"),
+        ProtocolValue("learning_rate", 4e-3, f"{ET} {PLUS}:61"),
+        ProtocolValue("effective_batch", EFFECTIVE_BATCH, f"{ET} {PLUS}:16, :53, :61",
+                      note="512 per GPU on 8 GPUs in every stage"),
+        ProtocolValue("weight_decay", 0.05, f"{ET} main_buffer.py:100"),
+        ProtocolValue("epochs", 200, f"{ET} {PLUS}:8",
+                      note="the compute budget in full-size epochs (`--epochs`): the "
+                           "conventional arm's epochs; the ET++ table runs longer"),
+        ProtocolValue("warmup_epochs", (96 / 224) ** 2 * WARMUP_EPOCHS, f"{ET} {PLUS}:47-49, :57",
+                      note="20 epochs of the first stage's own run at 96 px, i.e. "
+                           "20 (96 / 224)^2 full-size epochs of the compute clock"),
+        ProtocolValue("min_learning_rate", 1e-6, f"{ET} main_buffer.py:109"),
+        ProtocolValue("label_smoothing", 0.1, f"{ET} main_buffer.py:121"),
+        ProtocolValue("augmentation", "Inception crop, flip, RandAugment m9",
+                      f"{ET} main_buffer.py:119", note=LEFT_OUT),
+        ProtocolValue("efficient_train.schedule", "plus", f"{ET} {PLUS}:13, :44-46, :56",
+                      note="10 stages, B = 96 x 2, 160 x 4, 224 x 4, each a tenth of the "
+                           "compute budget"),
+        ProtocolValue("efficient_train.magnitudes", "stage index 0-9", f"{ET} {PLUS}:58"),
+        ProtocolValue("efficient_train.saturate", None, f"{ET} {PLUS}:16",
+                      note="one batch size in every stage"),
+        ProtocolValue("efficient_train.downsample", "resize", f"{ET} {PLUS}:59",
+                      note="each stage trains at its input size (`--input_size`)"),
+        ProtocolValue("efficient_train:clock", "compute",
+                      f"{ET} {PLUS}:44-56, utils_buffer.py:535-541, main_buffer.py:403-406",
+                      note="every stage walks its tenth of one warm-up + cosine while it spends "
+                           "a tenth of the compute (ComputeClockSchedule)"),
+    ]
 
 
 @keras.saving.register_keras_serializable(package="recipes")
@@ -69,11 +145,12 @@ class SparseSmoothedCrossentropy(keras.losses.Loss):
 
 
 def warmup_cosine(peak, epochs, steps_per_epoch, warmup_epochs_of_300=WARMUP_EPOCHS,
-                  final=1e-6):
-    """Linear warm-up from 0 over the ET code's 20 of 300 epochs (same fraction of `epochs`),
-    then cosine decay from `peak` to `final` over the remaining steps."""
+                  final=1e-6, of_epochs=PAPER_EPOCHS):
+    """Linear warm-up from 0 over `warmup_epochs_of_300` of `of_epochs` epochs (the same
+    fraction of `epochs`, in whole steps), then cosine decay from `peak` to `final` over the
+    remaining steps."""
     total = epochs * steps_per_epoch
-    warmup = int(round(warmup_epochs_of_300 * epochs / PAPER_EPOCHS)) * steps_per_epoch
+    warmup = int(round(warmup_epochs_of_300 * epochs / of_epochs * steps_per_epoch))
     alpha = final / peak
     if warmup == 0:
         return keras.optimizers.schedules.CosineDecay(peak, max(1, total), alpha=alpha)
@@ -119,6 +196,10 @@ class ImageNet(Recipe):
     methods = ("conventional", "efficient_train")
     num_classes = 1000
 
+    @classmethod
+    def protocol_rows(cls, **options):
+        return et_rows()
+
     def __init__(self, train_size=None, image_size=224, batch_size=256, accumulation_steps=None,
                  model="resnet50", width=16, test_size=None, data_dir=None, download=True):
         if model not in MODELS:
@@ -126,8 +207,9 @@ class ImageNet(Recipe):
         for arg, value in (("image_size", image_size), ("batch_size", batch_size)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"`{arg}` must be an int >= 1. Received: {arg}={value!r}")
+        table = self.protocol_table = type(self).protocol()
         if accumulation_steps is None:
-            accumulation_steps = max(1, EFFECTIVE_BATCH // batch_size)
+            accumulation_steps = max(1, table["effective_batch"] // batch_size)
         if isinstance(accumulation_steps, bool) or not isinstance(accumulation_steps, int) or (
                 accumulation_steps < 1):
             raise ValueError("`accumulation_steps` must be None or an int >= 1. "
@@ -151,12 +233,12 @@ class ImageNet(Recipe):
             lambda x, y: (image_ops.resize_center_crop(x, image_size), y),
             num_parallel_calls=tf.data.AUTOTUNE)
         self.description = (f"{model}, {self.num_train} training images at {image_size} px, "
-                            f"batch {batch_size} x {accumulation_steps} accumulated, AdamW 4e-3 "
-                            "warm-up + cosine, label smoothing 0.1")
-        self.loss = SparseSmoothedCrossentropy(self.num_classes, 0.1)
+                            f"batch {batch_size} x {accumulation_steps} accumulated, AdamW "
+                            f"{table['learning_rate']:g} warm-up + cosine, label smoothing "
+                            f"{table['label_smoothing']:g}")
+        self.loss = SparseSmoothedCrossentropy(self.num_classes, table["label_smoothing"])
         self.upscaled_size = image_size  # EfficientTrain's full size: the native resolution
-        self.efficient_train = {"sizes": None, "magnitudes": PAPER_MAGNITUDES,
-                                "value_range": (0, 255)}
+        self.efficient_train = dict(table.section("efficient_train"), value_range=(0, 255))
 
     def _examples(self, split, size, shuffle_files=False):
         ds = tfds_data.load("imagenet2012", split, data_dir=self.data_dir,
@@ -171,14 +253,22 @@ class ImageNet(Recipe):
             return resnet50(shape, self.num_classes, preprocess=preprocess)
         return small_cnn(shape, self.num_classes, width=self.width, preprocess=preprocess)
 
-    def optimizer(self, epochs):
-        # Keras counts every micro-batch in `iterations`, so the schedule runs in those steps.
-        rate = warmup_cosine(4e-3, epochs, self.steps_per_epoch)
+    def learning_rate(self, epochs):
+        """Warm-up + cosine over `epochs` (the protocol's warm-up share of its epochs)."""
+        table = self.protocol_table
+        return warmup_cosine(table["learning_rate"], epochs, self.steps_per_epoch,
+                             table["warmup_epochs"], table["min_learning_rate"], table["epochs"])
+
+    def _adamw(self, rate):
         accumulation = self.accumulation_steps if self.accumulation_steps > 1 else None
-        optimizer = keras.optimizers.AdamW(rate, weight_decay=0.05,
+        optimizer = keras.optimizers.AdamW(rate, weight_decay=self.protocol_table["weight_decay"],
                                            gradient_accumulation_steps=accumulation)
         optimizer.exclude_from_weight_decay(var_names=["bias", "gamma", "beta"])
         return optimizer
+
+    def optimizer(self, epochs):
+        # Keras counts every micro-batch in `iterations`, so the schedule runs in those steps.
+        return self._adamw(self.learning_rate(epochs))
 
     def _cropped(self, seed):
         size = self.image_size
@@ -216,3 +306,54 @@ def _skip():
     import tensorflow_datasets as tfds
 
     return tfds.decode.SkipDecoding()
+
+
+class ImageNetPlus(ImageNet):
+    """ImageNet-1k with ResNet-50: conventional training and EfficientTrain++ (its launcher's
+    protocol). `--epochs` is the compute budget in full-size epochs: the conventional arm
+    trains that many, the ET++ arm its 10-stage table (2.27 times as many epochs, of the same
+    compute), its learning rate read on the compute clock (`compute_clock=False`: by epoch).
+
+    Args:
+        compute_clock: bool, ET++'s schedule follows the compute spent (the official runs) or,
+            False, the epochs (an ablation: 48 % of the schedule spent at 96 px).
+        The others: as `ImageNet`.
+    """
+
+    name = "imagenet_plus"
+    summary = "ImageNet-1k, ResNet-50, EfficientTrain++ (compute clock; TFDS, manual download)"
+
+    @classmethod
+    def protocol_rows(cls, **options):
+        return plus_rows()
+
+    def __init__(self, train_size=None, image_size=224, batch_size=256, accumulation_steps=None,
+                 model="resnet50", width=16, test_size=None, data_dir=None, download=True,
+                 compute_clock=True):
+        if not isinstance(compute_clock, bool):
+            raise TypeError(f"`compute_clock` must be a bool. Received: {compute_clock!r}")
+        self.compute_clock = compute_clock
+        super().__init__(train_size, image_size, batch_size, accumulation_steps, model, width,
+                         test_size, data_dir, download)
+        # ET++'s magnitudes are the stage indices, which `plus_stages` sets: the row describes them.
+        self.efficient_train.pop("magnitudes")
+        if not compute_clock:
+            self.description += ", ET++ schedule by epoch (no compute clock)"
+
+    def arm_schedule(self, epochs, callbacks=()):
+        """The learning-rate schedule of an arm of a run with budget `epochs`: with an
+        `EfficientTrain` callback among `callbacks`, the budget's warm-up + cosine read on the
+        compute clock of its stages (or, with `compute_clock=False`, spread over its epochs)."""
+        et = next((c for c in callbacks if isinstance(c, kc.EfficientTrain)), None)
+        if et is None:
+            return self.learning_rate(epochs)
+        if not self.compute_clock:
+            return self.learning_rate(et.epochs)
+        return ComputeClockSchedule.from_stages(self.learning_rate(epochs), et.stages,
+                                                self.image_size, self.steps_per_epoch)
+
+    def regime(self, name, epochs):
+        if name != "default":
+            return super().regime(name, epochs)
+        return Regime("default", lambda epoch_steps, callbacks: self._adamw(
+            self.arm_schedule(epochs, callbacks)))

@@ -13,18 +13,25 @@ import keras
 
 import keras_curriculum as kc
 from keras_curriculum.efficient_train import paper_stages
+from keras_curriculum.efficient_train import plus_stages
 
+from . import mixup as mixup_lib
+from .base import DEFAULT_REGIME
 from .base import METHODS
 
 
-
 class Arm(NamedTuple):
-    """What one method trains: model, data, callbacks, and the image size it is tested at."""
+    """What one method trains: model, data, callbacks, the image size it is tested at, and
+    (set by `prepare` from the arm's regime) its optimizer, loss, validation data and epochs."""
 
     model: keras.Model
     train: object
     callbacks: list
     image_size: object = None  # None: the recipe's native size
+    optimizer: object = None
+    loss: object = None
+    validation: object = None
+    epochs: int = None  # None: the run's epochs
 
 
 def _lerac(recipe, seed, epochs):
@@ -46,7 +53,7 @@ def _lerac_cbs(recipe, seed, epochs):
 
 
 def _docl(recipe, seed, epochs):
-    docl = kc.DoCL(seed=seed, **recipe.docl)
+    docl = kc.DoCL(seed=seed, **recipe.docl_arguments(epochs))
     return Arm(recipe.build_model(), docl.apply(recipe.train_examples(), batch_size=recipe.batch_size),
                [docl])
 
@@ -63,8 +70,12 @@ def efficient_train_stages(recipe, epochs):
     A recipe may set `efficient_train = {"sizes": 5 sizes, "magnitudes": 5 RandAugment
     magnitudes or None, "value_range": (low, high)}`; by default the paper's sizes are scaled to
     `upscaled_size` and there is no augmentation (the other arms train without it).
+    `"schedule": "plus"` gives the ET++ table for a budget of `epochs` full-size epochs, and
+    `"saturate"`, `"downsample"` are passed to `kc.EfficientTrain`.
     """
     params = recipe.efficient_train or {}
+    if params.get("schedule") == "plus":  # ET++: `epochs` is the compute budget
+        return plus_stages(epochs, recipe.upscaled_size)
     stages = paper_stages(epochs, recipe.upscaled_size)
     sizes = params.get("sizes") or [s.size for s in stages]
     magnitudes = params.get("magnitudes") or [None] * len(stages)
@@ -76,9 +87,10 @@ def efficient_train_stages(recipe, epochs):
 
 def _efficient_train_callback(recipe, epochs, seed=None):
     params = recipe.efficient_train or {}
+    options = {key: params[key] for key in ("saturate", "downsample") if key in params}
     return kc.EfficientTrain(efficient_train_stages(recipe, epochs),
                              image_size=recipe.upscaled_size,
-                             value_range=params.get("value_range", (0, 1)), seed=seed)
+                             value_range=params.get("value_range", (0, 1)), seed=seed, **options)
 
 
 def _efficient_train(recipe, seed, epochs):
@@ -94,7 +106,7 @@ def _efficient_train(recipe, seed, epochs):
                          drop_remainder=True, shuffle=False)
     else:
         train = et.apply(recipe.train_dataset(seed, size))
-    return Arm(recipe.build_model(variable_size=True), train, [et], size)
+    return Arm(recipe.build_model(variable_size=True), train, [et], size, epochs=et.epochs)
 
 
 _PREPARE = {
@@ -119,13 +131,92 @@ def supported(recipe):
 
 
 def prepare(method, recipe, seed, epochs):
-    """The `Arm` of `method` for one seed: built from the recipe through the package's API."""
-    if method not in _PREPARE:
+    """The `Arm` of `method` for one seed: built from the recipe through the package's API,
+    then given the optimizer, loss and validation data of its regime (`with_regime`).
+
+    `conventional_<regime>` is conventional training in that regime of the recipe."""
+    base, regime = split_arm(recipe, method)
+    if base not in _PREPARE:
         raise ValueError(f"Unknown method {method!r}. Available: {', '.join(available())}")
-    if method not in supported(recipe):
+    if base not in supported(recipe):
         raise ValueError(f"Recipe {recipe.name!r} does not support method {method!r}. "
                          f"It supports: {', '.join(supported(recipe))}")
-    return _PREPARE[method](recipe, seed, epochs)
+    return with_regime(recipe, _PREPARE[base](recipe, seed, epochs), regime, seed, epochs)
+
+
+# Regimes: each curriculum arm and its conventional arm train alike (recipes/regimes.py) --------
+
+CONVENTIONAL_PREFIX = "conventional_"
+
+
+def split_arm(recipe, method):
+    """`(method, regime name)` of an arm: `conventional_docl` -> ("conventional", "docl")."""
+    regime = method[len(CONVENTIONAL_PREFIX):] if method.startswith(CONVENTIONAL_PREFIX) else None
+    if regime and method not in _PREPARE:
+        return "conventional", regime
+    return method, recipe.regime_of(method)
+
+
+def arm_names(recipe, methods):
+    """`methods` with, after `conventional`, one `conventional_<regime>` per other regime the
+    curriculum methods train in (only when `conventional` is compared)."""
+    names = list(methods)
+    if "conventional" not in names:
+        return names
+    extra = []
+    for method in names:
+        regime = recipe.regime_of(method)
+        name = CONVENTIONAL_PREFIX + regime
+        if regime != DEFAULT_REGIME and name not in names + extra:
+            extra.append(name)
+    at = names.index("conventional") + 1
+    return names[:at] + extra + names[at:]
+
+
+def reference(recipe, method, methods):
+    """The conventional arm `method` is compared with (None for a conventional arm)."""
+    if method.startswith("conventional"):
+        return None
+    if method == "efficient_train" and "conventional_upscaled" in methods:
+        return "conventional_upscaled"
+    regime = recipe.regime_of(method)
+    return "conventional" if regime == DEFAULT_REGIME else CONVENTIONAL_PREFIX + regime
+
+
+def _epoch_steps(recipe, arm, epochs):
+    """Optimizer steps of each epoch the arm trains (DoCL's epochs shrink with its subsets)."""
+    for callback in arm.callbacks:
+        if isinstance(callback, kc.DoCL):
+            return [callback.steps_in_epoch(epoch) for epoch in range(epochs)]
+    return [recipe.steps_per_epoch] * epochs
+
+
+def _one_hot(num_classes):
+    def convert(x, y):
+        import tensorflow as tf
+
+        return x, tf.one_hot(tf.reshape(tf.cast(y, tf.int32), [-1]), num_classes)
+
+    return convert
+
+
+def with_regime(recipe, arm, regime_name, seed, epochs):
+    """`arm` with the optimizer, loss and validation data of the recipe's regime: Mix-up (then
+    soft labels, categorical cross-entropy and one-hot validation labels) and an optimizer
+    built from the arm's own steps per epoch."""
+    regime = recipe.regime(regime_name, epochs)
+    fit_epochs = arm.epochs or epochs
+    optimizer = regime.optimizer(_epoch_steps(recipe, arm, fit_epochs), arm.callbacks)
+    train, loss = arm.train, recipe.loss
+    validation = recipe.test_dataset(arm.image_size)
+    if regime.mixup_alpha:
+        num_classes = recipe.num_classes
+        train = mixup_lib.mixup(train, regime.mixup_alpha, num_classes, seed=seed,
+                                own_weight_first=True)
+        loss = keras.losses.CategoricalCrossentropy(from_logits=True)
+        validation = validation.map(_one_hot(num_classes))
+    return arm._replace(train=train, optimizer=optimizer, loss=loss, validation=validation,
+                        epochs=fit_epochs)
 
 
 def plot_run(callbacks, path_prefix):

@@ -10,6 +10,13 @@ the model trains with `CategoricalCrossentropy`, not the sparse loss.
 `mixup_reference` is the numpy formula; `mix_batch` its TF twin (runs in `tf.data` under any
 Keras backend); `mixup` maps a batched dataset, drawing lam and the permutation from seeds
 that change every batch and every epoch.
+
+`own_weight_first=True` mixes with max(lam, 1 - lam) instead of lam, so that every row keeps
+more than half of its own example and its soft label peaks at its own class. Since lam and
+1 - lam have the same Beta(alpha, alpha) law and the permutation is uniform, the batch holds
+the same mixtures in law (a mixture dominated by the partner appears, in the other case, in
+the partner's row); only which row carries it changes. DoCL needs it: it identifies each row's
+example by its label (the argmax of the soft label).
 """
 
 import numpy as np
@@ -63,7 +70,16 @@ def mix_batch(images, labels, lam, permutation, num_classes):
     return mixed, lam * onehot + (1.0 - lam) * tf.gather(onehot, permutation)
 
 
-def mixup(dataset, alpha, num_classes, seed=None):
+# Above 1/2 by a float32-safe margin: at lam = 1/2 exactly the argmax of two classes is a tie.
+_OWN_MINIMUM = 0.5 + 1e-6
+
+
+def own_weight(lam):
+    """max(lam, 1 - lam), kept above 1/2 (`own_weight_first`)."""
+    return tf.maximum(tf.maximum(lam, 1.0 - lam), _OWN_MINIMUM)
+
+
+def mixup(dataset, alpha, num_classes, seed=None, own_weight_first=False):
     """Mix-up on every batch of a batched `(images, integer labels)` dataset.
 
     Args:
@@ -74,6 +90,7 @@ def mixup(dataset, alpha, num_classes, seed=None):
         num_classes: int >= 2, width of the one-hot labels.
         seed: int or None; with an int the draws repeat run to run (and still differ from
             batch to batch and epoch to epoch).
+        own_weight_first: bool, mix with max(lam, 1 - lam) (see the module docstring).
 
     Returns:
         A dataset of `(mixed float32 images, float32 soft labels (batch, num_classes))`.
@@ -82,6 +99,9 @@ def mixup(dataset, alpha, num_classes, seed=None):
     num_classes = _check_classes(num_classes)
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
         raise TypeError(f"`seed` must be an int or None. Received: seed={seed!r}")
+    if not isinstance(own_weight_first, bool):
+        raise TypeError("`own_weight_first` must be a bool. Received: "
+                        f"own_weight_first={own_weight_first!r}")
     seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
 
     def mix(batch, pair):
@@ -89,7 +109,9 @@ def mixup(dataset, alpha, num_classes, seed=None):
         lam_seed, order_seed = tf.unstack(tf.random.experimental.stateless_split(pair, 2))
         permutation = tf.random.experimental.stateless_shuffle(
             tf.range(tf.shape(images)[0]), order_seed)
-        return mix_batch(images, labels, sample_beta(lam_seed, alpha), permutation,
-                         num_classes)
+        lam = sample_beta(lam_seed, alpha)
+        if own_weight_first:
+            lam = own_weight(lam)
+        return mix_batch(images, labels, lam, permutation, num_classes)
 
     return tf.data.Dataset.zip((dataset, seeds)).map(mix, num_parallel_calls=tf.data.AUTOTUNE)

@@ -35,7 +35,7 @@ def paper_rate(eta_j0, base, l, k, update, c=10.0):
         return eta_j0 * c ** ((l / k) * (math.log(base, c) - math.log(eta_j0, c)))
     if update == "linear":
         return eta_j0 + (l / k) * (base - eta_j0)
-    if update == "official":
+    if update == "stepwise":
         return min(eta_j0 * c**l, base)
     raise AssertionError(update)
 
@@ -150,7 +150,7 @@ def test_log_spaced_rates_match_paper_interpolation():
     assert schedules.log_spaced_rates(1, 0.1, 1e-5).tolist() == [0.1]
 
 
-@pytest.mark.parametrize("update", ["exponential", "linear", "official"])
+@pytest.mark.parametrize("update", ["exponential", "linear", "stepwise"])
 @pytest.mark.parametrize("c", [10.0, 2.0])
 def test_scales_match_paper_formulas(update, c):
     base, k = 0.1, 5
@@ -162,7 +162,7 @@ def test_scales_match_paper_formulas(update, c):
         np.testing.assert_allclose(got, want, rtol=2e-6)
 
 
-@pytest.mark.parametrize("update", ["exponential", "linear", "official"])
+@pytest.mark.parametrize("update", ["exponential", "linear", "stepwise"])
 def test_scales_are_exactly_one_from_k_on(update):
     log_ratios = np.log([1.0, 1e-3, 1e-7])
     for l in [5, 6, 100]:
@@ -205,7 +205,7 @@ def test_updates_match_numpy_reference(name, unit):
     assert_weights_match(model, simulate(shadow, make_reference(), rates, steps, xb))
 
 
-@pytest.mark.parametrize("update", ["linear", "official"])
+@pytest.mark.parametrize("update", ["linear", "stepwise"])
 def test_other_updates_in_fit(update):
     base, k, epochs = 0.1, 4, 5
     model = probe_model()
@@ -607,3 +607,11 @@ def test_every_builtin_optimizer_updates_each_group_at_its_rate(name):
             if got.path.startswith(f"g{group}/"):
                 np.testing.assert_allclose(ops.convert_to_numpy(got), ops.convert_to_numpy(want),
                                            rtol=1e-5, atol=1e-7, err_msg=f"{name} {got.path}")
+
+
+def test_official_is_the_deprecated_name_of_stepwise():
+    with pytest.warns(DeprecationWarning, match="use update='stepwise'"):
+        lerac = kc.LeRaC(duration=3, min_learning_rate=1e-4, update="official")
+    assert lerac.update == "stepwise"
+    with pytest.raises(ValueError, match="`update` must be"):
+        kc.LeRaC(duration=3, min_learning_rate=1e-4, update="officia")

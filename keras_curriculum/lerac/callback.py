@@ -104,10 +104,14 @@ class LeRaC(CurriculumLogs, keras.callbacks.Callback):
             except for a fractional `duration` that covers less than one epoch of the fit, then
             steps (when the steps per epoch are known; otherwise epochs, at least one).
         c: float > 1, the base of the exponential update. Eq. 8 does not depend on it; it is the
-            per-event factor of `update="official"`.
+            per-event factor of `update="stepwise"`.
         update: `"exponential"` (paper Eq. 8), `"linear"` (paper Table 5: rates rise linearly),
-            or `"official"` (the authors' code: each rate is multiplied by `c` once per unit,
-            capped at the base rate, and all reach it at `k` at the latest).
+            or `"stepwise"` (the rule of the authors' code: each rate is multiplied by `c` once
+            per unit, capped at the base rate, and all reach it at `k` at the latest). The
+            authors' code also starts its groups on whole decades per residual block and, for
+            some sets, raises the rates 2 or 4 times an epoch: pass `groups` and
+            `steps_per_epoch` (an epoch's steps / events per epoch) for those. `"official"` is
+            the deprecated name of `"stepwise"`.
         groups: `"depth"` (default), a list of layer-name patterns (`fnmatch`, one entry per
             group, input side first; an entry may be a list of patterns), or a callable taking
             the model and returning a list of groups, each a layer, a list of layers or a list
@@ -174,6 +178,16 @@ class LeRaC(CurriculumLogs, keras.callbacks.Callback):
             )
         self.unit = check_choice("unit", unit, UNITS)
         self.c = check_number("c", c, low=1.0, low_open=True)
+        if update in schedules.DEPRECATED_UPDATES:
+            import warnings
+
+            warnings.warn(
+                f"LeRaC: update={update!r} is deprecated and will be removed in the next "
+                f"release; use update={schedules.DEPRECATED_UPDATES[update]!r} (the same rule).",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            update = schedules.DEPRECATED_UPDATES[update]
         self.update = check_choice("update", update, schedules.LERAC_UPDATES)
         self.groups = _check_groups(groups)
         self.base_schedule = check_choice("base_schedule", base_schedule, BASE_SCHEDULES)

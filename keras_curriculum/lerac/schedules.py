@@ -15,7 +15,10 @@ from keras_curriculum._validation import check_choice
 from keras_curriculum._validation import check_int
 from keras_curriculum._validation import check_number
 
-LERAC_UPDATES = ("exponential", "linear", "official")
+LERAC_UPDATES = ("exponential", "linear", "stepwise")
+# Deprecated name of "stepwise": it copies only the x c rule of the authors' code, not its
+# initial rates on whole decades per block nor its extra events inside an epoch.
+DEPRECATED_UPDATES = {"official": "stepwise"}
 
 
 def log_spaced_rates(num_groups, highest_rate, lowest_rate):
@@ -64,16 +67,16 @@ def lerac_scales(log_ratios, elapsed, k, update="exponential", c=10.0):
     - "exponential", paper Eq. 8: eta_j^(l) = eta_j^(0) * c^((l/k)(log_c eta^(0) - log_c eta_j^(0))),
       which is r_j^(1 - p): the base c cancels out of Eq. 8.
     - "linear", paper Table 5: eta_j^(0) + p (eta^(0) - eta_j^(0)), i.e. 1 - (1 - p)(1 - r_j).
-    - "official", the authors' code: each group's rate is multiplied by c once per elapsed unit
-      and capped at eta^(0): min(r_j c^l, 1) while l < k, then 1.
+    - "stepwise", the x c rule of the authors' code: each group's rate is multiplied by c once
+      per elapsed unit and capped at eta^(0): min(r_j c^l, 1) while l < k, then 1.
     For l >= k every form is exactly 1.0, so the optimizer then runs as without LeRaC.
 
     Args:
         log_ratios: float array `(num_groups,)`, ln(eta_j^(0) / eta^(0)).
-        elapsed: float32 scalar tensor or number, l (whole units for "official").
+        elapsed: float32 scalar tensor or number, l (whole units for "stepwise").
         k: number > 0, the curriculum length in units.
         update: one of `LERAC_UPDATES`.
-        c: float > 1, the base (used by "official" only).
+        c: float > 1, the base (used by "stepwise" only).
 
     Returns:
         float32 tensor `(num_groups,)`.
@@ -96,7 +99,7 @@ def lerac_scales(log_ratios, elapsed, k, update="exponential", c=10.0):
         # r + p (1 - r), not 1 - (1 - p)(1 - r): the latter cancels catastrophically for tiny r.
         ratios = ops.exp(log_ratios)
         scales = ratios + progress * (1.0 - ratios)
-    else:  # "official"
+    else:  # "stepwise"
         scales = ops.minimum(ops.exp(log_ratios + elapsed * math.log(c)), 1.0)
     # From k on, exactly 1.0 (not 1 - ulp), so training is bit-identical to training without LeRaC.
     return ops.where(elapsed >= k, ops.ones_like(scales), scales)
