@@ -141,7 +141,7 @@ class DoCL(CurriculumLogs, keras.callbacks.Callback):
     Example:
 
     ```python
-    docl = kc.DoCL(warmup_epochs=5, episode_epochs=10)
+    docl = kc.DoCL()  # the paper's plan scaled to the fit (here 100 epochs)
     train = docl.apply(tf.data.Dataset.from_tensor_slices((x, y)), batch_size=128)
     schedule = docl.learning_rate_schedule(0.1, epochs=100, min_learning_rate=1e-3)
     model.compile(optimizer=keras.optimizers.SGD(schedule, momentum=0.9),
