@@ -9,6 +9,7 @@ import pytest
 from keras import layers
 from keras import ops
 
+import keras_curriculum as kc
 from keras_curriculum.cbs import GaussianSmoothing
 from keras_curriculum.cbs import SigmaDecay
 from keras_curriculum.cbs import add_smoothing
@@ -20,6 +21,9 @@ from keras_curriculum.cbs import off_centre_mass
 from keras_curriculum.cbs import sigma_at_epoch
 from keras_curriculum.cbs import smoothing_layers
 from keras_curriculum.lerac import LeRaC
+from checks import assert_curve
+from checks import assert_same_recorded
+from checks import rebuilt
 from layer_checks import check_layer
 from tf_subprocess import only_in_tensorflow_pass
 from tf_subprocess import run_two_replica_check
@@ -187,6 +191,25 @@ def test_bypass_epoch_is_first_epoch_below_threshold():
 def test_layer_passes_common_layer_checks(shape, kwargs, tmp_path):
     check_layer(GaussianSmoothing(**kwargs), shape, tmp_path=tmp_path,
                 num_trainable_weights=0, num_non_trainable_weights=1)
+
+
+@pytest.mark.parametrize("name, value, others", [
+    ("sigma", 0.6, {}), ("kernel_size", 5, {}), ("smooth_at_inference", False, {}),
+    ("bypass_tolerance", None, {"sigma": 0.2}),  # the default 1e-3 bypasses sigma 0.2 (k = 3)
+    ("data_format", "channels_first", {}),
+])
+def test_layer_rebuilt_from_its_config_smooths_the_same(name, value, others):
+    x = np.random.default_rng(0).normal(size=(2, 3, 7, 6)).astype("float32")
+    layer = GaussianSmoothing(**others, **{name: value})
+    without = GaussianSmoothing(**others)  # the same layer with `name` at its default
+    differs = False
+    for training in (False, True):
+        want = ops.convert_to_numpy(layer(x, training=training))
+        for copy in rebuilt(layer):
+            np.testing.assert_allclose(ops.convert_to_numpy(copy(x, training=training)), want,
+                                       atol=1e-6)
+        differs |= not np.allclose(ops.convert_to_numpy(without(x, training=training)), want)
+    assert differs, f"`{name}` makes no difference on this input: the check would miss it"
 
 
 @pytest.mark.parametrize("k", [3, 5, 7])
@@ -562,9 +585,51 @@ def test_model_without_smoothing_is_rejected_before_any_step():
     assert steps == []
 
 
-def test_factor_one_keeps_sigma_and_config_round_trip():
+@pytest.mark.parametrize("every", [2, 0.2])  # 0.2: a fifth of the 10-epoch fit, 2 epochs
+def test_plot_draws_sigma_per_epoch_and_marks_the_bypass(every, tmp_path, saved_plots):
+    decay = SigmaDecay(factor=0.5, every=every)
+    # 1, 1, 0.5, 0.5, ...: sigma halves every 2 epochs. Kernel 3, rank 2 is the identity below
+    # sigma 0.2455 (see above), so epochs 4-5 (0.25) still smooth and epoch 6 (0.125) does not.
+    sigmas = [1.0, 1.0, 0.5, 0.5, 0.25, 0.25, 0.125, 0.125, 0.0625, 0.0625]
+    decay.plot(str(tmp_path / "method.png"), epochs=10)
+    kc.plot(decay, str(tmp_path / "kc_plot.png"), epochs=10)
+    assert len(saved_plots) == 2
+    for plot in saved_plots:
+        assert plot.title == "CBS: sigma x 0.5 every 2 epochs"
+        assert (plot.xlabel, plot.ylabel) == ("epoch", "sigma")
+        (curve,) = plot.curves
+        assert curve.label == "sigma (identity from epoch 6)"
+        assert_curve(curve, range(10), sigmas)
+    # A layer built with sigma 2 and a 5-tap 1-D kernel: 2 * 0.5^(e // 2), never the identity
+    # within 4 epochs (bypass_sigma(5, 1) = 0.256).
+    SigmaDecay(factor=0.5, every=2).plot(str(tmp_path / "other.png"), epochs=4,
+                                         initial_sigma=2.0, kernel_size=5, rank=1)
+    (curve,) = saved_plots[-1].curves
+    assert curve.label == "sigma"
+    assert_curve(curve, range(4), [2.0, 2.0, 1.0, 1.0])
+
+
+@pytest.mark.parametrize("every, want", [
+    (3, [0.8, 0.8, 0.8, 0.4, 0.4, 0.4, 0.2, 0.2]),
+    (0.25, [0.8, 0.8, 0.4, 0.4, 0.2, 0.2, 0.1, 0.1]),  # a quarter of the 8-epoch fit: 2 epochs
+])
+def test_decay_rebuilt_from_its_config_sets_the_same_sigmas(every, want):
+    model = add_smoothing(tiny_convnet(), sigma=0.8)
+    (layer,) = smoothing_layers(model)
+    decay = SigmaDecay(factor=0.5, every=every)
+    for callback in [decay] + rebuilt(decay):
+        callback.set_model(model)
+        callback.set_params({"epochs": 8})
+        callback.on_train_begin()
+        sigmas = []
+        for epoch in range(8):
+            callback.on_epoch_begin(epoch)
+            sigmas.append(layer.current_sigma)
+        np.testing.assert_allclose(sigmas, want, rtol=1e-6)
+
+
+def test_factor_one_keeps_sigma():
     decay = SigmaDecay(factor=1, every=3)
-    assert SigmaDecay(**decay.get_config()).get_config() == {"factor": 1.0, "every": 3}
     model = compiled(add_smoothing(tiny_convnet(), sigma=0.7))
     x, y = tiny_data()
     history = model.fit(x, y, batch_size=4, epochs=4, verbose=0, callbacks=[decay])
@@ -584,7 +649,7 @@ def test_jit_compile_with_decay_and_bypass():
     histories = [m.fit(x, y, batch_size=4, epochs=4, shuffle=False, verbose=0,
                        callbacks=[SigmaDecay(0.5, 1)]).history for m in (model, reference)]
     assert histories[0]["cbs_active_layers"] == [1, 1, 1, 0]
-    np.testing.assert_allclose(histories[0]["loss"], histories[1]["loss"], rtol=1e-4)
+    assert_same_recorded(histories[0]["loss"], histories[1]["loss"], rtol=1e-4)
 
 
 def test_composes_with_lerac_in_one_fit():

@@ -10,8 +10,8 @@ import tensorflow as tf
 from keras import layers
 from keras import ops
 
+import keras_curriculum as kc
 from keras_curriculum.efficient_train import EfficientTrain
-from keras_curriculum.efficient_train import Stage
 from keras_curriculum._keras_internals import TFDataEqualization
 from keras_curriculum.efficient_train import compute_clock_epochs
 from keras_curriculum.efficient_train import compute_fraction
@@ -21,6 +21,8 @@ from keras_curriculum.efficient_train import plus_stages
 from keras_curriculum.efficient_train import stage_of_epoch
 from keras_curriculum.efficient_train.frequency_crop import LowFrequencyCrop
 from keras_curriculum.efficient_train.frequency_crop import low_frequency_crop
+from checks import assert_curve
+from checks import rebuilt
 from layer_checks import check_layer
 from recipes.models import small_cnn
 
@@ -114,12 +116,18 @@ def test_crop_rejects_bad_size(size, error):
         low_frequency_crop(images((1, 16, 16, 3)), size)
 
 
-def test_low_frequency_crop_layer(tmp_path):
+@pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
+def test_low_frequency_crop_layer(data_format, tmp_path):
+    # check_layer also rebuilds the layer from its config: the copies must crop the same axes.
+    first = data_format == "channels_first"
+    shape, out_shape = ((2, 3, 12, 10), (2, 3, 7, 6)) if first else ((2, 12, 10, 3), (2, 7, 6, 3))
     out = check_layer(
-        LowFrequencyCrop((7, 6)), (2, 12, 10, 3), tmp_path=tmp_path,
-        expected_output_shape=(2, 7, 6, 3),
+        LowFrequencyCrop((7, 6), data_format=data_format), shape, tmp_path=tmp_path,
+        expected_output_shape=out_shape,
     )
-    x = np.random.default_rng(0).normal(size=(2, 12, 10, 3)).astype("float32")
+    x = np.random.default_rng(0).normal(size=shape).astype("float32")
+    if first:
+        out, x = np.moveaxis(out, 1, -1), np.moveaxis(x, 1, -1)
     np.testing.assert_allclose(out, numpy_crop(x, 7, 6), atol=1e-4)
 
 
@@ -399,10 +407,61 @@ def test_fit_with_the_wrong_epochs_or_a_fixed_size_model_raises():
         big_kernel.fit(train, epochs=5, callbacks=[et], verbose=0)
 
 
-def test_config_round_trip_and_schedule_plot(tmp_path):
-    et = EfficientTrain.paper(epochs=20, image_size=32, seed=1)
-    clone = EfficientTrain.from_config(et.get_config())
-    assert clone.get_config() == et.get_config() and clone.stages == et.stages
-    assert isinstance(clone.stages[0], Stage)
-    path = plot_efficient_train(et, str(tmp_path / "et.png"))
-    assert (tmp_path / "et.png").stat().st_size > 1000 and path.endswith("et.png")
+@keras.saving.register_keras_serializable(package="keras_curriculum_tests")
+def brighten(magnitude):
+    """A serializable augmenter: images times (1 + magnitude)."""
+    return layers.Rescaling(1.0 + magnitude)
+
+
+def _batch_per_epoch(et, dataset):
+    train = et.apply(dataset)
+    batches = []
+    for epoch in range(et.epochs):
+        et.on_epoch_begin(epoch)
+        batches.append(next(iter(train))[0].numpy())
+    return batches
+
+
+def test_rebuilt_from_its_config_with_an_augmenter_gives_the_same_batches():
+    dataset = tf.data.Dataset.from_tensor_slices((X[:4], Y[:4])).batch(4)
+    et = EfficientTrain([(1, 8, 1), (1, 12, 4), (1, None, None)], image_size=16,
+                        downsample="resize", augmenter=brighten, saturate=None, seed=2)
+    want = _batch_per_epoch(et, dataset)
+    # By hand: the augmenter scales by 1 + m before the (Lanczos, antialiased) resize; the
+    # full-size stage is as is.
+    for got, factor, size in [(want[0], 2, 8), (want[1], 5, 12)]:
+        resized = tf.image.resize(factor * X[:4], (size, size), "lanczos3", antialias=True)
+        np.testing.assert_allclose(got, resized.numpy(), rtol=1e-4, atol=1e-2)
+    np.testing.assert_array_equal(want[2], X[:4])
+    for copy in rebuilt(et):
+        assert [copy.stage_at(e) for e in range(3)] == [et.stage_at(e) for e in range(3)]
+        for got, expected in zip(_batch_per_epoch(copy, dataset), want):
+            np.testing.assert_array_equal(got, expected)
+
+
+def test_rebuilt_from_its_config_draws_the_same_rand_augment():
+    dataset = tf.data.Dataset.from_tensor_slices((X[:4] / 255, Y[:4])).batch(4)
+    et = EfficientTrain([(1, None, 7)], value_range=(0, 1), num_ops=3, seed=3)
+    (want,) = _batch_per_epoch(et, dataset)
+    assert not np.allclose(want, X[:4] / 255)
+    for copy in rebuilt(et):
+        (got,) = _batch_per_epoch(copy, dataset)
+        np.testing.assert_array_equal(got, want)
+    other = EfficientTrain([(1, None, 7)], value_range=(0, 1), num_ops=3, seed=4)
+    assert not np.allclose(_batch_per_epoch(other, dataset)[0], want)  # the seed is carried
+
+
+def test_schedule_plot_draws_resolution_augmentation_and_compute(tmp_path, saved_plots):
+    et = EfficientTrain([(2, 4, 2), (1, 6, 5), (1, None, None)], image_size=8)
+    paths = [str(tmp_path / f"{name}.png") for name in ("function", "method", "kc_plot")]
+    assert plot_efficient_train(et, paths[0]) == paths[0]
+    assert et.plot(paths[1]) == paths[1]
+    assert kc.plot(et, paths[2]) == paths[2]
+    assert [plot.path for plot in saved_plots] == paths
+    # Compute per epoch (B / 8)^2: 0.25, 0.25, 0.5625, 1; over the 4 epochs 2.0625 / 4.
+    for plot in saved_plots:
+        assert plot.title == "EfficientTrain schedule (4 epochs, compute 0.516x)"
+        epochs = range(4)
+        assert_curve(plot.curve("resolution B / H"), epochs, [0.5, 0.5, 0.75, 1.0])
+        assert_curve(plot.curve("RandAugment factor m / 10"), epochs, [0.2, 0.2, 0.5, np.nan])
+        assert_curve(plot.curve("compute per epoch (B / H)^2"), epochs, [0.25, 0.25, 0.5625, 1])

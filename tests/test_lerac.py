@@ -12,6 +12,9 @@ from keras import ops
 import keras_curriculum as kc
 from keras_curriculum.lerac import schedules
 from keras_curriculum import plot_lerac
+from checks import assert_curve
+from checks import assert_same_recorded
+from checks import rebuilt
 from tf_subprocess import only_in_tensorflow_pass
 from tf_subprocess import run_two_replica_check
 
@@ -305,8 +308,9 @@ def test_after_k_training_is_bit_identical_to_plain_training():
     model.fit(x, y, batch_size=BATCH, epochs=k + 3, initial_epoch=k, shuffle=False, verbose=0,
               callbacks=[lerac])
     twin.fit(x, y, batch_size=BATCH, epochs=k + 3, initial_epoch=k, shuffle=False, verbose=0)
+    assert len(model.get_weights()) == len(twin.get_weights()) > 0
     for a, b in zip(model.get_weights(), twin.get_weights()):
-        np.testing.assert_array_equal(a, b)
+        assert_same_recorded(a, b)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -421,16 +425,47 @@ def test_logs_report_group_rates():
                                    rtol=1e-5)
 
 
-def test_rates_table_and_plot(tmp_path):
+def test_rates_table_and_plot(tmp_path, saved_plots):
     model = probe_model()
     model.compile(keras.optimizers.SGD(0.1), loss=mean_output_loss)
     lerac = kc.LeRaC(duration=2, min_learning_rate=1e-5, groups=PATTERNS)
+    want = reference_rates(GROUPS, 0.1, 0.1, 1e-5, 2, 8, 2)
     names, table = lerac.rates(model, range(8), steps_per_epoch=2)
     assert names == PATTERNS
-    np.testing.assert_allclose(table, reference_rates(GROUPS, 0.1, 0.1, 1e-5, 2, 8, 2),
-                               rtol=1e-5)
-    path = plot_lerac(lerac, model, range(8), str(tmp_path / "rates.png"), steps_per_epoch=2)
-    assert os.path.getsize(path) > 1000
+    np.testing.assert_allclose(table, want, rtol=1e-5)
+
+    paths = [str(tmp_path / f"{name}.png") for name in ("function", "method", "kc_plot")]
+    assert plot_lerac(lerac, model, range(8), paths[0], steps_per_epoch=2) == paths[0]
+    assert lerac.plot(paths[1], model=model, steps=range(8), steps_per_epoch=2) == paths[1]
+    assert kc.plot(lerac, paths[2], model=model, steps=range(8), steps_per_epoch=2) == paths[2]
+    assert [plot.path for plot in saved_plots] == paths
+    for plot in saved_plots:
+        assert os.path.exists(plot.path)
+        assert (plot.xlabel, plot.yscale) == ("optimizer step", "log")
+        assert [curve.label for curve in plot.curves] == ["00 g0", "01 g1", "02 g2", "03 g3"]
+        for j, curve in enumerate(plot.curves):
+            assert_curve(curve, range(8), want[:, j], rtol=1e-5)
+
+
+_BASE = {"duration": 2, "min_learning_rate": 1e-5, "groups": PATTERNS, "steps_per_epoch": 2}
+
+
+@pytest.mark.parametrize("name, value, others", [
+    ("duration", 3, {}), ("min_learning_rate", 1e-3, {}), ("max_learning_rate", 0.05, {}),
+    ("unit", "step", {}), ("update", "linear", {}), ("c", 4.0, {"update": "official"}),
+    ("groups", ["g3", "g2", "g1", "g0"], {}), ("steps_per_epoch", 3, {}),
+])
+def test_rebuilt_from_its_config_gives_the_same_rates(name, value, others):
+    model = probe_model()
+    model.compile(keras.optimizers.SGD(0.1), loss=mean_output_loss)
+    lerac = kc.LeRaC(**{**_BASE, **others, name: value})
+    names, want = lerac.rates(model, range(10))  # group names in order, rate per group
+    other_names, without = kc.LeRaC(**{**_BASE, **others}).rates(model, range(10))
+    assert names != other_names or not np.allclose(want, without), f"`{name}` changes nothing"
+    for copy in rebuilt(lerac):
+        got_names, got = copy.rates(model, range(10))
+        assert got_names == names
+        assert_same_recorded(got, want)
 
 
 def test_mixed_precision_loss_scale_optimizer_is_patched_inside():

@@ -113,3 +113,9 @@ class SigmaDecay(keras.callbacks.Callback):
 
     def get_config(self):
         return {"factor": self.factor, "every": self.every, "verbose": self.verbose}
+
+    @classmethod
+    def from_config(cls, config):
+        # keras.callbacks.Callback has no from_config: without it a serialized SigmaDecay
+        # cannot be deserialized.
+        return cls(**config)
