@@ -12,8 +12,12 @@ import argparse
 import keras
 
 import keras_curriculum as kc
-from benchmarks.harness import Variant, compare, print_json, synthetic_images
-from recipes.models import resnet18, small_cnn
+from benchmarks.harness import Variant
+from benchmarks.harness import compare
+from benchmarks.harness import print_json
+from benchmarks.harness import synthetic_images
+from recipes.models import resnet18
+from recipes.models import small_cnn
 
 MODELS = {
     "small_cnn": (lambda: small_cnn((28, 28, 1), 10), (28, 1)),
@@ -56,10 +60,12 @@ def main(argv=None):
     baseline = Variant(build(args.model, jit, args.steps_per_execution), dict(data))
     # k far beyond the run: every timed step computes in-curriculum rates.
     active = Variant(build(args.model, jit, args.steps_per_execution),
-                     {**data, "callbacks": [kc.LeRaC(duration=10**6, min_learning_rate=1e-8, unit="step")]})
+                     {**data, "callbacks": [kc.LeRaC(duration=10**6, min_learning_rate=1e-8,
+                                                     unit="step")]})
     # k = 1 step: the patch is installed but every scale is exactly 1.
     after = Variant(build(args.model, jit, args.steps_per_execution),
-                    {**data, "callbacks": [kc.LeRaC(duration=1, min_learning_rate=1e-8, unit="step")]})
+                    {**data, "callbacks": [kc.LeRaC(duration=1, min_learning_rate=1e-8,
+                                                    unit="step")]})
     result = compare(baseline, {"lerac_active": active, "lerac_after_k": after},
                      rounds=args.rounds, warmup=3 * spe, steps=args.steps * spe)
     result.update(benchmark="lerac", model=args.model, batch=args.batch,

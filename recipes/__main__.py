@@ -85,7 +85,8 @@ def parse_args(argv):
         methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     unknown = [m for m in methods if m not in methods_lib.available()]
     if unknown or not methods:
-        parser.error(f"unknown method(s) {unknown}. Available: {', '.join(methods_lib.available())}")
+        available = ", ".join(methods_lib.available())
+        parser.error(f"unknown method(s) {unknown}. Available: {available}")
     unsupported = [m for m in methods if m not in supported]
     if unsupported:
         parser.error(f"recipe {args.recipe!r} does not support {unsupported}. "

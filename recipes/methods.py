@@ -49,8 +49,8 @@ def _lerac_cbs(recipe, seed, epochs):
 
 def _docl(recipe, seed, epochs):
     docl = kc.DoCL(seed=seed, **recipe.docl)
-    return Arm(recipe.build_model(), docl.apply(recipe.train_examples(), batch_size=recipe.batch_size),
-               [docl])
+    train = docl.apply(recipe.train_examples(), batch_size=recipe.batch_size)
+    return Arm(recipe.build_model(), train, [docl])
 
 
 def _conventional_upscaled(recipe, seed, epochs):
@@ -139,8 +139,8 @@ def extra_metrics(callbacks):
 
 def plot_curricula(recipe, methods, epochs, out_dir):
     """Writes one PNG per curriculum used: LeRaC's per-group rates, and the other schedules."""
-    from keras_curriculum.plotting import plot_curves
     from keras_curriculum import plot_lerac
+    from keras_curriculum.plotting import plot_curves
 
     paths = []
     if any("cbs" in m for m in methods):

@@ -15,6 +15,7 @@ so a run is a function of its configuration (and replicas average to the single-
 import numpy as np
 
 from benchmarks.harness import TraceCounter
+
 from checks import assert_same_recorded
 
 CONFIGS = ("lerac", "cbs", "lerac+cbs", "efficient_train", "docl")

@@ -21,6 +21,7 @@ from keras_curriculum.cbs import off_centre_mass
 from keras_curriculum.cbs import sigma_at_epoch
 from keras_curriculum.cbs import smoothing_layers
 from keras_curriculum.lerac import LeRaC
+
 from checks import assert_curve
 from checks import assert_same_recorded
 from checks import rebuilt
@@ -313,37 +314,6 @@ def test_mixed_precision_computes_in_compute_dtype(policy, compute):
         keras.config.set_dtype_policy(previous)
 
 
-@pytest.mark.parametrize("bad, error", [(-0.1, ValueError), (float("nan"), ValueError),
-                                        (float("inf"), ValueError), ("1", TypeError),
-                                        (None, TypeError), (True, TypeError)])
-def test_bad_sigma_is_rejected(bad, error):
-    with pytest.raises(error, match="`sigma`"):
-        GaussianSmoothing(sigma=bad)
-    with pytest.raises(error, match="`sigma`"):
-        GaussianSmoothing().set_sigma(bad)
-
-
-@pytest.mark.parametrize("bad, error", [(0, ValueError), (-3, ValueError), (2, ValueError),
-                                        (4, ValueError), (3.0, TypeError), (True, TypeError)])
-def test_bad_kernel_size_is_rejected(bad, error):
-    with pytest.raises(error, match="`kernel_size`"):
-        GaussianSmoothing(kernel_size=bad)
-
-
-@pytest.mark.parametrize("kwargs,name", [({"bypass_tolerance": 1.0}, "bypass_tolerance"),
-                                         ({"bypass_tolerance": -1e-3}, "bypass_tolerance"),
-                                         ({"data_format": "NHWC"}, "data_format")])
-def test_other_bad_layer_arguments_are_rejected(kwargs, name):
-    with pytest.raises(ValueError, match=f"`{name}`"):
-        GaussianSmoothing(**kwargs)
-
-
-@pytest.mark.parametrize("shape", [(4, 3), (1, 2, 3, 4, 5)])
-def test_unsupported_input_rank_is_rejected(shape):
-    with pytest.raises(ValueError, match="`inputs` of rank 3 .* or 4"):
-        GaussianSmoothing()(keras.Input(batch_shape=shape))
-
-
 # ---------------------------------------------------------------------------------------------
 # add_smoothing
 
@@ -385,20 +355,14 @@ def test_add_smoothing_exclusions_and_pointwise():
     assert len(smoothing_layers(add_smoothing(model, exclude=["stem*", "*conv2"]))) == 2
     only_stem = add_smoothing(model, exclude=lambda layer: layer.name != "stem_conv")
     assert [l.name for l in smoothing_layers(only_stem)] == ["stem_conv_smoothing"]
-    with pytest.raises(TypeError, match="`exclude`"):
-        add_smoothing(model, exclude=[3])
 
 
-def test_add_smoothing_passes_layer_arguments_and_validates_them():
+def test_add_smoothing_passes_layer_arguments():
     model = tiny_resnet()
     inserted = smoothing_layers(add_smoothing(model, sigma=0.8, kernel_size=5,
                                               smooth_at_inference=False, bypass_tolerance=None))
     assert {(l.sigma, l.kernel_size, l.smooth_at_inference, l.bypass_tolerance)
             for l in inserted} == {(0.8, 5, False, None)}
-    with pytest.raises(ValueError, match="`sigma`"):
-        add_smoothing(model, sigma=-1)
-    with pytest.raises(ValueError, match="`kernel_size`"):
-        add_smoothing(model, kernel_size=4)
 
 
 def test_add_smoothing_on_sequence_model_smooths_along_time():
@@ -457,21 +421,6 @@ def test_add_smoothing_on_nested_keras_hub_backbone(tmp_path):
     np.testing.assert_allclose(ops.convert_to_numpy(reloaded(x)),
                                ops.convert_to_numpy(smoothed(x)), atol=1e-5)
     assert [l.current_sigma for l in smoothing_layers(reloaded)] == [pytest.approx(0.6)] * 5
-
-
-class _Subclassed(keras.Model):
-    def __init__(self):
-        super().__init__()
-        self.conv = layers.Conv2D(2, 3)
-
-    def call(self, x):
-        return self.conv(x)
-
-
-def test_add_smoothing_rejects_models_it_cannot_rewrite():
-    for model, error in ((_Subclassed(), ValueError), (layers.Conv2D(2, 3), TypeError)):
-        with pytest.raises(error, match="Functional or Sequential.*GaussianSmoothing"):
-            add_smoothing(model)
 
 
 def test_saved_model_keeps_current_sigma_and_bypass(tmp_path):
@@ -566,25 +515,6 @@ def test_logs_reach_loggers(tmp_path):
     assert [int(row[active]) for row in rows[1:]] == [1, 1, 1, 0]
 
 
-@pytest.mark.parametrize("kwargs,name,error", [
-    ({"factor": 0.0}, "factor", ValueError), ({"factor": 1.01}, "factor", ValueError),
-    ({"factor": -0.5}, "factor", ValueError), ({"factor": "0.9"}, "factor", TypeError),
-    ({"every": 0}, "every", ValueError), ({"every": 2.5}, "every", TypeError)])
-def test_bad_decay_arguments_are_rejected(kwargs, name, error):
-    with pytest.raises(error, match=f"`{name}`.*Received"):
-        SigmaDecay(**kwargs)
-
-
-def test_model_without_smoothing_is_rejected_before_any_step():
-    model = compiled(tiny_convnet())
-    x, y = tiny_data()
-    steps = []
-    counter = keras.callbacks.LambdaCallback(on_train_batch_end=lambda b, logs: steps.append(b))
-    with pytest.raises(ValueError, match="no GaussianSmoothing layer in `model`"):
-        model.fit(x, y, batch_size=4, epochs=1, verbose=0, callbacks=[SigmaDecay(), counter])
-    assert steps == []
-
-
 @pytest.mark.parametrize("every", [2, 0.2])  # 0.2: a fifth of the 10-epoch fit, 2 epochs
 def test_plot_draws_sigma_per_epoch_and_marks_the_bypass(every, tmp_path, saved_plots):
     decay = SigmaDecay(factor=0.5, every=every)
@@ -661,7 +591,8 @@ def test_composes_with_lerac_in_one_fit():
         on_epoch_begin=lambda e, logs: kernels.append(ops.convert_to_numpy(head).copy()),
         on_train_end=lambda logs: kernels.append(ops.convert_to_numpy(head).copy()))
     history = model.fit(x, y, batch_size=4, epochs=3, verbose=0,
-                        callbacks=[SigmaDecay(0.1, 1), LeRaC(duration=3, min_learning_rate=1e-9), watch])
+                        callbacks=[SigmaDecay(0.1, 1), LeRaC(duration=3, min_learning_rate=1e-9),
+                                   watch])
     assert history.history["cbs_active_layers"] == [1, 0, 0]
     assert "lerac_lr_last" in history.history
     # The bypass retrace at epoch 1 kept LeRaC's per-layer rates: the head (deepest group, rate

@@ -11,8 +11,8 @@ from keras import layers
 from keras import ops
 
 import keras_curriculum as kc
-from keras_curriculum.efficient_train import EfficientTrain
 from keras_curriculum._keras_internals import TFDataEqualization
+from keras_curriculum.efficient_train import EfficientTrain
 from keras_curriculum.efficient_train import compute_clock_epochs
 from keras_curriculum.efficient_train import compute_fraction
 from keras_curriculum.efficient_train import paper_stages
@@ -21,10 +21,11 @@ from keras_curriculum.efficient_train import plus_stages
 from keras_curriculum.efficient_train import stage_of_epoch
 from keras_curriculum.efficient_train.frequency_crop import LowFrequencyCrop
 from keras_curriculum.efficient_train.frequency_crop import low_frequency_crop
+from recipes.models import small_cnn
+
 from checks import assert_curve
 from checks import rebuilt
 from layer_checks import check_layer
-from recipes.models import small_cnn
 
 # ---------------------------------------------------------------------------------------------
 # Independent references
@@ -108,14 +109,6 @@ def test_crop_channels_first_equals_channels_last():
     )
 
 
-@pytest.mark.parametrize("size, error", [(17, ValueError), ((8, 17), ValueError), (0, ValueError),
-                                         (-2, ValueError), ((4,), TypeError), (2.5, TypeError),
-                                         (True, TypeError)])
-def test_crop_rejects_bad_size(size, error):
-    with pytest.raises(error, match="`size`"):
-        low_frequency_crop(images((1, 16, 16, 3)), size)
-
-
 @pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
 def test_low_frequency_crop_layer(data_format, tmp_path):
     # check_layer also rebuilds the layer from its config: the copies must crop the same axes.
@@ -190,58 +183,6 @@ def test_plus_factory_resizes_and_covers_the_table():
     assert et.downsample == "resize"
     assert et.epochs == sum(compute_clock_epochs(20, [s.size for s in et.stages], 32))
     assert EfficientTrain.from_schedule("paper", 10, 32).epochs == 10
-
-
-@pytest.mark.parametrize(
-    "kwargs, name",
-    [
-        (dict(stages=[]), "stages"),
-        (dict(stages=[(0, 8, 1)]), "stages"),
-        (dict(stages=[(-1, 8, 1), (2, 8, 1)]), "epochs"),
-        (dict(stages=[(2, 8, 11)]), "magnitude"),
-        (dict(stages=[(2, 0, 1)]), "size"),
-        (dict(stages=[(2, 8, 1)], downsample="bicubic"), "downsample"),
-        (dict(stages=[(2, 8, 1)], num_ops=0), "num_ops"),
-        (dict(stages=[(2, 8, 1)], value_range=(1, 0)), "value_range"),
-    ],
-)
-def test_bad_arguments_raise_value_error_naming_them(kwargs, name):
-    with pytest.raises(ValueError, match=name):
-        EfficientTrain(**kwargs)
-
-
-def test_stages_of_the_wrong_type_raise_type_error():
-    with pytest.raises(TypeError, match="stages"):
-        EfficientTrain(stages="paper")
-
-
-def test_unknown_schedule_and_bad_budget_raise():
-    with pytest.raises(ValueError, match="schedule"):
-        EfficientTrain.from_schedule("et3", 10)
-    with pytest.raises(ValueError, match="budget_epochs"):
-        EfficientTrain.plus(budget_epochs=0)
-    with pytest.raises(ValueError, match="sizes"):
-        EfficientTrain.plus(sizes=[96, 160])
-
-
-def test_apply_rejects_bad_datasets():
-    et = EfficientTrain([(2, 12, None)])
-    x, y = images((4, 16, 16, 3)), np.zeros(4, "int32")
-    with pytest.raises(ValueError, match="dataset"):
-        et.apply(tf.data.Dataset.from_tensor_slices(({"a": x}, y)).batch(2))
-    with pytest.raises(ValueError, match="dataset"):
-        et.apply(tf.data.Dataset.from_tensor_slices((np.zeros((4, 5)), y)).batch(2))
-    with pytest.raises(ValueError, match="dataset"):
-        et.apply(tf.data.Dataset.from_generator(
-            lambda: iter([(x[0], 0)]),
-            output_signature=(tf.TensorSpec((None, None, 3)), tf.TensorSpec((), tf.int32))))
-    with pytest.raises(TypeError, match="batch_size"):
-        et.apply(tf.data.Dataset.from_tensor_slices((x, y)))
-    with pytest.raises(ValueError, match="stages"):
-        EfficientTrain([(2, 20, None)]).apply(tf.data.Dataset.from_tensor_slices((x, y)).batch(2))
-    with pytest.raises(ValueError, match="image_size"):
-        EfficientTrain([(2, 8, None)], image_size=32).apply(
-            tf.data.Dataset.from_tensor_slices((x, y)).batch(2))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -387,24 +328,6 @@ def test_fit_runs_every_stage_of_a_variable_size_model(factory):
     assert history.history["et_height"] == expected and len(set(expected)) > 1
     assert len(history.history["val_loss"]) == et.epochs
     assert np.all(np.isfinite(history.history["loss"]))
-
-
-def test_fit_with_the_wrong_epochs_or_a_fixed_size_model_raises():
-    source = tf.data.Dataset.from_tensor_slices((X, Y)).batch(12)
-    et = EfficientTrain(TABLE)
-    train = et.apply(source)
-    with pytest.raises(ValueError, match="stages` cover 5 epochs"):
-        probe_model().fit(train, epochs=4, callbacks=[et], verbose=0)
-    fixed = small_cnn((16, 16, 3), num_classes=3, width=4)
-    fixed.compile("sgd", "sparse_categorical_crossentropy")
-    with pytest.raises(ValueError, match="fixes the spatial size"):
-        fixed.fit(train, epochs=5, callbacks=[et], verbose=0)
-    # Variable input, but a 10x10 'valid' kernel cannot run on the 8 px stage.
-    big_kernel = keras.Sequential([keras.Input((None, None, 3)), layers.Conv2D(3, 10),
-                                   layers.GlobalAveragePooling2D()])
-    big_kernel.compile("sgd", "sparse_categorical_crossentropy")
-    with pytest.raises(ValueError, match=r"cannot take the EfficientTrain input size \(8, 8\)"):
-        big_kernel.fit(train, epochs=5, callbacks=[et], verbose=0)
 
 
 @keras.saving.register_keras_serializable(package="keras_curriculum_tests")

@@ -1,11 +1,14 @@
 """Hostile input: every public constructor and entry point refuses bad arguments by name.
 
-One table drives the whole file. Each row builds one call with one bad argument (a string, a
-list or a bool where a number is expected, a float where an integer is, NaN, +-inf, None where
-the argument is required, an out-of-range value, an unknown name, an empty / infinite / batched /
-wrongly structured dataset, an input of the wrong rank or width) and says which error it must
-raise and a pattern that must name the argument. Wrong types raise `TypeError`, wrong values
-`ValueError` (see `keras_curriculum/_validation.py`).
+One table drives the whole file, with one row per rule: a rule is an entry point, one of its
+arguments and one check on it, and the row's pattern pins the message of that check (for the
+`_validation` helpers "`name` must be <accepted range>. Received: name=..."). An argument
+checked by a helper has two rules: a value of the wrong type raises `TypeError` (a string, a
+list, a bool or None where a number is required, a float where an integer is: the helper's one
+type check, tested value by value in `test_validation_helpers_refuse_every_hostile_kind`) and a
+value of the right type outside the range raises `ValueError` (NaN and +-inf included). Other
+rows name their own check: an empty / infinite / batched / wrongly structured dataset, an input
+of the wrong rank or width, a size above the image.
 
 Most rows fail at construction, where no model exists yet. The rows whose check needs the model
 fail in `on_train_begin`: for those `fit` runs on a tiny model, and the test also asserts that
@@ -14,7 +17,7 @@ that every weight is bit-identical to before the call.
 """
 
 import re
-from typing import Callable
+from collections.abc import Callable
 from typing import NamedTuple
 
 import keras
@@ -24,6 +27,7 @@ import tensorflow as tf
 from keras import ops
 
 import keras_curriculum as kc
+from keras_curriculum import _validation
 from keras_curriculum import plotting
 from keras_curriculum.lerac import schedules
 
@@ -38,36 +42,40 @@ class Case(NamedTuple):
 
 
 def _named(name):
-    """The house style: the message opens on the backquoted name and quotes what it received."""
+    """A message that opens on the backquoted name and quotes what it received."""
     return rf"`{re.escape(name)}`.*Received"
 
 
-# Hostile values per kind of argument: (label, value, error).
-_NOT_A_NUMBER = [("str", "1", TypeError), ("list", [1], TypeError), ("bool", True, TypeError)]
-_HOSTILE = {
-    "int": _NOT_A_NUMBER + [("float", 2.5, TypeError), ("nan", NAN, TypeError),
-                            ("+inf", INF, TypeError), ("-inf", -INF, TypeError)],
-    "number": _NOT_A_NUMBER + [("nan", NAN, ValueError), ("+inf", INF, ValueError),
-                               ("-inf", -INF, ValueError)],
-    "bool": [("str", "False", TypeError), ("int", 1, TypeError), ("list", [True], TypeError)],
-    "choice": [("unknown", "nope", ValueError), ("list", ["nope"], ValueError),
-               ("int", 3, ValueError)],
-    "path": [("int", 5, TypeError), ("list", ["dir"], TypeError)],
-}
-_NONE_ERROR = {"int": TypeError, "number": TypeError, "bool": TypeError, "choice": ValueError}
+def _must_be(name, expected):
+    """The `_validation` message for `name` and its accepted range `expected`."""
+    return rf"`{re.escape(name)}` must be {re.escape(expected)}\. Received: {re.escape(name)}="
 
 
-def attacks(where, name, build, kind, out_of_range=(), optional=False, skip=()):
-    """The rows for one argument: `build(value)` makes the call with `value` as `name`.
+# The wrong-type value each kind of argument is attacked with (its check refuses every wrong
+# type alike; see test_validation_helpers_refuse_every_hostile_kind).
+_WRONG_TYPE = {"int": 2.5, "number": "1", "duration": "1", "bool": 1, "path": 5}
+DURATION = "an int >= 1 (a count) or a float in (0, 1) (a fraction of the fit)"
 
-    `skip` names hostile values that are valid for this argument (a list of ints, say).
+
+def checked(where, name, build, kind, expected, out_of_range=None):
+    """The rows of one argument that a `_validation` helper checks: one per rule.
+
+    `build(value)` makes the call with `value` as `name`; `expected` is the accepted range the
+    message states. A wrong type raises `TypeError` (a "choice" argument, a name out of a set,
+    raises `ValueError` for any value not in the set); `out_of_range` (default NaN for
+    numbers), of the right type, raises `ValueError`.
     """
-    rows = [row for row in _HOSTILE[kind] if row[0] not in skip]
-    if not optional and kind in _NONE_ERROR:
-        rows.append(("None", None, _NONE_ERROR[kind]))
-    rows += [(f"out-of-range {value!r}", value, ValueError) for value in out_of_range]
+    if kind == "choice":
+        rows = [("unknown", "nope", ValueError)]
+    else:
+        rows = [("wrong-type", _WRONG_TYPE[kind], TypeError)]
+    if out_of_range is None and kind in ("number", "duration"):
+        out_of_range = NAN
+    if out_of_range is not None:
+        rows.append(("out-of-range", out_of_range, ValueError))
     return [
-        Case(f"{where}-{name}-{label}", lambda value=value: build(value), error, _named(name))
+        Case(f"{where}-{name}-{label}", lambda value=value: build(value), error,
+             _must_be(name, expected))
         for label, value, error in rows
     ]
 
@@ -148,322 +156,410 @@ def _seed_and_clear():
     keras.backend.clear_session(free_memory=False)
 
 
+INT_1 = "an integer >= 1"
+POSITIVE = "a finite number > 0"
+BOOL = "a bool (True or False)"
+
 # LeRaC
-CASES += attacks("LeRaC", "duration", lambda v: lerac(duration=v), "int", [0, -3])
-CASES += attacks("LeRaC", "min_learning_rate", lambda v: lerac(min_learning_rate=v), "number", [0.0, -1e-6])
-CASES += attacks("LeRaC", "max_learning_rate", lambda v: lerac(max_learning_rate=v), "number", [0.0, -1.0],
-                 optional=True)
-CASES += case("LeRaC-min_learning_rate-above-max_learning_rate", lambda: lerac(min_learning_rate=1e-2, max_learning_rate=1e-3),
-              ValueError, "`min_learning_rate`")
-CASES += attacks("LeRaC", "unit", lambda v: lerac(unit=v), "choice")
-CASES += attacks("LeRaC", "c", lambda v: lerac(c=v), "number", [1.0, 0.5])
-CASES += attacks("LeRaC", "update", lambda v: lerac(update=v), "choice")
-CASES += attacks("LeRaC", "base_schedule", lambda v: lerac(base_schedule=v), "choice")
-CASES += attacks("LeRaC", "steps_per_epoch", lambda v: lerac(steps_per_epoch=v), "int", [0],
-                 optional=True)
-CASES += attacks("LeRaC", "log_groups", lambda v: lerac(log_groups=v), "bool")
-for label, groups, error in [("unknown-name", "width", ValueError), ("int", 5, TypeError),
-                             ("empty", [], ValueError), ("non-str-entry", ["g0", 3], TypeError),
-                             ("empty-entry", [[]], TypeError), ("dict", {"g0": 1}, TypeError),
-                             ("None", None, TypeError)]:
-    CASES += case(f"LeRaC-groups-{label}", lambda g=groups: lerac(groups=g), error, "`groups`")
+CASES += checked("LeRaC", "duration", lambda v: lerac(duration=v), "duration", DURATION, -0.5)
+CASES += case("LeRaC-duration-zero", lambda: lerac(duration=0), ValueError,
+              _must_be("duration", INT_1))
+CASES += checked("LeRaC", "min_learning_rate", lambda v: lerac(min_learning_rate=v), "number",
+                 POSITIVE, 0.0)
+CASES += checked("LeRaC", "max_learning_rate", lambda v: lerac(max_learning_rate=v), "number",
+                 "a finite number > 0 or None", 0.0)
+CASES += case("LeRaC-min_learning_rate-above-max_learning_rate",
+              lambda: lerac(min_learning_rate=1e-2, max_learning_rate=1e-3), ValueError,
+              "`min_learning_rate` must not exceed `max_learning_rate`")
+CASES += checked("LeRaC", "unit", lambda v: lerac(unit=v), "choice", "one of ('epoch', 'step')")
+CASES += checked("LeRaC", "c", lambda v: lerac(c=v), "number", "a finite number > 1", 1.0)
+CASES += checked("LeRaC", "update", lambda v: lerac(update=v), "choice",
+                 "one of ('exponential', 'linear', 'official')")
+CASES += checked("LeRaC", "base_schedule", lambda v: lerac(base_schedule=v), "choice",
+                 "one of ('hold', 'multiply')")
+CASES += checked("LeRaC", "steps_per_epoch", lambda v: lerac(steps_per_epoch=v), "int",
+                 "an integer >= 1 or None", 0)
+CASES += checked("LeRaC", "log_groups", lambda v: lerac(log_groups=v), "bool", BOOL)
+CASES += checked("LeRaC", "verbose", lambda v: lerac(verbose=v), "int", "an integer in [0, 2]",
+                 3)
+for label, groups, error, match in [
+    ("unknown-name", "width", ValueError,
+     "`groups` must be 'depth', a list of layer-name patterns or a callable"),
+    ("not-a-list", 5, TypeError, _must_be("groups", "a list")),
+    ("empty", [], ValueError, _must_be("groups", "a non-empty list")),
+    ("non-str-entry", ["g0", 3], TypeError,
+     "`groups` entries must be layer-name patterns \\(str\\) or non-empty lists of them"),
+]:
+    CASES += case(f"LeRaC-groups-{label}", lambda g=groups: lerac(groups=g), error, match)
 CASES += case("LeRaC.rates-model-not-a-model", lambda: lerac().rates("model", [0], 1), TypeError,
-              "`model`")
-CASES += attacks("LeRaC.rates", "steps_per_epoch",
-                 lambda v: lerac().rates(tiny_model(), [0], steps_per_epoch=v), "int", [0],
-                 optional=True)
+              "`model` must be a keras.Model")
+CASES += checked("LeRaC.rates", "steps_per_epoch",
+                 lambda v: lerac().rates(tiny_model(), [0], steps_per_epoch=v), "int",
+                 "an integer >= 1 or None", 0)
+CASES += case("depth_groups-model-not-a-model", lambda: kc.depth_groups(keras.layers.Dense(2)),
+              TypeError, "`model` must be a keras.Model")
 
-# depth_groups
-CASES += case("depth_groups-str", lambda: kc.depth_groups("model"), TypeError, _named("model"))
-CASES += case("depth_groups-layer", lambda: kc.depth_groups(keras.layers.Dense(2)), TypeError,
-              _named("model"))
-
-# schedules
-CASES += attacks("log_spaced_rates", "num_groups",
-                 lambda v: schedules.log_spaced_rates(v, 1e-1, 1e-3), "int", [0])
-CASES += attacks("log_spaced_rates", "highest_rate",
-                 lambda v: schedules.log_spaced_rates(3, v, 1e-3), "number", [0.0])
-CASES += attacks("log_spaced_rates", "lowest_rate",
-                 lambda v: schedules.log_spaced_rates(3, 1e-1, v), "number", [0.0, 1.0])
-CASES += attacks("lerac_elapsed_units", "steps_per_unit",
-                 lambda v: schedules.lerac_elapsed_units(3, v), "int", [0])
-CASES += attacks("lerac_scales", "k", lambda v: schedules.lerac_scales([-1.0], 0, v), "number",
-                 [0, -1])
-CASES += attacks("lerac_scales", "update",
-                 lambda v: schedules.lerac_scales([-1.0], 0, 2, update=v), "choice")
-CASES += attacks("lerac_scales", "c", lambda v: schedules.lerac_scales([-1.0], 0, 2, c=v),
-                 "number", [1.0])
-for label, ratios in [("nan", [NAN]), ("inf", [-INF]), ("2-D", [[-1.0]])]:
-    CASES += case(f"lerac_scales-log_ratios-{label}",
-                  lambda r=ratios: schedules.lerac_scales(r, 0, 2), ValueError,
-                  _named("log_ratios"))
-CASES += attacks("held_schedule_step", "hold_steps",
-                 lambda v: schedules.held_schedule_step(5, v), "int", [-1])
+# LeRaC's schedule math
+CASES += checked("log_spaced_rates", "num_groups",
+                 lambda v: schedules.log_spaced_rates(v, 1e-1, 1e-3), "int", INT_1, 0)
+CASES += checked("log_spaced_rates", "highest_rate",
+                 lambda v: schedules.log_spaced_rates(3, v, 1e-3), "number", POSITIVE, 0.0)
+CASES += checked("log_spaced_rates", "lowest_rate",
+                 lambda v: schedules.log_spaced_rates(3, 1e-1, v), "number",
+                 "a finite number in (0, 0.1]", 1.0)
+CASES += checked("lerac_elapsed_units", "steps_per_unit",
+                 lambda v: schedules.lerac_elapsed_units(3, v), "int", INT_1, 0)
+CASES += checked("lerac_scales", "k", lambda v: schedules.lerac_scales([-1.0], 0, v), "number",
+                 POSITIVE, 0)
+CASES += checked("lerac_scales", "update",
+                 lambda v: schedules.lerac_scales([-1.0], 0, 2, update=v), "choice",
+                 "one of ('exponential', 'linear', 'official')")
+CASES += checked("lerac_scales", "c", lambda v: schedules.lerac_scales([-1.0], 0, 2, c=v),
+                 "number", "a finite number > 1", 1.0)
+CASES += case("lerac_scales-log_ratios-nan", lambda: schedules.lerac_scales([NAN], 0, 2),
+              ValueError, _must_be("log_ratios", "a 1-D array of finite numbers"))
+CASES += checked("held_schedule_step", "hold_steps",
+                 lambda v: schedules.held_schedule_step(5, v), "int", "an integer >= 0", -1)
 
 # GaussianSmoothing and the kernel math
-CASES += attacks("GaussianSmoothing", "sigma", lambda v: kc.GaussianSmoothing(sigma=v), "number",
-                 [-0.1])
-CASES += attacks("GaussianSmoothing", "kernel_size", lambda v: kc.GaussianSmoothing(kernel_size=v),
-                 "int", [0, -3, 2, 4])
-CASES += attacks("GaussianSmoothing", "smooth_at_inference",
-                 lambda v: kc.GaussianSmoothing(smooth_at_inference=v), "bool")
-CASES += attacks("GaussianSmoothing", "bypass_tolerance",
-                 lambda v: kc.GaussianSmoothing(bypass_tolerance=v), "number", [1.0, -1e-3],
-                 optional=True)
-CASES += attacks("GaussianSmoothing", "data_format",
-                 lambda v: kc.GaussianSmoothing(data_format=v), "choice", optional=True)
-CASES += attacks("GaussianSmoothing.set_sigma", "sigma",
-                 lambda v: kc.GaussianSmoothing().set_sigma(v), "number", [-1.0])
-for label, shape in [("rank-2", (4, 3)), ("rank-5", (1, 2, 3, 4, 5))]:
-    CASES += case(f"GaussianSmoothing-inputs-{label}",
-                  lambda s=shape: kc.GaussianSmoothing()(keras.Input(batch_shape=s)), ValueError,
-                  "`inputs`")
-CASES += case("GaussianSmoothing-inputs-other-channels",
+SIGMA = "a finite number >= 0"
+ODD = "an odd integer >= 1 (1, 3, 5, ...), so that 'same' padding is symmetric"
+TOLERANCE = "a finite number in [0, 1) or None"
+DATA_FORMAT = "one of ('channels_last', 'channels_first') or None"
+CASES += checked("GaussianSmoothing", "sigma", lambda v: kc.GaussianSmoothing(sigma=v), "number",
+                 SIGMA, -0.1)
+CASES += checked("GaussianSmoothing", "kernel_size",
+                 lambda v: kc.GaussianSmoothing(kernel_size=v), "int", INT_1, 0)
+CASES += case("GaussianSmoothing-kernel_size-even", lambda: kc.GaussianSmoothing(kernel_size=2),
+              ValueError, _must_be("kernel_size", ODD))
+CASES += checked("GaussianSmoothing", "smooth_at_inference",
+                 lambda v: kc.GaussianSmoothing(smooth_at_inference=v), "bool", BOOL)
+CASES += checked("GaussianSmoothing", "bypass_tolerance",
+                 lambda v: kc.GaussianSmoothing(bypass_tolerance=v), "number", TOLERANCE, 1.0)
+CASES += checked("GaussianSmoothing", "data_format",
+                 lambda v: kc.GaussianSmoothing(data_format=v), "choice", DATA_FORMAT)
+CASES += checked("GaussianSmoothing.set_sigma", "sigma",
+                 lambda v: kc.GaussianSmoothing().set_sigma(v), "number", SIGMA, -1.0)
+CASES += case("GaussianSmoothing-inputs-rank-2",
+              lambda: kc.GaussianSmoothing()(keras.Input(batch_shape=(4, 3))), ValueError,
+              "GaussianSmoothing smooths `inputs` of rank 3 .* or 4")
+CASES += case("GaussianSmoothing-inputs-other-channels-than-built",
               lambda: built_smoothing()(np.zeros((2, 8, 8, 5), "float32")), ValueError,
-              _named("inputs"))
-CASES += case("GaussianSmoothing-inputs-other-rank",
-              lambda: built_smoothing()(np.zeros((2, 8, 3), "float32")), ValueError,
-              _named("inputs"))
+              "`inputs` must have rank 4 and 3 channels")
 for function in (kc.gaussian_kernel, kc.off_centre_mass):
     where = function.__name__
-    CASES += attacks(where, "sigma", lambda v, f=function: f(v, 3), "number", [-1.0])
-    CASES += attacks(where, "kernel_size", lambda v, f=function: f(1.0, v), "int", [0, 4])
-    CASES += attacks(where, "rank", lambda v, f=function: f(1.0, 3, v), "int", [0, 3])
-CASES += attacks("bypass_sigma", "kernel_size", lambda v: kc.bypass_sigma(v), "int", [0, 2])
-CASES += attacks("bypass_sigma", "rank", lambda v: kc.bypass_sigma(3, v), "int", [0, 3])
-CASES += attacks("bypass_sigma", "tolerance", lambda v: kc.bypass_sigma(3, 2, v), "number",
-                 [1.0, -0.5], optional=True)
-CASES += attacks("sigma_at_epoch", "initial_sigma", lambda v: kc.sigma_at_epoch(v, 3), "number",
-                 [-1.0])
-CASES += attacks("sigma_at_epoch", "epoch", lambda v: kc.sigma_at_epoch(1.0, v), "int", [-1])
-CASES += attacks("sigma_at_epoch", "factor", lambda v: kc.sigma_at_epoch(1.0, 3, v), "number",
-                 [0.0, 1.5])
-CASES += attacks("sigma_at_epoch", "every", lambda v: kc.sigma_at_epoch(1.0, 3, 0.9, v), "int",
-                 [0])
-CASES += attacks("bypass_epoch", "initial_sigma", lambda v: kc.bypass_epoch(v), "number", [-1.0])
-CASES += attacks("bypass_epoch", "factor", lambda v: kc.bypass_epoch(1.0, v), "number", [0.0, 2.0])
-CASES += attacks("bypass_epoch", "every", lambda v: kc.bypass_epoch(1.0, every=v), "int", [0])
-CASES += attacks("bypass_epoch", "kernel_size", lambda v: kc.bypass_epoch(1.0, kernel_size=v),
-                 "int", [0, 4])
-CASES += attacks("bypass_epoch", "rank", lambda v: kc.bypass_epoch(1.0, rank=v), "int", [3])
-CASES += attacks("bypass_epoch", "tolerance", lambda v: kc.bypass_epoch(1.0, tolerance=v),
-                 "number", [1.0], optional=True)
+    CASES += checked(where, "sigma", lambda v, f=function: f(v, 3), "number", SIGMA, -1.0)
+    CASES += checked(where, "kernel_size", lambda v, f=function: f(1.0, v), "int", INT_1, 0)
+    CASES += case(f"{where}-kernel_size-even", lambda f=function: f(1.0, 4), ValueError,
+                  _must_be("kernel_size", ODD))
+    CASES += checked(where, "rank", lambda v, f=function: f(1.0, 3, v), "int",
+                     "an integer in [1, 2]", 0)
+CASES += checked("bypass_sigma", "kernel_size", lambda v: kc.bypass_sigma(v), "int", INT_1, 0)
+CASES += case("bypass_sigma-kernel_size-even", lambda: kc.bypass_sigma(2), ValueError,
+              _must_be("kernel_size", ODD))
+CASES += checked("bypass_sigma", "rank", lambda v: kc.bypass_sigma(3, v), "int",
+                 "an integer in [1, 2]", 0)
+CASES += checked("bypass_sigma", "bypass_tolerance", lambda v: kc.bypass_sigma(3, 2, v),
+                 "number", TOLERANCE, 1.0)
+CASES += checked("sigma_at_epoch", "initial_sigma", lambda v: kc.sigma_at_epoch(v, 3), "number",
+                 SIGMA, -1.0)
+CASES += checked("sigma_at_epoch", "epoch", lambda v: kc.sigma_at_epoch(1.0, v), "int",
+                 "an integer >= 0", -1)
+CASES += checked("sigma_at_epoch", "factor", lambda v: kc.sigma_at_epoch(1.0, 3, v), "number",
+                 "a finite number in (0, 1]", 1.5)
+CASES += checked("sigma_at_epoch", "every", lambda v: kc.sigma_at_epoch(1.0, 3, 0.9, v), "int",
+                 INT_1, 0)
+CASES += checked("bypass_epoch", "initial_sigma", lambda v: kc.bypass_epoch(v), "number", SIGMA,
+                 -1.0)
+CASES += checked("bypass_epoch", "factor", lambda v: kc.bypass_epoch(1.0, v), "number",
+                 "a finite number in (0, 1]", 0.0)
+CASES += checked("bypass_epoch", "every", lambda v: kc.bypass_epoch(1.0, every=v), "int", INT_1,
+                 0)
+CASES += checked("bypass_epoch", "kernel_size", lambda v: kc.bypass_epoch(1.0, kernel_size=v),
+                 "int", INT_1, 0)
+CASES += case("bypass_epoch-kernel_size-even", lambda: kc.bypass_epoch(1.0, kernel_size=4),
+              ValueError, _must_be("kernel_size", ODD))
+CASES += checked("bypass_epoch", "rank", lambda v: kc.bypass_epoch(1.0, rank=v), "int",
+                 "an integer in [1, 2]", 3)
+CASES += checked("bypass_epoch", "bypass_tolerance",
+                 lambda v: kc.bypass_epoch(1.0, bypass_tolerance=v), "number", TOLERANCE, 1.0)
 
 # add_smoothing, smoothing_layers, SigmaDecay
-CASES += case("add_smoothing-model-str", lambda: kc.add_smoothing("model"), TypeError,
-              _named("model"))
+REWRITABLE = "`model` must be a Functional or Sequential keras.Model: .*GaussianSmoothing"
+CASES += case("add_smoothing-model-not-a-model",
+              lambda: kc.add_smoothing(keras.layers.Conv2D(2, 3)), TypeError, REWRITABLE)
 CASES += case("add_smoothing-model-subclassed", lambda: kc.add_smoothing(Subclassed()),
-              ValueError, _named("model"))
+              ValueError, REWRITABLE)
 CASES += case("add_smoothing-model-without-convolution", lambda: kc.add_smoothing(dense_model()),
-              ValueError, _named("model"))
-CASES += attacks("add_smoothing", "sigma", lambda v: kc.add_smoothing(tiny_model(), sigma=v),
-                 "number", [-1.0])
-CASES += attacks("add_smoothing", "kernel_size",
-                 lambda v: kc.add_smoothing(tiny_model(), kernel_size=v), "int", [4])
+              ValueError, "`model` must contain a 1-D or 2-D convolution")
+CASES += checked("add_smoothing", "sigma", lambda v: kc.add_smoothing(tiny_model(), sigma=v),
+                 "number", SIGMA, -1.0)
+CASES += checked("add_smoothing", "kernel_size",
+                 lambda v: kc.add_smoothing(tiny_model(), kernel_size=v), "int", INT_1)
+CASES += case("add_smoothing-kernel_size-even", lambda: kc.add_smoothing(tiny_model(),
+                                                                          kernel_size=4),
+              ValueError, _must_be("kernel_size", ODD))
 for arg in ("skip_pointwise", "recursive", "smooth_at_inference"):
-    CASES += attacks("add_smoothing", arg,
-                     lambda v, a=arg: kc.add_smoothing(tiny_model(), **{a: v}), "bool")
-CASES += attacks("add_smoothing", "bypass_tolerance",
-                 lambda v: kc.add_smoothing(tiny_model(), bypass_tolerance=v), "number", [1.0],
-                 optional=True)
-for label, exclude, error in [("non-str-pattern", [3], TypeError), ("int", 3, TypeError),
-                              ("unknown-name", "shortcut*", ValueError),
-                              ("one-unknown-name", ["conv", "typo"], ValueError)]:
+    CASES += checked("add_smoothing", arg,
+                     lambda v, a=arg: kc.add_smoothing(tiny_model(), **{a: v}), "bool", BOOL)
+CASES += checked("add_smoothing", "bypass_tolerance",
+                 lambda v: kc.add_smoothing(tiny_model(), bypass_tolerance=v), "number", TOLERANCE,
+                 1.0)
+for label, exclude, error, match in [
+    ("non-str-pattern", [3], TypeError,
+     "`exclude` must be None, a callable taking a layer, or layer-name patterns"),
+    ("unknown-name", "shortcut*", ValueError,
+     r"`exclude` must name layers of the model: \['shortcut\*'\]"),
+    ("one-unknown-name", ["conv", "typo"], ValueError,
+     r"`exclude` must name layers of the model: \['typo'\] match no layer"),
+]:
     CASES += case(f"add_smoothing-exclude-{label}",
-                  lambda e=exclude: kc.add_smoothing(tiny_model(), exclude=e), error,
-                  _named("exclude"))
-CASES += case("smoothing_layers-str", lambda: kc.smoothing_layers("model"), TypeError,
-              _named("model"))
-CASES += attacks("SigmaDecay", "factor", lambda v: kc.SigmaDecay(factor=v), "number",
-                 [0.0, 1.01, -0.5])
-CASES += attacks("SigmaDecay", "every", lambda v: kc.SigmaDecay(every=v), "int", [0])
+                  lambda e=exclude: kc.add_smoothing(tiny_model(), exclude=e), error, match)
+CASES += case("smoothing_layers-model-str", lambda: kc.smoothing_layers("model"), TypeError,
+              "`model` must be a keras.Model")
+CASES += checked("SigmaDecay", "factor", lambda v: kc.SigmaDecay(factor=v), "number",
+                 "a finite number in (0, 1]", 1.01)
+CASES += checked("SigmaDecay", "every", lambda v: kc.SigmaDecay(every=v), "duration", DURATION,
+                 -0.5)
+CASES += case("SigmaDecay-every-zero", lambda: kc.SigmaDecay(every=0), ValueError,
+              _must_be("every", INT_1))
+CASES += checked("SigmaDecay", "verbose", lambda v: kc.SigmaDecay(verbose=v), "int",
+                 "an integer in [0, 2]", -1)
 
 # low_frequency_crop and LowFrequencyCrop
-_SIZE_OUT_OF_RANGE = [0, -1, 17, (8, 0)]
-CASES += attacks("low_frequency_crop", "size",
-                 lambda v: kc.low_frequency_crop(images(2, 16), v), "int", _SIZE_OUT_OF_RANGE)
-CASES += case("low_frequency_crop-size-triple",
-              lambda: kc.low_frequency_crop(images(2, 16), (8, 8, 8)), TypeError, _named("size"))
-CASES += attacks("low_frequency_crop", "data_format",
-                 lambda v: kc.low_frequency_crop(images(2, 16), 8, v), "choice", optional=True)
-for label, shape in [("rank-2", (16, 16)), ("rank-5", (1, 2, 16, 16, 3))]:
-    CASES += case(f"low_frequency_crop-images-{label}",
-                  lambda s=shape: kc.low_frequency_crop(np.zeros(s, "float32"), 8), ValueError,
-                  _named("images"))
-CASES += attacks("LowFrequencyCrop", "size", lambda v: kc.LowFrequencyCrop(v), "int", [0, (8, 0)])
-CASES += attacks("LowFrequencyCrop", "data_format",
-                 lambda v: kc.LowFrequencyCrop(8, data_format=v), "choice", optional=True)
+SIZE = "an integer >= 1 or a (height, width) pair of them"
+CASES += checked("low_frequency_crop", "size", lambda v: kc.low_frequency_crop(images(2, 16), v),
+                 "int", SIZE)
+CASES += case("low_frequency_crop-size-zero", lambda: kc.low_frequency_crop(images(2, 16), (8, 0)),
+              ValueError, _must_be("size", INT_1))
+for axis, size in [("height", 17), ("width", (8, 17))]:
+    CASES += case(f"low_frequency_crop-size-above-image-{axis}",
+                  lambda s=size: kc.low_frequency_crop(images(2, 16), s), ValueError,
+                  rf"`size` must not exceed the image {axis} \(16\)")
+CASES += checked("low_frequency_crop", "data_format",
+                 lambda v: kc.low_frequency_crop(images(2, 16), 8, v), "choice", DATA_FORMAT)
+CASES += case("low_frequency_crop-images-rank-2",
+              lambda: kc.low_frequency_crop(np.zeros((16, 16), "float32"), 8), ValueError,
+              r"`images` must have rank 3 \(H, W, C\) or 4 \(batch first\)")
+CASES += checked("LowFrequencyCrop", "size", lambda v: kc.LowFrequencyCrop(v), "int", SIZE)
+CASES += case("LowFrequencyCrop-size-zero", lambda: kc.LowFrequencyCrop((8, 0)),
+              ValueError, _must_be("size", INT_1))
+CASES += checked("LowFrequencyCrop", "data_format",
+                 lambda v: kc.LowFrequencyCrop(8, data_format=v), "choice", DATA_FORMAT)
 CASES += case("LowFrequencyCrop-inputs-rank-2",
               lambda: kc.LowFrequencyCrop(8)(keras.Input(batch_shape=(2, 16))), ValueError,
-              _named("images"))
+              r"`images` must have rank 3 \(H, W, C\) or 4")
 CASES += case("LowFrequencyCrop-size-above-input",
               lambda: kc.LowFrequencyCrop(17)(keras.Input((16, 16, 3))), ValueError,
-              _named("size"))
+              "`size` must not exceed the input's spatial size")
 
 # Stage and EfficientTrain
-CASES += attacks("Stage", "epochs", lambda v: kc.Stage(v), "int", [-1])
-CASES += attacks("Stage", "size", lambda v: kc.Stage(2, v), "int", [0, (8, 0)], optional=True)
-CASES += attacks("Stage", "magnitude", lambda v: kc.Stage(2, 8, v), "number", [-1, 11],
-                 optional=True)
-for label, stages, error in [("str", "paper", TypeError), ("empty", [], ValueError),
-                             ("no-epoch", [(0, 8, 1)], ValueError), ("int-row", [5], TypeError),
-                             ("long-row", [(1, 2, 3, 4)], TypeError), ("None", None, TypeError)]:
+CASES += checked("Stage", "epochs", lambda v: kc.Stage(v), "int", "an integer >= 0", -1)
+CASES += checked("Stage", "size", lambda v: kc.Stage(2, v), "int", SIZE)
+CASES += case("Stage-size-zero", lambda: kc.Stage(2, 0), ValueError, _must_be("size", INT_1))
+CASES += checked("Stage", "magnitude", lambda v: kc.Stage(2, 8, v), "number",
+                 "a finite number in [0, 10] or None", 11)
+for label, stages, error, match in [
+    ("str", "paper", TypeError,
+     r"`stages` must be a non-empty list of \(epochs, size, magnitude\)"),
+    ("no-epoch", [(0, 8, 1)], ValueError, "`stages` must cover at least one epoch"),
+    ("int-row", [5], TypeError, r"Each of `stages` must be \(epochs, size, magnitude\)"),
+    # A bad field of a row is the Stage's own check, named by the field.
+    ("bad-epochs", [(-1, 8, 1), (2, 8, 1)], ValueError, _must_be("epochs", "an integer >= 0")),
+    ("bad-size", [(2, 0, 1)], ValueError, _must_be("size", INT_1)),
+    ("bad-magnitude", [(2, 8, 11)], ValueError,
+     _must_be("magnitude", "a finite number in [0, 10] or None")),
+]:
     CASES += case(f"EfficientTrain-stages-{label}", lambda s=stages: kc.EfficientTrain(s), error,
-                  "`stages`")
-CASES += case("EfficientTrain-stages-bad-field", lambda: kc.EfficientTrain([(2, 8, 11)]),
-              ValueError, _named("magnitude"))
-CASES += attacks("EfficientTrain", "image_size", lambda v: et(image_size=v), "int", [0],
-                 optional=True)
-CASES += attacks("EfficientTrain", "downsample", lambda v: et(downsample=v), "choice")
-for label, value_range, error in [("str", ("a", "b"), TypeError), ("scalar", 255, TypeError),
-                                  ("triple", (0, 1, 2), TypeError), ("nan", (0, NAN), ValueError),
-                                  ("inf", (0, INF), ValueError), ("reversed", (1, 0), ValueError)]:
+                  match)
+CASES += checked("EfficientTrain", "image_size", lambda v: et(image_size=v), "int",
+                 "an integer >= 1 or a (height, width) pair of them")
+CASES += case("EfficientTrain-image_size-zero", lambda: et(image_size=0), ValueError,
+              _must_be("image_size", INT_1))
+CASES += checked("EfficientTrain", "downsample", lambda v: et(downsample=v), "choice",
+                 "one of ('fft', 'resize')")
+for label, value_range, error, match in [
+    ("not-a-pair", 255, TypeError, _must_be("value_range", "a (low, high) pair of numbers")),
+    ("str", ("a", "b"), TypeError, _must_be("value_range", "a finite number")),
+    ("nan", (0, NAN), ValueError, _must_be("value_range", "a finite number")),
+    ("reversed", (1, 0), ValueError, r"`value_range` must be \(low, high\) with low < high"),
+]:
     CASES += case(f"EfficientTrain-value_range-{label}",
-                  lambda r=value_range: et(value_range=r), error, _named("value_range"))
-CASES += attacks("EfficientTrain", "num_ops", lambda v: et(num_ops=v), "int", [0])
+                  lambda r=value_range: et(value_range=r), error, match)
+CASES += checked("EfficientTrain", "num_ops", lambda v: et(num_ops=v), "int", INT_1, 0)
 CASES += case("EfficientTrain-augmenter-not-callable", lambda: et(augmenter=3), TypeError,
-              _named("augmenter"))
-CASES += attacks("EfficientTrain", "seed", lambda v: et(seed=v), "int", [-1], optional=True)
-CASES += attacks("EfficientTrain.paper", "epochs", lambda v: kc.EfficientTrain.paper(v), "int",
-                 [0])
-CASES += attacks("EfficientTrain.paper", "image_size",
-                 lambda v: kc.EfficientTrain.paper(10, v), "int", [0])
-CASES += attacks("EfficientTrain.plus", "budget_epochs", lambda v: kc.EfficientTrain.plus(v),
-                 "number", [0, -1])
+              _must_be("augmenter", "a callable or None"))
+CASES += checked("EfficientTrain", "seed", lambda v: et(seed=v), "int",
+                 "an integer >= 0 or None", -1)
+CASES += case("EfficientTrain-saturate-unknown", lambda: et(saturate="fast"), ValueError,
+              _must_be("saturate", "one of ('auto', 'exact', 'scaled') or None"))
+CASES += case("EfficientTrain-max_batch_size-zero", lambda: et(max_batch_size=0), ValueError,
+              _must_be("max_batch_size", "None or an integer >= 1 (per device)"))
+CASES += checked("EfficientTrain", "verbose", lambda v: et(verbose=v), "int",
+                 "an integer in [0, 2]", 3)
+CASES += checked("EfficientTrain.paper", "epochs", lambda v: kc.EfficientTrain.paper(v), "int",
+                 INT_1, 0)
+CASES += checked("EfficientTrain.paper", "image_size",
+                 lambda v: kc.EfficientTrain.paper(10, v), "int",
+                 "an integer >= 1 or a (height, width) pair of them")
+CASES += case("EfficientTrain.paper-image_size-zero", lambda: kc.EfficientTrain.paper(10, 0),
+              ValueError, _must_be("image_size", INT_1))
+CASES += checked("EfficientTrain.plus", "budget_epochs", lambda v: kc.EfficientTrain.plus(v),
+                 "number", POSITIVE, 0)
 CASES += case("EfficientTrain.plus-sizes-int", lambda: kc.EfficientTrain.plus(sizes=96),
-              TypeError, _named("sizes"))
+              TypeError, _must_be("sizes", "a list"))
 CASES += case("EfficientTrain.plus-sizes-too-few", lambda: kc.EfficientTrain.plus(sizes=[96, 160]),
-              ValueError, "`sizes`")
-CASES += attacks("EfficientTrain.from_schedule", "schedule",
-                 lambda v: kc.EfficientTrain.from_schedule(v, 10), "choice")
-CASES += attacks("EfficientTrain.stage_at", "epoch", lambda v: et().stage_at(v), "int", [-1, 2])
+              ValueError, "`sizes` must list 10 stage sizes")
+CASES += checked("EfficientTrain.from_schedule", "schedule",
+                 lambda v: kc.EfficientTrain.from_schedule(v, 10), "choice",
+                 "one of ('paper', 'plus')")
+CASES += checked("EfficientTrain.stage_at", "epoch", lambda v: et().stage_at(v), "int",
+                 "an integer in [0, 1]", 2)
 CASES += case("EfficientTrain.apply-dataset-numpy", lambda: et().apply(images(), batch_size=2),
-              TypeError, "`dataset`")
+              TypeError, "`dataset` must be a tf.data.Dataset")
 CASES += case("EfficientTrain.apply-dataset-empty",
-              lambda: et().apply(image_dataset().take(0).batch(2)), ValueError, "`dataset`")
+              lambda: et().apply(image_dataset().take(0).batch(2)), ValueError,
+              "`dataset` must hold at least one batch")
 CASES += case("EfficientTrain.apply-dataset-dict-images",
               lambda: et().apply(tf.data.Dataset.from_tensor_slices(({"a": images()}, labels()))
-                                 .batch(2)), ValueError, "`dataset`")
+                                 .batch(2)), ValueError,
+              r"`dataset` must yield \(images, labels\) or \(images, labels, sample_weights\)")
 CASES += case("EfficientTrain.apply-dataset-rank-2-images",
               lambda: et().apply(tf.data.Dataset.from_tensor_slices((np.zeros((8, 5)), labels()))
-                                 .batch(2)), ValueError, "`dataset`")
+                                 .batch(2)), ValueError,
+              r"`dataset` images must be numeric \(H, W, C\) or \(batch, H, W, C\) tensors")
 CASES += case("EfficientTrain.apply-dataset-unknown-size",
               lambda: et().apply(tf.data.Dataset.from_generator(
                   lambda: iter([(images(1)[0], 0)]), output_signature=(
                       tf.TensorSpec((None, None, 3)), tf.TensorSpec((), tf.int32)))),
-              ValueError, "`dataset`")
-CASES += case("EfficientTrain.apply-dataset-one-item",
-              lambda: et().apply(tf.data.Dataset.from_tensor_slices(images()).batch(2)),
-              ValueError, "`dataset`")
-CASES += attacks("EfficientTrain.apply", "batch_size",
-                 lambda v: et().apply(image_dataset(), batch_size=v), "int", [0])
+              ValueError, "`dataset` images must have a fixed height and width")
+CASES += checked("EfficientTrain.apply", "batch_size",
+                 lambda v: et().apply(image_dataset(), batch_size=v), "int", INT_1, 0)
 CASES += case("EfficientTrain.apply-batch_size-with-batched-dataset",
               lambda: et().apply(image_dataset().batch(2), batch_size=2), ValueError,
-              _named("batch_size"))
-CASES += attacks("EfficientTrain.apply", "drop_remainder",
-                 lambda v: et().apply(image_dataset(), 2, drop_remainder=v), "bool")
+              "`batch_size` must be None for a batched `dataset`")
+CASES += checked("EfficientTrain.apply", "drop_remainder",
+                 lambda v: et().apply(image_dataset(), 2, drop_remainder=v), "bool", BOOL)
 CASES += case("EfficientTrain.apply-stage-above-image",
               lambda: kc.EfficientTrain([(2, 20, None)]).apply(image_dataset().batch(2)),
-              ValueError, "`stages`")
+              ValueError, r"`stages` sizes must not exceed the image size \(8, 8\)")
 CASES += case("EfficientTrain.apply-image_size-mismatch",
               lambda: et(image_size=32).apply(image_dataset().batch(2)), ValueError,
-              "`image_size`")
+              r"`dataset` images are \(8, 8\), but `image_size`=\(32, 32\)")
 CASES += case("plot_efficient_train-et-str", lambda: kc.plot_efficient_train("et", "x.png"),
-              TypeError, _named("et"))
+              TypeError, "`et` must be a kc.EfficientTrain")
 CASES += case("plot_efficient_train-path-int",
-              lambda: kc.plot_efficient_train(et(image_size=8), 3), TypeError, _named("path"))
+              lambda: kc.plot_efficient_train(et(image_size=8), 3), TypeError,
+              _must_be("path", "a path (str or os.PathLike)"))
 
 # DoCL, DoCLLogits, CosineRestarts
-CASES += attacks("DoCL", "warmup_epochs", lambda v: kc.DoCL(warmup_epochs=v), "int", [-1])
-CASES += attacks("DoCL", "episode_epochs", lambda v: kc.DoCL(episode_epochs=v), "int",
-                 [0, [], [2, 0]], skip=("list",))
-CASES += case("DoCL-episode_epochs-list-of-str", lambda: kc.DoCL(episode_epochs=[2, "2"]),
-              TypeError, _named("episode_epochs"))
-CASES += attacks("DoCL", "tau", lambda v: kc.DoCL(tau=v), "number", [0.0, -1.0])
-CASES += attacks("DoCL", "gamma", lambda v: kc.DoCL(gamma=v), "number", [1.0, -0.1])
+FRACTION = "a finite number in (0, 1]"
+CASES += checked("DoCL", "warmup_epochs", lambda v: kc.DoCL(warmup_epochs=v), "int",
+                 "an integer >= 0", -1)
+CASES += checked("DoCL", "episode_epochs", lambda v: kc.DoCL(episode_epochs=v), "int", INT_1, 0)
+CASES += case("DoCL-episode_epochs-empty-list", lambda: kc.DoCL(episode_epochs=[]), ValueError,
+              _must_be("episode_epochs", "a non-empty list"))
+CASES += checked("DoCL", "tau", lambda v: kc.DoCL(tau=v), "number", POSITIVE, 0.0)
+CASES += checked("DoCL", "gamma", lambda v: kc.DoCL(gamma=v), "number",
+                 "a finite number in [0, 1)", 1.0)
 for arg in ("fraction_decay", "min_fraction", "initial_fraction"):
-    CASES += attacks("DoCL", arg, lambda v, a=arg: kc.DoCL(**{a: v}), "number", [0.0, 1.5])
+    CASES += checked("DoCL", arg, lambda v, a=arg: kc.DoCL(**{a: v}), "number", FRACTION, 0.0)
 for arg in ("refresh", "from_logits"):
-    CASES += attacks("DoCL", arg, lambda v, a=arg: kc.DoCL(**{a: v}), "bool")
-CASES += attacks("DoCL", "state_dtype", lambda v: kc.DoCL(state_dtype=v), "choice")
+    CASES += checked("DoCL", arg, lambda v, a=arg: kc.DoCL(**{a: v}), "bool", BOOL)
+CASES += checked("DoCL", "state_dtype", lambda v: kc.DoCL(state_dtype=v), "choice",
+                 "one of ('float16', 'float32')")
 for arg in ("buffer_steps", "shuffle_window"):
-    CASES += attacks("DoCL", arg, lambda v, a=arg: kc.DoCL(**{a: v}), "int", [0])
-CASES += attacks("DoCL", "seed", lambda v: kc.DoCL(seed=v), "int", [-1], optional=True)
+    CASES += checked("DoCL", arg, lambda v, a=arg: kc.DoCL(**{a: v}), "int", INT_1, 0)
+CASES += checked("DoCL", "seed", lambda v: kc.DoCL(seed=v), "int", "an integer >= 0 or None", -1)
 for arg in ("backup_dir", "log_dir"):
-    CASES += attacks("DoCL", arg, lambda v, a=arg: kc.DoCL(**{a: v}), "path")
+    CASES += checked("DoCL", arg, lambda v, a=arg: kc.DoCL(**{a: v}), "path",
+                     "a path (str or os.PathLike) or None")
+CASES += checked("DoCL", "verbose", lambda v: kc.DoCL(verbose=v), "int", "an integer in [0, 2]",
+                 3)
+PAIRS = r"`dataset` items must be \(x, y\) pairs, or dicts with `keys`"
 _DOCL_DATASETS = [
-    ("infinite", lambda: image_dataset().repeat(), ValueError),
-    ("empty-tf", lambda: image_dataset().take(0), ValueError),
-    ("empty-arrays", lambda: (np.zeros((0, 2)), np.zeros(0)), ValueError),
-    ("batched", lambda: image_dataset().batch(4), ValueError),
-    ("batched-one-hot", lambda: tf.data.Dataset.from_tensor_slices(
-        (images(), np.eye(3)[labels()])).batch(4), ValueError),
+    ("infinite", lambda: image_dataset().repeat(), ValueError,
+     "`dataset` must be finite: DoCL keeps a score per example"),
+    ("empty-tf", lambda: image_dataset().take(0), ValueError, "`dataset` is empty"),
+    ("batched", lambda: image_dataset().batch(4), ValueError,
+     "`dataset` must be unbatched, with labels of rank 0"),
     ("three-items", lambda: tf.data.Dataset.from_tensor_slices(
-        (images(), labels(), labels())), ValueError),
-    ("dict-items", lambda: tf.data.Dataset.from_tensor_slices(
-        {"x": images(), "y": labels()}), ValueError),
-    ("tuple-of-three-arrays", lambda: (images(), labels(), labels()), ValueError),
-    ("mismatched-lengths", lambda: (images(8), labels(6)), ValueError),
-    ("list-of-scalars", lambda: [1, 2, 3], ValueError),
-    ("dicts-without-keys", lambda: [{"x": np.zeros(2), "y": 0}] * 4, ValueError),
-    ("int", lambda: 5, TypeError),
+        (images(), labels(), labels())), ValueError, r"`dataset` must yield `\(x, y\)` pairs"),
+    ("tuple-of-three-arrays", lambda: (images(), labels(), labels()), ValueError,
+     r"`dataset` as a tuple must be \(x, y\)"),
+    ("mismatched-lengths", lambda: (images(8), labels(6)), ValueError,
+     "`dataset` arrays must have the same length"),
+    ("list-of-scalars", lambda: [1, 2, 3], ValueError, PAIRS),
+    ("dicts-without-keys", lambda: [{"x": np.zeros(2), "y": 0}] * 4, ValueError,
+     PAIRS + r".* with keys=None failed"),
+    ("int", lambda: 5, TypeError,
+     r"`dataset` must be a tf.data.Dataset, a tuple \(x, y\) of arrays or a random-access"),
 ]
-for label, make, error in _DOCL_DATASETS:
+for label, make, error, match in _DOCL_DATASETS:
     CASES += case(f"DoCL.apply-dataset-{label}",
-                  lambda m=make: kc.DoCL().apply(m(), batch_size=2), error, "`dataset`")
+                  lambda m=make: kc.DoCL().apply(m(), batch_size=2), error, match)
 CASES += case("DoCL.apply-keys-unknown",
               lambda: kc.DoCL().apply([{"x": np.zeros(2), "y": 0}] * 4, 2, keys=("image", "y")),
-              ValueError, "`keys`")
+              ValueError, PAIRS + r".* with keys=\('image', 'y'\) failed: KeyError")
 CASES += case("DoCL.apply-keys-str",
               lambda: kc.DoCL().apply([{"x": np.zeros(2), "y": 0}] * 4, 2, keys="x"),
-              TypeError, _named("keys"))
-CASES += attacks("DoCL.apply", "batch_size",
-                 lambda v: kc.DoCL().apply((images(), labels()), batch_size=v), "int", [0])
+              TypeError, _must_be("keys", "None or an (input_key, label_key) pair"))
+CASES += checked("DoCL.apply", "batch_size",
+                 lambda v: kc.DoCL().apply((images(), labels()), batch_size=v), "int", INT_1, 0)
 CASES += case("DoCL.apply-batch_size-above-data-with-drop_remainder",
               lambda: kc.DoCL().apply((images(), labels()), 16, drop_remainder=True), ValueError,
-              "`batch_size`")
-CASES += attacks("DoCL.apply", "drop_remainder",
-                 lambda v: kc.DoCL().apply((images(), labels()), 2, drop_remainder=v), "bool")
-CASES += attacks("DoCL.epoch_plan", "epoch", lambda v: applied_docl().epoch_plan(v), "int", [-1])
-CASES += attacks("docl.epoch_plan", "epoch", lambda v: kc.docl.epoch_plan(v, 10), "int", [-1])
-CASES += attacks("DoCL.learning_rate_schedule", "epochs",
-                 lambda v: applied_docl().learning_rate_schedule(0.1, v), "int", [0])
-CASES += attacks("DoCL.learning_rate_schedule", "max_learning_rate",
-                 lambda v: applied_docl().learning_rate_schedule(v, 4), "number", [0.0])
-CASES += attacks("DoCL.memory_per_example", "num_classes",
-                 lambda v: kc.DoCL().memory_per_example(v), "int", [1], optional=True)
-CASES += case("DoCL.plot-path-int", lambda: kc.DoCL().plot(3), TypeError, _named("path"))
-CASES += attacks("DoCLLogits", "batch_size", lambda v: kc.DoCLLogits(batch_size=v), "int", [0],
-                 optional=True)
-CASES += attacks("DoCLLogits", "buffer_steps", lambda v: kc.DoCLLogits(buffer_steps=v), "int",
-                 [0])
-CASES += attacks("DoCLLogits", "from_logits", lambda v: kc.DoCLLogits(from_logits=v), "bool")
+              r"`batch_size` \(16\) exceeds the 8 examples and `drop_remainder=True`")
+CASES += checked("DoCL.apply", "drop_remainder",
+                 lambda v: kc.DoCL().apply((images(), labels()), 2, drop_remainder=v), "bool",
+                 BOOL)
+CASES += checked("DoCL.epoch_plan", "epoch", lambda v: applied_docl().epoch_plan(v), "int",
+                 "an integer >= 0", -1)
+CASES += checked("docl.epoch_plan", "epoch", lambda v: kc.docl.epoch_plan(v, 10), "int",
+                 "an integer >= 0", -1)
+CASES += checked("DoCL.learning_rate_schedule", "epochs",
+                 lambda v: applied_docl().learning_rate_schedule(0.1, v), "int", INT_1, 0)
+CASES += checked("DoCL.learning_rate_schedule", "max_learning_rate",
+                 lambda v: applied_docl().learning_rate_schedule(v, 4), "number", POSITIVE, 0.0)
+CASES += checked("DoCL.memory_per_example", "num_classes",
+                 lambda v: kc.DoCL().memory_per_example(v), "int", "an integer >= 2 or None", 1)
+CASES += case("DoCL.plot-path-int", lambda: kc.DoCL().plot(3), TypeError,
+              _must_be("path", "a path (str or os.PathLike)"))
+CASES += checked("DoCLLogits", "batch_size", lambda v: kc.DoCLLogits(batch_size=v), "int",
+                 "an integer >= 1 or None", 0)
+CASES += checked("DoCLLogits", "buffer_steps", lambda v: kc.DoCLLogits(buffer_steps=v), "int",
+                 INT_1, 0)
+CASES += checked("DoCLLogits", "from_logits", lambda v: kc.DoCLLogits(from_logits=v), "bool",
+                 BOOL)
 CASES += case("CosineRestarts-cycle_steps-int", lambda: kc.CosineRestarts(5, 0.1), TypeError,
-              _named("cycle_steps"))
+              _must_be("cycle_steps", "a list"))
 CASES += case("CosineRestarts-cycle_steps-empty", lambda: kc.CosineRestarts([], 0.1), ValueError,
-              _named("cycle_steps"))
-CASES += attacks("CosineRestarts", "cycle_steps", lambda v: kc.CosineRestarts([4, v], 0.1), "int",
-                 [0])
-CASES += attacks("CosineRestarts", "max_learning_rate", lambda v: kc.CosineRestarts([4], v),
-                 "number", [0.0, -1.0])
-CASES += attacks("CosineRestarts", "min_learning_rate",
-                 lambda v: kc.CosineRestarts([4], 0.1, v), "number", [-1e-3, 0.2])
+              _must_be("cycle_steps", "a non-empty list"))
+CASES += checked("CosineRestarts", "cycle_steps", lambda v: kc.CosineRestarts([4, v], 0.1), "int",
+                 INT_1, 0)
+CASES += checked("CosineRestarts", "max_learning_rate", lambda v: kc.CosineRestarts([4], v),
+                 "number", POSITIVE, 0.0)
+CASES += checked("CosineRestarts", "min_learning_rate",
+                 lambda v: kc.CosineRestarts([4], 0.1, v), "number", "a finite number in [0, 0.1]",
+                 0.2)
 for arg in ("max_decay", "min_decay"):
-    CASES += attacks("CosineRestarts", arg,
-                     lambda v, a=arg: kc.CosineRestarts([4], 0.1, **{a: v}), "number", [0.0])
+    CASES += checked("CosineRestarts", arg,
+                     lambda v, a=arg: kc.CosineRestarts([4], 0.1, **{a: v}), "number", POSITIVE,
+                     0.0)
 CASES += case("CosineRestarts-name-int", lambda: kc.CosineRestarts([4], 0.1, name=3), TypeError,
-              _named("name"))
+              _must_be("name", "a str"))
 
-# Plot helpers
-CASES += case("plot_curves-lengths",
+# Plots
+CASES += case("plot-curriculum-not-a-curriculum", lambda: kc.plot("lerac", "x.png"), TypeError,
+              "`curriculum` must be a kc.LeRaC, kc.SigmaDecay, kc.EfficientTrain or kc.DoCL")
+CASES += case("plot_curves-curves-lengths",
               lambda: plotting.plot_curves([0, 1, 2], {"a": [1, 2]}, "x.png"), ValueError,
-              "`curves`")
+              r"`curves` must have one value per x value \(\(3,\)\)")
 CASES += case("plot_curves-curves-list", lambda: plotting.plot_curves([0, 1], [[1, 2]], "x.png"),
-              TypeError, _named("curves"))
+              TypeError, _must_be("curves", "a dict or a (names, table) pair"))
 CASES += case("plot_curves-path-None", lambda: plotting.plot_curves([0], {"a": [1]}, None),
-              TypeError, _named("path"))
-CASES += case("plot_lerac-lerac-str", lambda: plotting.plot_lerac("lerac", None, [0], "x.png"),
-              TypeError, _named("lerac"))
+              TypeError, _must_be("path", "a path (str or os.PathLike)"))
+CASES += case("plot_lerac-lerac-str", lambda: kc.plot_lerac("lerac", None, [0], "x.png"),
+              TypeError, "`lerac` must be a kc.LeRaC")
 
 
 @pytest.mark.parametrize("row", CASES, ids=[row.id for row in CASES])
@@ -473,18 +569,46 @@ def test_bad_argument_is_refused_by_name(row):
 
 
 def test_table_ids_are_unique():
-    ids = [row.id for row in CASES]
+    ids = [row.id for row in CASES + FIT_CASES]
     assert len(ids) == len(set(ids)), sorted({i for i in ids if ids.count(i) > 1})
+
+
+# The one type check each row above relies on: every hostile kind of value, once per helper.
+_HOSTILE_VALUES = {
+    "str": "1", "list": [1], "bool": True, "None": None, "float": 2.5, "nan": NAN, "+inf": INF,
+    "-inf": -INF,
+}
+_HELPERS = [
+    ("check_int", lambda v: _validation.check_int("n", v, 1),
+     {"nan": TypeError, "+inf": TypeError, "-inf": TypeError}),
+    ("check_number", lambda v: _validation.check_number("x", v, 0.0),
+     {"float": None, "nan": ValueError, "+inf": ValueError, "-inf": ValueError}),
+    ("check_bool", lambda v: _validation.check_bool("flag", v), {"bool": None}),
+    ("check_choice", lambda v: _validation.check_choice("mode", v, ("a", "b")),
+     {k: ValueError for k in _HOSTILE_VALUES}),
+    ("check_path", lambda v: _validation.check_path("path", v, allow_none=False), {"str": None}),
+]
+
+
+@pytest.mark.parametrize("helper, check, errors", _HELPERS, ids=[h[0] for h in _HELPERS])
+def test_validation_helpers_refuse_every_hostile_kind(helper, check, errors):
+    for label, value in _HOSTILE_VALUES.items():
+        error = errors.get(label, TypeError)
+        if error is None:  # valid for this helper
+            check(value)
+            continue
+        with pytest.raises(error, match=r"must be .*\. Received: "):
+            check(value)
 
 
 # ---------------------------------------------------------------------------------------------
 # The table: checks that need the model, run by `fit` in `on_train_begin`.
 
 
-def _compiled(model, learning_rate=0.1, metrics=()):
-    model.compile(optimizer=keras.optimizers.SGD(learning_rate),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  metrics=list(metrics))
+def _compiled(model, learning_rate=0.1, metrics=(), one_hot=False):
+    loss = (keras.losses.CategoricalCrossentropy if one_hot
+            else keras.losses.SparseCategoricalCrossentropy)(from_logits=True)
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate), loss=loss, metrics=list(metrics))
     return model
 
 
@@ -507,12 +631,19 @@ def sigma_decay_fit():
     return _compiled(tiny_model()), _arrays(), [kc.SigmaDecay()]
 
 
-def et_fit(epochs=2, apply=True, image_size=None):
+def big_kernel_model():
+    """Variable input size, but a 5x5 'valid' convolution cannot run on 4 px images."""
+    inputs = keras.Input((None, None, 3))
+    x = keras.layers.Conv2D(3, 5, name="conv")(inputs)
+    return keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(x), name="big_kernel")
+
+
+def et_fit(epochs=2, apply=True, image_size=None, model=None):
     def setup():
         curriculum = kc.EfficientTrain([(1, 4, None), (1, 8, None)])
         data = curriculum.apply(image_dataset().batch(4)) if apply else image_dataset().batch(4)
         fit = {"x": data, "epochs": epochs}
-        return _compiled(tiny_model(image_size)), fit, [curriculum]
+        return _compiled(model() if model else tiny_model(image_size)), fit, [curriculum]
     return setup
 
 
@@ -521,35 +652,51 @@ def docl_fit(metric=True, apply=True, labels_=None, classes=3, **fit_kwargs):
         docl = kc.DoCL(warmup_epochs=1, episode_epochs=1)
         y = labels() if labels_ is None else labels_
         data = docl.apply((images(), y), batch_size=4) if apply else image_dataset().batch(4)
-        model = _compiled(tiny_model(classes=classes), metrics=[docl.metric()] if metric else [])
+        model = _compiled(tiny_model(classes=classes), metrics=[docl.metric()] if metric else [],
+                          one_hot=np.ndim(y) == 2)
         return model, {"x": data, "epochs": 2, **fit_kwargs}, [docl]
     return setup
 
 
 FIT_CASES = [
-    Case("LeRaC-groups-unknown-name", lerac_fit(groups=["conv", "nope"]), ValueError, "`groups`"),
-    Case("LeRaC-groups-leave-a-layer-out", lerac_fit(groups=["conv"]), ValueError, "`groups`"),
+    Case("LeRaC-groups-pattern-matches-no-layer", lerac_fit(groups=["conv", "nope"]), ValueError,
+         "`groups` entry 'nope' matches no layer of model 'tiny'"),
+    Case("LeRaC-groups-leave-a-layer-out", lerac_fit(groups=["conv"]), ValueError,
+         r"LeRaC groups=\[patterns\] leaves trainable variables .* without a group"),
     Case("LeRaC-groups-callable-returns-str", lerac_fit(groups=lambda m: "conv"), TypeError,
-         "`groups`"),
+         r"`groups` \(a callable\) must return a list of groups"),
     Case("LeRaC-groups-callable-returns-names", lerac_fit(groups=lambda m: [["conv"], ["head"]]),
-         TypeError, "`groups`"),
-    Case("LeRaC-max_learning_rate-above-optimizer-rate", lerac_fit(max_learning_rate=1.0), ValueError,
-         "`max_learning_rate`"),
-    Case("LeRaC-min_learning_rate-above-optimizer-rate", lerac_fit(min_learning_rate=0.5), ValueError,
-         "`min_learning_rate`"),
+         TypeError, r"`groups` \(a callable\) must return groups of layers or variables"),
+    Case("LeRaC-max_learning_rate-above-optimizer-rate", lerac_fit(max_learning_rate=1.0),
+         ValueError, r"`max_learning_rate` must not exceed the optimizer's learning rate \(0.1\)"),
+    Case("LeRaC-min_learning_rate-above-optimizer-rate", lerac_fit(min_learning_rate=0.5),
+         ValueError, r"`min_learning_rate` must not exceed the initial rate of the first group"),
     Case("LeRaC-optimizer-learning_rate-nan", lerac_fit(learning_rate=NAN), ValueError,
-         "`learning_rate`"),
+         "The optimizer's `learning_rate` must be a finite number > 0 at step 0"),
     Case("LeRaC-unknown-epoch-length", lerac_fit(dataset=_unknown_length), ValueError,
-         "`steps_per_epoch`"),
-    Case("SigmaDecay-model-without-smoothing", sigma_decay_fit, ValueError, "`model`"),
-    Case("EfficientTrain-fit-epochs-mismatch", et_fit(epochs=3), ValueError, "`stages`"),
-    Case("EfficientTrain-model-fixed-size", et_fit(image_size=8), ValueError, "`model`"),
-    Case("EfficientTrain-apply-never-called", et_fit(apply=False), ValueError, "apply"),
-    Case("DoCL-metric-missing", docl_fit(metric=False), ValueError, "`metrics"),
-    Case("DoCL-apply-never-called", docl_fit(apply=False), ValueError, "apply"),
-    Case("DoCL-steps_per_epoch", docl_fit(steps_per_epoch=1), ValueError, "`steps_per_epoch`"),
-    Case("DoCL-labels-above-classes", docl_fit(labels_=labels() + 3), ValueError, "`labels`"),
-    Case("DoCL-model-not-a-classifier", docl_fit(classes=1), ValueError, "`model`"),
+         r"LeRaC\(unit='epoch'\) needs the number of steps per epoch.*`steps_per_epoch`"),
+    Case("SigmaDecay-model-without-smoothing", sigma_decay_fit, ValueError,
+         "SigmaDecay found no GaussianSmoothing layer in `model`"),
+    Case("EfficientTrain-fit-epochs-mismatch", et_fit(epochs=3), ValueError,
+         "`stages` cover 2 epochs but `fit` runs epochs=3"),
+    Case("EfficientTrain-model-fixed-size", et_fit(image_size=8), ValueError,
+         r"`model` must accept the EfficientTrain image size \(4, 4\), .* fixes the spatial size"),
+    Case("EfficientTrain-model-kernel-above-stage-size", et_fit(model=big_kernel_model),
+         ValueError, r"cannot take the EfficientTrain input size \(4, 4\)"),
+    Case("EfficientTrain-apply-never-called", et_fit(apply=False), ValueError,
+         r"train on `et.apply\(dataset\)`; `apply` was never called"),
+    Case("DoCL-metric-missing", docl_fit(metric=False), ValueError,
+         r"compile the model with `metrics=\[..., docl.metric\(\)\]`"),
+    Case("DoCL-apply-never-called", docl_fit(apply=False), ValueError,
+         r"Call `docl.apply\(dataset, batch_size=...\)` first"),
+    Case("DoCL-steps_per_epoch", docl_fit(steps_per_epoch=1), ValueError,
+         "each epoch ends with its data: do not pass `steps_per_epoch` to `fit`"),
+    Case("DoCL-labels-above-classes", docl_fit(labels_=labels() + 3), ValueError,
+         r"`labels` do not match the model's output width 3: labels range \[3, 5\]"),
+    Case("DoCL-one-hot-labels-wider-than-output", docl_fit(labels_=np.eye(4)[labels()]),
+         ValueError, r"`labels` do not match the model's output width 3: .*shape \(8, 4\)"),
+    Case("DoCL-model-not-a-classifier", docl_fit(classes=1), ValueError,
+         r"`model` must be a classifier whose output is `\(batch, num_classes\)` logits"),
 ]
 
 

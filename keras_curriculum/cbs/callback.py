@@ -11,7 +11,6 @@ from keras_curriculum.durations import is_fraction
 from keras_curriculum.durations import resolve_duration
 
 
-
 @keras.saving.register_keras_serializable(package="keras_curriculum")
 class SigmaDecay(keras.callbacks.Callback):
     """Decays the sigma of every `GaussianSmoothing` layer of the model, epoch by epoch.

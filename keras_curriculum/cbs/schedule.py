@@ -10,7 +10,6 @@ from keras_curriculum.cbs.smoothing import bypass_sigma
 from keras_curriculum.cbs.smoothing import check_sigma
 
 
-
 def check_decay(factor, every):
     """SigmaDecay's `factor` in (0, 1] and `every` >= 1, as (float, int)."""
     return (check_number("factor", factor, low=0.0, high=1.0, low_open=True),

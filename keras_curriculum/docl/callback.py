@@ -379,7 +379,9 @@ class DoCL(keras.callbacks.Callback):
         else:
             self._order = np.asarray(chosen, np.int64)
         self._plan = plan
-        self._first_step = int(ops.convert_to_numpy(internals.unsynced_model(self).optimizer.iterations))
+        self._first_step = int(
+            ops.convert_to_numpy(internals.unsynced_model(self).optimizer.iterations)
+        )
         self._state.cover_steps(
             self._first_step, self.steps_in_epoch(epoch),
             lambda steps: host_rates(internals.unsynced_model(self).optimizer, steps),
