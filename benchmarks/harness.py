@@ -1,9 +1,10 @@
 """Step-time comparison of `model.fit` with and without a curriculum, in one process.
 
 Every variant is a `Variant(model, fit_kwargs)`: a compiled model and the keyword arguments of one
-`fit` call (data, callbacks, steps). Rounds are interleaved (the order rotates from round to round): in each round every variant runs one
-`fit` of `warmup + steps` batches, and only the last `steps` batches are timed (so tracing,
-compilation and a callback's per-fit set-up stay out of the figure). The baseline runs twice per
+`fit` call (data, callbacks, steps). Rounds are interleaved (the order rotates from round to
+round): in each round every variant runs one `fit` of `warmup + steps` batches, and only the
+last `steps` batches are timed (so tracing, compilation and a callback's per-fit set-up stay out
+of the figure). The baseline runs twice per
 round, as "A" and "A2", and `aa_ratio` = median(A2) / median(A) is the noise floor of this machine
 to read every other ratio against.
 """

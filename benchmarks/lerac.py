@@ -56,10 +56,12 @@ def main(argv=None):
     baseline = Variant(build(args.model, jit, args.steps_per_execution), dict(data))
     # k far beyond the run: every timed step computes in-curriculum rates.
     active = Variant(build(args.model, jit, args.steps_per_execution),
-                     {**data, "callbacks": [kc.LeRaC(duration=10**6, min_learning_rate=1e-8, unit="step")]})
+                     {**data, "callbacks": [kc.LeRaC(duration=10**6, min_learning_rate=1e-8,
+                                                     unit="step")]})
     # k = 1 step: the patch is installed but every scale is exactly 1.
     after = Variant(build(args.model, jit, args.steps_per_execution),
-                    {**data, "callbacks": [kc.LeRaC(duration=1, min_learning_rate=1e-8, unit="step")]})
+                    {**data, "callbacks": [kc.LeRaC(duration=1, min_learning_rate=1e-8,
+                                                    unit="step")]})
     result = compare(baseline, {"lerac_active": active, "lerac_after_k": after},
                      rounds=args.rounds, warmup=3 * spe, steps=args.steps * spe)
     result.update(benchmark="lerac", model=args.model, batch=args.batch,

@@ -17,7 +17,8 @@ from keras_curriculum.plotting import _pyplot
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def main(path=os.path.join(HERE, "images", "docl_curriculum.png"), epochs=16):
+def main(path=None, epochs=16):
+    path = path or os.path.join(HERE, "images", "docl_curriculum.png")
     rng = np.random.default_rng(0)
     n, classes = 2000, 10
     centres = rng.normal(size=(classes, 16))
@@ -52,7 +53,8 @@ def main(path=os.path.join(HERE, "images", "docl_curriculum.png"), epochs=16):
     scores = docl.scores[~np.isnan(docl.scores)]
     axes[2].hist(scores, bins=40, color="tab:blue")
     axes[2].set(title="smoothed scores after training", xlabel="a_hat(i)")
-    fig.suptitle("DoCL (warm start 2, episodes of 2 + refresh, fraction_decay 0.6, min_fraction 0.2)")
+    fig.suptitle("DoCL (warm start 2, episodes of 2 + refresh, fraction_decay 0.6, "
+                 "min_fraction 0.2)")
     fig.tight_layout()
     os.makedirs(os.path.dirname(path), exist_ok=True)
     fig.savefig(path)

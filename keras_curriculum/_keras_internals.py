@@ -23,7 +23,6 @@ What lives here:
 import sys
 from typing import Callable
 from typing import NamedTuple
-from typing import Optional
 
 import keras
 from keras import backend
@@ -40,7 +39,7 @@ try:
     try:  # Keras >= 3.11 names the tf.data-safe base layer `DataLayer`.
         from keras.src.layers.preprocessing.data_layer import DataLayer
     except ImportError:  # Keras 3.10
-        from keras.src.layers.preprocessing.tf_data_layer import TFDataLayer as DataLayer
+        from keras.src.layers.preprocessing.tf_data_layer import TFDataLayer as DataLayer  # noqa: F401
 except ImportError as error:  # pragma: no cover - depends on the installed Keras
     raise ImportError(
         f"keras_curriculum supports Keras {SUPPORTED_KERAS}; Keras {keras.__version__} lacks "
@@ -209,11 +208,11 @@ class Patch(NamedTuple):
         `_apply_after_gradients`).
     """
 
-    step_map: Optional[Callable] = None
-    schedule_map: Optional[Callable] = None
-    rate_scale: Optional[float] = None
-    group_rates: Optional[Callable] = None
-    group_of_index: Optional[list] = None
+    step_map: Callable | None = None
+    schedule_map: Callable | None = None
+    rate_scale: float | None = None
+    group_rates: Callable | None = None
+    group_of_index: list | None = None
     order_apply: bool = False
 
 
@@ -415,9 +414,7 @@ def _unfused_backend_update_step(optimizer):
     """The optimizer's `_backend_update_step`, outside the torch fused classes on torch."""
     if backend.backend() != "torch":
         return type(optimizer)._backend_update_step.__get__(optimizer)
-    from keras.src.backend.torch.optimizers.torch_parallel_optimizer import (
-        TorchParallelOptimizer,
-    )
+    from keras.src.backend.torch.optimizers.torch_parallel_optimizer import TorchParallelOptimizer
 
     for cls in type(optimizer).__mro__:
         if issubclass(cls, TorchParallelOptimizer) or "_backend_update_step" not in vars(cls):

@@ -36,7 +36,9 @@ def plot_curves(x, curves, path, title="", xlabel="step", ylabel="", log_y=False
         names, table = curves
         curves = {name: np.asarray(table)[:, i] for i, name in enumerate(names)}
     if not isinstance(curves, dict):
-        raise TypeError(f"`curves` must be a dict or a (names, table) pair. Received: {curves!r}")
+        raise TypeError(
+            f"`curves` must be a dict or a (names, table) pair. Received: curves={curves!r}"
+        )
     lengths = {name: len(np.asarray(y)) for name, y in curves.items()}
     if x.ndim != 1 or any(n != len(x) for n in lengths.values()):
         raise ValueError(

@@ -137,7 +137,8 @@ def tfds_text_pairs(name, split, first, second):
     except Exception as error:  # noqa: BLE001
         raise DatasetUnavailable(
             f"TFDS dataset {name!r} is not prepared on this machine and could not be downloaded "
-            f"({type(error).__name__}: {error}). With a network: `python -c \"import tensorflow_datasets as tfds; tfds.load('{name}')\"`, or set "
+            f"({type(error).__name__}: {error}). With a network: `python -c \"import "
+            f"tensorflow_datasets as tfds; tfds.load('{name}')\"`, or set "
             "TFDS_DATA_DIR to a folder that already holds it."
         ) from error
     columns = {key: [] for key in (first, second, "label")}

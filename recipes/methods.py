@@ -231,8 +231,8 @@ def extra_metrics(callbacks):
 
 def plot_curricula(recipe, methods, epochs, out_dir):
     """Writes one PNG per curriculum used: LeRaC's per-group rates, and the other schedules."""
-    from keras_curriculum.plotting import plot_curves
     from keras_curriculum import plot_lerac
+    from keras_curriculum.plotting import plot_curves
 
     paths = []
     if any("cbs" in m for m in methods):

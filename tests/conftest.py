@@ -18,3 +18,11 @@ def _seed_and_clear():
 @pytest.fixture
 def backend():
     return keras.backend.backend()
+
+
+@pytest.fixture
+def saved_plots(monkeypatch):
+    """A list of `checks.SavedPlot`, one per figure the test saves (what it draws)."""
+    from checks import record_saved_plots
+
+    return record_saved_plots(monkeypatch)

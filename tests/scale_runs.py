@@ -16,6 +16,8 @@ import numpy as np
 
 from benchmarks.harness import TraceCounter
 
+from checks import assert_same_recorded
+
 CONFIGS = ("lerac", "cbs", "lerac+cbs", "efficient_train", "docl")
 EPOCHS = 4
 BATCH = 8
@@ -224,18 +226,22 @@ REPLICA_TOLERANCE = dict(weights_rtol=1e-3, weights_atol=1e-4, scores_rtol=1e-3,
 
 def assert_same_state(got, want, weights_rtol=1e-5, weights_atol=1e-6, scores_rtol=1e-4,
                       scores_atol=1e-5, label=""):
-    """Same curriculum (logs, DoCL subsets) exactly; weights and scores to float tolerance."""
-    assert got["logs"].keys() == want["logs"].keys(), (label, got["logs"].keys())
+    """Same curriculum (logs, DoCL subsets) exactly; weights and scores to float tolerance.
+
+    Every compared value must be recorded (finite; every example scored), so two runs that
+    recorded nothing do not pass as equal.
+    """
+    assert want["logs"] and got["logs"].keys() == want["logs"].keys(), (label, got["logs"].keys())
     for key in want["logs"]:
-        np.testing.assert_allclose(got["logs"][key], want["logs"][key], rtol=1e-6,
-                                   err_msg=f"{label}: {key}")
-    assert len(got["weights"]) == len(want["weights"])
+        assert_same_recorded(got["logs"][key], want["logs"][key], rtol=1e-6,
+                             err_msg=f"{label}: {key}")
+    assert want["weights"] and len(got["weights"]) == len(want["weights"])
     for g, w in zip(got["weights"], want["weights"]):
-        np.testing.assert_allclose(g.astype("float32"), w.astype("float32"), rtol=weights_rtol,
-                                   atol=weights_atol, err_msg=f"{label}: weights")
+        assert_same_recorded(g.astype("float32"), w.astype("float32"), rtol=weights_rtol,
+                             atol=weights_atol, err_msg=f"{label}: weights")
     if "docl_scores" in want:
-        np.testing.assert_allclose(got["docl_scores"], want["docl_scores"], rtol=scores_rtol,
-                                   atol=scores_atol, err_msg=f"{label}: DoCL scores")
-        assert len(got["docl_orders"]) == len(want["docl_orders"])
+        assert_same_recorded(got["docl_scores"], want["docl_scores"], rtol=scores_rtol,
+                             atol=scores_atol, err_msg=f"{label}: DoCL scores")
+        assert want["docl_orders"] and len(got["docl_orders"]) == len(want["docl_orders"])
         for e, (g, w) in enumerate(zip(got["docl_orders"], want["docl_orders"])):
-            np.testing.assert_array_equal(g, w, err_msg=f"{label}: DoCL order of epoch {e}")
+            assert_same_recorded(g, w, err_msg=f"{label}: DoCL order of epoch {e}")

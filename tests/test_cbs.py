@@ -9,6 +9,7 @@ import pytest
 from keras import layers
 from keras import ops
 
+import keras_curriculum as kc
 from keras_curriculum.cbs import GaussianSmoothing
 from keras_curriculum.cbs import SigmaDecay
 from keras_curriculum.cbs import add_smoothing
@@ -21,6 +22,10 @@ from keras_curriculum.cbs import sigma_at_epoch
 from keras_curriculum.cbs import smoothing_layers
 from keras_curriculum.lerac import LeRaC
 from keras_versions import needs_keras
+
+from checks import assert_curve
+from checks import assert_same_recorded
+from checks import rebuilt
 from layer_checks import check_layer
 from tf_subprocess import only_in_tensorflow_pass
 from tf_subprocess import run_two_replica_check
@@ -190,6 +195,25 @@ def test_layer_passes_common_layer_checks(shape, kwargs, tmp_path):
                 num_trainable_weights=0, num_non_trainable_weights=1)
 
 
+@pytest.mark.parametrize("name, value, others", [
+    ("sigma", 0.6, {}), ("kernel_size", 5, {}), ("smooth_at_inference", False, {}),
+    ("bypass_tolerance", None, {"sigma": 0.2}),  # the default 1e-3 bypasses sigma 0.2 (k = 3)
+    ("data_format", "channels_first", {}),
+])
+def test_layer_rebuilt_from_its_config_smooths_the_same(name, value, others):
+    x = np.random.default_rng(0).normal(size=(2, 3, 7, 6)).astype("float32")
+    layer = GaussianSmoothing(**others, **{name: value})
+    without = GaussianSmoothing(**others)  # the same layer with `name` at its default
+    differs = False
+    for training in (False, True):
+        want = ops.convert_to_numpy(layer(x, training=training))
+        for copy in rebuilt(layer):
+            np.testing.assert_allclose(ops.convert_to_numpy(copy(x, training=training)), want,
+                                       atol=1e-6)
+        differs |= not np.allclose(ops.convert_to_numpy(without(x, training=training)), want)
+    assert differs, f"`{name}` makes no difference on this input: the check would miss it"
+
+
 @pytest.mark.parametrize("k", [3, 5, 7])
 @pytest.mark.parametrize("sigma", [0.6, 1.0, 2.0])
 def test_2d_output_matches_numpy_convolution(k, sigma):
@@ -293,37 +317,6 @@ def test_mixed_precision_computes_in_compute_dtype(policy, compute):
         keras.config.set_dtype_policy(previous)
 
 
-@pytest.mark.parametrize("bad, error", [(-0.1, ValueError), (float("nan"), ValueError),
-                                        (float("inf"), ValueError), ("1", TypeError),
-                                        (None, TypeError), (True, TypeError)])
-def test_bad_sigma_is_rejected(bad, error):
-    with pytest.raises(error, match="`sigma`"):
-        GaussianSmoothing(sigma=bad)
-    with pytest.raises(error, match="`sigma`"):
-        GaussianSmoothing().set_sigma(bad)
-
-
-@pytest.mark.parametrize("bad, error", [(0, ValueError), (-3, ValueError), (2, ValueError),
-                                        (4, ValueError), (3.0, TypeError), (True, TypeError)])
-def test_bad_kernel_size_is_rejected(bad, error):
-    with pytest.raises(error, match="`kernel_size`"):
-        GaussianSmoothing(kernel_size=bad)
-
-
-@pytest.mark.parametrize("kwargs,name", [({"bypass_tolerance": 1.0}, "bypass_tolerance"),
-                                         ({"bypass_tolerance": -1e-3}, "bypass_tolerance"),
-                                         ({"data_format": "NHWC"}, "data_format")])
-def test_other_bad_layer_arguments_are_rejected(kwargs, name):
-    with pytest.raises(ValueError, match=f"`{name}`"):
-        GaussianSmoothing(**kwargs)
-
-
-@pytest.mark.parametrize("shape", [(4, 3), (1, 2, 3, 4, 5)])
-def test_unsupported_input_rank_is_rejected(shape):
-    with pytest.raises(ValueError, match="`inputs` of rank 3 .* or 4"):
-        GaussianSmoothing()(keras.Input(batch_shape=shape))
-
-
 # ---------------------------------------------------------------------------------------------
 # add_smoothing
 
@@ -365,20 +358,14 @@ def test_add_smoothing_exclusions_and_pointwise():
     assert len(smoothing_layers(add_smoothing(model, exclude=["stem*", "*conv2"]))) == 2
     only_stem = add_smoothing(model, exclude=lambda layer: layer.name != "stem_conv")
     assert [l.name for l in smoothing_layers(only_stem)] == ["stem_conv_smoothing"]
-    with pytest.raises(TypeError, match="`exclude`"):
-        add_smoothing(model, exclude=[3])
 
 
-def test_add_smoothing_passes_layer_arguments_and_validates_them():
+def test_add_smoothing_passes_layer_arguments():
     model = tiny_resnet()
     inserted = smoothing_layers(add_smoothing(model, sigma=0.8, kernel_size=5,
                                               smooth_at_inference=False, bypass_tolerance=None))
     assert {(l.sigma, l.kernel_size, l.smooth_at_inference, l.bypass_tolerance)
             for l in inserted} == {(0.8, 5, False, None)}
-    with pytest.raises(ValueError, match="`sigma`"):
-        add_smoothing(model, sigma=-1)
-    with pytest.raises(ValueError, match="`kernel_size`"):
-        add_smoothing(model, kernel_size=4)
 
 
 def test_add_smoothing_on_sequence_model_smooths_along_time():
@@ -437,21 +424,6 @@ def test_add_smoothing_on_nested_keras_hub_backbone(tmp_path):
     np.testing.assert_allclose(ops.convert_to_numpy(reloaded(x)),
                                ops.convert_to_numpy(smoothed(x)), atol=1e-5)
     assert [l.current_sigma for l in smoothing_layers(reloaded)] == [pytest.approx(0.6)] * 5
-
-
-class _Subclassed(keras.Model):
-    def __init__(self):
-        super().__init__()
-        self.conv = layers.Conv2D(2, 3)
-
-    def call(self, x):
-        return self.conv(x)
-
-
-def test_add_smoothing_rejects_models_it_cannot_rewrite():
-    for model, error in ((_Subclassed(), ValueError), (layers.Conv2D(2, 3), TypeError)):
-        with pytest.raises(error, match="Functional or Sequential.*GaussianSmoothing"):
-            add_smoothing(model)
 
 
 def test_saved_model_keeps_current_sigma_and_bypass(tmp_path):
@@ -546,28 +518,51 @@ def test_logs_reach_loggers(tmp_path):
     assert [int(row[active]) for row in rows[1:]] == [1, 1, 1, 0]
 
 
-@pytest.mark.parametrize("kwargs,name,error", [
-    ({"factor": 0.0}, "factor", ValueError), ({"factor": 1.01}, "factor", ValueError),
-    ({"factor": -0.5}, "factor", ValueError), ({"factor": "0.9"}, "factor", TypeError),
-    ({"every": 0}, "every", ValueError), ({"every": 2.5}, "every", TypeError)])
-def test_bad_decay_arguments_are_rejected(kwargs, name, error):
-    with pytest.raises(error, match=f"`{name}`.*Received"):
-        SigmaDecay(**kwargs)
+@pytest.mark.parametrize("every", [2, 0.2])  # 0.2: a fifth of the 10-epoch fit, 2 epochs
+def test_plot_draws_sigma_per_epoch_and_marks_the_bypass(every, tmp_path, saved_plots):
+    decay = SigmaDecay(factor=0.5, every=every)
+    # 1, 1, 0.5, 0.5, ...: sigma halves every 2 epochs. Kernel 3, rank 2 is the identity below
+    # sigma 0.2455 (see above), so epochs 4-5 (0.25) still smooth and epoch 6 (0.125) does not.
+    sigmas = [1.0, 1.0, 0.5, 0.5, 0.25, 0.25, 0.125, 0.125, 0.0625, 0.0625]
+    decay.plot(str(tmp_path / "method.png"), epochs=10)
+    kc.plot(decay, str(tmp_path / "kc_plot.png"), epochs=10)
+    assert len(saved_plots) == 2
+    for plot in saved_plots:
+        assert plot.title == "CBS: sigma x 0.5 every 2 epochs"
+        assert (plot.xlabel, plot.ylabel) == ("epoch", "sigma")
+        (curve,) = plot.curves
+        assert curve.label == "sigma (identity from epoch 6)"
+        assert_curve(curve, range(10), sigmas)
+    # A layer built with sigma 2 and a 5-tap 1-D kernel: 2 * 0.5^(e // 2), never the identity
+    # within 4 epochs (bypass_sigma(5, 1) = 0.256).
+    SigmaDecay(factor=0.5, every=2).plot(str(tmp_path / "other.png"), epochs=4,
+                                         initial_sigma=2.0, kernel_size=5, rank=1)
+    (curve,) = saved_plots[-1].curves
+    assert curve.label == "sigma"
+    assert_curve(curve, range(4), [2.0, 2.0, 1.0, 1.0])
 
 
-def test_model_without_smoothing_is_rejected_before_any_step():
-    model = compiled(tiny_convnet())
-    x, y = tiny_data()
-    steps = []
-    counter = keras.callbacks.LambdaCallback(on_train_batch_end=lambda b, logs: steps.append(b))
-    with pytest.raises(ValueError, match="no GaussianSmoothing layer in `model`"):
-        model.fit(x, y, batch_size=4, epochs=1, verbose=0, callbacks=[SigmaDecay(), counter])
-    assert steps == []
+@pytest.mark.parametrize("every, want", [
+    (3, [0.8, 0.8, 0.8, 0.4, 0.4, 0.4, 0.2, 0.2]),
+    (0.25, [0.8, 0.8, 0.4, 0.4, 0.2, 0.2, 0.1, 0.1]),  # a quarter of the 8-epoch fit: 2 epochs
+])
+def test_decay_rebuilt_from_its_config_sets_the_same_sigmas(every, want):
+    model = add_smoothing(tiny_convnet(), sigma=0.8)
+    (layer,) = smoothing_layers(model)
+    decay = SigmaDecay(factor=0.5, every=every)
+    for callback in [decay] + rebuilt(decay):
+        callback.set_model(model)
+        callback.set_params({"epochs": 8})
+        callback.on_train_begin()
+        sigmas = []
+        for epoch in range(8):
+            callback.on_epoch_begin(epoch)
+            sigmas.append(layer.current_sigma)
+        np.testing.assert_allclose(sigmas, want, rtol=1e-6)
 
 
-def test_factor_one_keeps_sigma_and_config_round_trip():
+def test_factor_one_keeps_sigma():
     decay = SigmaDecay(factor=1, every=3)
-    assert SigmaDecay(**decay.get_config()).get_config() == {"factor": 1.0, "every": 3}
     model = compiled(add_smoothing(tiny_convnet(), sigma=0.7))
     x, y = tiny_data()
     history = model.fit(x, y, batch_size=4, epochs=4, verbose=0, callbacks=[decay])
@@ -587,7 +582,7 @@ def test_jit_compile_with_decay_and_bypass():
     histories = [m.fit(x, y, batch_size=4, epochs=4, shuffle=False, verbose=0,
                        callbacks=[SigmaDecay(0.5, 1)]).history for m in (model, reference)]
     assert histories[0]["cbs_active_layers"] == [1, 1, 1, 0]
-    np.testing.assert_allclose(histories[0]["loss"], histories[1]["loss"], rtol=1e-4)
+    assert_same_recorded(histories[0]["loss"], histories[1]["loss"], rtol=1e-4)
 
 
 def test_composes_with_lerac_in_one_fit():
@@ -599,7 +594,8 @@ def test_composes_with_lerac_in_one_fit():
         on_epoch_begin=lambda e, logs: kernels.append(ops.convert_to_numpy(head).copy()),
         on_train_end=lambda logs: kernels.append(ops.convert_to_numpy(head).copy()))
     history = model.fit(x, y, batch_size=4, epochs=3, verbose=0,
-                        callbacks=[SigmaDecay(0.1, 1), LeRaC(duration=3, min_learning_rate=1e-9), watch])
+                        callbacks=[SigmaDecay(0.1, 1), LeRaC(duration=3, min_learning_rate=1e-9),
+                                   watch])
     assert history.history["cbs_active_layers"] == [1, 0, 0]
     assert "lerac_lr_last" in history.history
     # The bypass retrace at epoch 1 kept LeRaC's per-layer rates: the head (deepest group, rate

@@ -7,10 +7,11 @@ import numpy as np
 import pytest
 from keras import layers
 from keras import ops
+from test_cbs import numpy_smooth
 
 import keras_curriculum as kc
+
 from layer_checks import check_layer
-from test_cbs import numpy_smooth
 
 # The warning Keras gives when a layer drops the mask it received.
 _DROPS_MASK = ".*does not support masking"

@@ -11,9 +11,9 @@ import tensorflow as tf
 from keras import layers
 from keras import ops
 
-from keras_curriculum.efficient_train import EfficientTrain
-from keras_curriculum.efficient_train import Stage
+import keras_curriculum as kc
 from keras_curriculum._keras_internals import TFDataEqualization
+from keras_curriculum.efficient_train import EfficientTrain
 from keras_curriculum.efficient_train import compute_clock_epochs
 from keras_curriculum.efficient_train import compute_fraction
 from keras_curriculum.efficient_train import paper_stages
@@ -23,6 +23,9 @@ from keras_curriculum.efficient_train import stage_of_epoch
 from keras_curriculum.efficient_train.frequency_crop import LowFrequencyCrop
 from keras_curriculum.efficient_train.frequency_crop import low_frequency_crop
 from keras_curriculum_recipes.models import small_cnn
+
+from checks import assert_curve
+from checks import rebuilt
 from layer_checks import check_layer
 
 # ---------------------------------------------------------------------------------------------
@@ -107,20 +110,18 @@ def test_crop_channels_first_equals_channels_last():
     )
 
 
-@pytest.mark.parametrize("size, error", [(17, ValueError), ((8, 17), ValueError), (0, ValueError),
-                                         (-2, ValueError), ((4,), TypeError), (2.5, TypeError),
-                                         (True, TypeError)])
-def test_crop_rejects_bad_size(size, error):
-    with pytest.raises(error, match="`size`"):
-        low_frequency_crop(images((1, 16, 16, 3)), size)
-
-
-def test_low_frequency_crop_layer(tmp_path):
+@pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
+def test_low_frequency_crop_layer(data_format, tmp_path):
+    # check_layer also rebuilds the layer from its config: the copies must crop the same axes.
+    first = data_format == "channels_first"
+    shape, out_shape = ((2, 3, 12, 10), (2, 3, 7, 6)) if first else ((2, 12, 10, 3), (2, 7, 6, 3))
     out = check_layer(
-        LowFrequencyCrop((7, 6)), (2, 12, 10, 3), tmp_path=tmp_path,
-        expected_output_shape=(2, 7, 6, 3),
+        LowFrequencyCrop((7, 6), data_format=data_format), shape, tmp_path=tmp_path,
+        expected_output_shape=out_shape,
     )
-    x = np.random.default_rng(0).normal(size=(2, 12, 10, 3)).astype("float32")
+    x = np.random.default_rng(0).normal(size=shape).astype("float32")
+    if first:
+        out, x = np.moveaxis(out, 1, -1), np.moveaxis(x, 1, -1)
     np.testing.assert_allclose(out, numpy_crop(x, 7, 6), atol=1e-4)
 
 
@@ -192,58 +193,6 @@ def test_plus_factory_resizes_and_covers_the_table():
     assert et.downsample == "resize"
     assert et.epochs == sum(compute_clock_epochs(20, [s.size for s in et.stages], 32))
     assert EfficientTrain.from_schedule("paper", 10, 32).epochs == 10
-
-
-@pytest.mark.parametrize(
-    "kwargs, name",
-    [
-        (dict(stages=[]), "stages"),
-        (dict(stages=[(0, 8, 1)]), "stages"),
-        (dict(stages=[(-1, 8, 1), (2, 8, 1)]), "epochs"),
-        (dict(stages=[(2, 8, 11)]), "magnitude"),
-        (dict(stages=[(2, 0, 1)]), "size"),
-        (dict(stages=[(2, 8, 1)], downsample="bicubic"), "downsample"),
-        (dict(stages=[(2, 8, 1)], num_ops=0), "num_ops"),
-        (dict(stages=[(2, 8, 1)], value_range=(1, 0)), "value_range"),
-    ],
-)
-def test_bad_arguments_raise_value_error_naming_them(kwargs, name):
-    with pytest.raises(ValueError, match=name):
-        EfficientTrain(**kwargs)
-
-
-def test_stages_of_the_wrong_type_raise_type_error():
-    with pytest.raises(TypeError, match="stages"):
-        EfficientTrain(stages="paper")
-
-
-def test_unknown_schedule_and_bad_budget_raise():
-    with pytest.raises(ValueError, match="schedule"):
-        EfficientTrain.from_schedule("et3", 10)
-    with pytest.raises(ValueError, match="budget_epochs"):
-        EfficientTrain.plus(budget_epochs=0)
-    with pytest.raises(ValueError, match="sizes"):
-        EfficientTrain.plus(sizes=[96, 160])
-
-
-def test_apply_rejects_bad_datasets():
-    et = EfficientTrain([(2, 12, None)])
-    x, y = images((4, 16, 16, 3)), np.zeros(4, "int32")
-    with pytest.raises(ValueError, match="dataset"):
-        et.apply(tf.data.Dataset.from_tensor_slices(({"a": x}, y)).batch(2))
-    with pytest.raises(ValueError, match="dataset"):
-        et.apply(tf.data.Dataset.from_tensor_slices((np.zeros((4, 5)), y)).batch(2))
-    with pytest.raises(ValueError, match="dataset"):
-        et.apply(tf.data.Dataset.from_generator(
-            lambda: iter([(x[0], 0)]),
-            output_signature=(tf.TensorSpec((None, None, 3)), tf.TensorSpec((), tf.int32))))
-    with pytest.raises(TypeError, match="batch_size"):
-        et.apply(tf.data.Dataset.from_tensor_slices((x, y)))
-    with pytest.raises(ValueError, match="stages"):
-        EfficientTrain([(2, 20, None)]).apply(tf.data.Dataset.from_tensor_slices((x, y)).batch(2))
-    with pytest.raises(ValueError, match="image_size"):
-        EfficientTrain([(2, 8, None)], image_size=32).apply(
-            tf.data.Dataset.from_tensor_slices((x, y)).batch(2))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -391,28 +340,61 @@ def test_fit_runs_every_stage_of_a_variable_size_model(factory):
     assert np.all(np.isfinite(history.history["loss"]))
 
 
-def test_fit_with_the_wrong_epochs_or_a_fixed_size_model_raises():
-    source = tf.data.Dataset.from_tensor_slices((X, Y)).batch(12)
-    et = EfficientTrain(TABLE)
-    train = et.apply(source)
-    with pytest.raises(ValueError, match="stages` cover 5 epochs"):
-        probe_model().fit(train, epochs=4, callbacks=[et], verbose=0)
-    fixed = small_cnn((16, 16, 3), num_classes=3, width=4)
-    fixed.compile("sgd", "sparse_categorical_crossentropy")
-    with pytest.raises(ValueError, match="fixes the spatial size"):
-        fixed.fit(train, epochs=5, callbacks=[et], verbose=0)
-    # Variable input, but a 10x10 'valid' kernel cannot run on the 8 px stage.
-    big_kernel = keras.Sequential([keras.Input((None, None, 3)), layers.Conv2D(3, 10),
-                                   layers.GlobalAveragePooling2D()])
-    big_kernel.compile("sgd", "sparse_categorical_crossentropy")
-    with pytest.raises(ValueError, match=r"cannot take the EfficientTrain input size \(8, 8\)"):
-        big_kernel.fit(train, epochs=5, callbacks=[et], verbose=0)
+@keras.saving.register_keras_serializable(package="keras_curriculum_tests")
+def brighten(magnitude):
+    """A serializable augmenter: images times (1 + magnitude)."""
+    return layers.Rescaling(1.0 + magnitude)
 
 
-def test_config_round_trip_and_schedule_plot(tmp_path):
-    et = EfficientTrain.paper(epochs=20, image_size=32, seed=1)
-    clone = EfficientTrain.from_config(et.get_config())
-    assert clone.get_config() == et.get_config() and clone.stages == et.stages
-    assert isinstance(clone.stages[0], Stage)
-    path = plot_efficient_train(et, str(tmp_path / "et.png"))
-    assert (tmp_path / "et.png").stat().st_size > 1000 and path.endswith("et.png")
+def _batch_per_epoch(et, dataset):
+    train = et.apply(dataset)
+    batches = []
+    for epoch in range(et.epochs):
+        et.on_epoch_begin(epoch)
+        batches.append(next(iter(train))[0].numpy())
+    return batches
+
+
+def test_rebuilt_from_its_config_with_an_augmenter_gives_the_same_batches():
+    dataset = tf.data.Dataset.from_tensor_slices((X[:4], Y[:4])).batch(4)
+    et = EfficientTrain([(1, 8, 1), (1, 12, 4), (1, None, None)], image_size=16,
+                        downsample="resize", augmenter=brighten, saturate=None, seed=2)
+    want = _batch_per_epoch(et, dataset)
+    # By hand: the augmenter scales by 1 + m before the (Lanczos, antialiased) resize; the
+    # full-size stage is as is.
+    for got, factor, size in [(want[0], 2, 8), (want[1], 5, 12)]:
+        resized = tf.image.resize(factor * X[:4], (size, size), "lanczos3", antialias=True)
+        np.testing.assert_allclose(got, resized.numpy(), rtol=1e-4, atol=1e-2)
+    np.testing.assert_array_equal(want[2], X[:4])
+    for copy in rebuilt(et):
+        assert [copy.stage_at(e) for e in range(3)] == [et.stage_at(e) for e in range(3)]
+        for got, expected in zip(_batch_per_epoch(copy, dataset), want):
+            np.testing.assert_array_equal(got, expected)
+
+
+def test_rebuilt_from_its_config_draws_the_same_rand_augment():
+    dataset = tf.data.Dataset.from_tensor_slices((X[:4] / 255, Y[:4])).batch(4)
+    et = EfficientTrain([(1, None, 7)], value_range=(0, 1), num_ops=3, seed=3)
+    (want,) = _batch_per_epoch(et, dataset)
+    assert not np.allclose(want, X[:4] / 255)
+    for copy in rebuilt(et):
+        (got,) = _batch_per_epoch(copy, dataset)
+        np.testing.assert_array_equal(got, want)
+    other = EfficientTrain([(1, None, 7)], value_range=(0, 1), num_ops=3, seed=4)
+    assert not np.allclose(_batch_per_epoch(other, dataset)[0], want)  # the seed is carried
+
+
+def test_schedule_plot_draws_resolution_augmentation_and_compute(tmp_path, saved_plots):
+    et = EfficientTrain([(2, 4, 2), (1, 6, 5), (1, None, None)], image_size=8)
+    paths = [str(tmp_path / f"{name}.png") for name in ("function", "method", "kc_plot")]
+    assert plot_efficient_train(et, paths[0]) == paths[0]
+    assert et.plot(paths[1]) == paths[1]
+    assert kc.plot(et, paths[2]) == paths[2]
+    assert [plot.path for plot in saved_plots] == paths
+    # Compute per epoch (B / 8)^2: 0.25, 0.25, 0.5625, 1; over the 4 epochs 2.0625 / 4.
+    for plot in saved_plots:
+        assert plot.title == "EfficientTrain schedule (4 epochs, compute 0.516x)"
+        epochs = range(4)
+        assert_curve(plot.curve("resolution B / H"), epochs, [0.5, 0.5, 0.75, 1.0])
+        assert_curve(plot.curve("RandAugment factor m / 10"), epochs, [0.2, 0.2, 0.5, np.nan])
+        assert_curve(plot.curve("compute per epoch (B / H)^2"), epochs, [0.25, 0.25, 0.5625, 1])

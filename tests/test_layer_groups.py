@@ -43,8 +43,8 @@ def test_every_variable_of_resnet18_is_grouped_once_in_depth_order():
 
 def test_nested_functional_model_is_expanded_in_place():
     inner_in = keras.Input((6,))
-    inner = keras.Model(inner_in, layers.Dense(5, name="in2")(layers.Dense(5, name="in1")(inner_in)),
-                        name="inner")
+    inner_out = layers.Dense(5, name="in2")(layers.Dense(5, name="in1")(inner_in))
+    inner = keras.Model(inner_in, inner_out, name="inner")
     inputs = keras.Input((6,))
     x = layers.Dense(6, name="before")(inputs)
     out = layers.Dense(1, name="after")(inner(x))

@@ -42,7 +42,7 @@ def _tiny_rotten_tomatoes(**kwargs):
     return RottenTomatoes(**settings)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _mock(recipe_class):
     """A tiny recipe on 48 random TFDS examples per split, built once for the whole module."""
     settings = TINY_BERT if issubclass(recipe_class, glue.BertPairRecipe) else TINY_LSTM_PAIRS

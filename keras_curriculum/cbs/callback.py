@@ -19,7 +19,6 @@ from keras_curriculum.epoch_logs import CurriculumLogs
 # Below this share of its start by the fit's last epoch, sigma has visibly decayed.
 MIN_DECAY = 0.5
 
-
 @keras.saving.register_keras_serializable(package="keras_curriculum")
 class SigmaDecay(CurriculumLogs, keras.callbacks.Callback):
     """Decays the sigma of every `GaussianSmoothing` layer of the model, epoch by epoch.
@@ -157,3 +156,9 @@ class SigmaDecay(CurriculumLogs, keras.callbacks.Callback):
 
     def get_config(self):
         return {"factor": self.factor, "every": self.every, "verbose": self.verbose}
+
+    @classmethod
+    def from_config(cls, config):
+        # keras.callbacks.Callback has no from_config: without it a serialized SigmaDecay
+        # cannot be deserialized.
+        return cls(**config)

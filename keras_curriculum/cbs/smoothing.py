@@ -118,7 +118,8 @@ def _off_centre_mass(sigma, kernel_size, rank):
 
 def is_identity(sigma, kernel_size, rank=2, bypass_tolerance=DEFAULT_BYPASS_TOLERANCE,
                 **deprecated):
-    """Whether the kernel is the identity within `bypass_tolerance` (off-centre mass <= bypass_tolerance).
+    """Whether the kernel is the identity within `bypass_tolerance` (off-centre mass at most
+    `bypass_tolerance`).
 
     `bypass_tolerance=None` means never (smoothing is always computed, as in the authors' code).
     """
@@ -132,7 +133,8 @@ def is_identity(sigma, kernel_size, rank=2, bypass_tolerance=DEFAULT_BYPASS_TOLE
 def bypass_sigma(kernel_size, rank=2, bypass_tolerance=DEFAULT_BYPASS_TOLERANCE, **deprecated):
     """The largest sigma at which `is_identity` holds (bisection; off-centre mass rises with sigma).
 
-    Returns 0.0 for `bypass_tolerance=None` (no bypass) and `inf` for kernel_size=1 (always identity).
+    Returns 0.0 for `bypass_tolerance=None` (no bypass) and `inf` for kernel_size=1 (always the
+    identity).
     With `bypass_tolerance=0` it is the sigma below which the float64 centre weight rounds to 1.
     """
     bypass_tolerance = take_renamed(deprecated, _RENAMED, "bypass_sigma").get(

@@ -66,7 +66,8 @@ class CosineRestarts(LearningRateSchedule):
         """The rates at integer `steps` (numpy float64): the host-side twin of `__call__`."""
         steps = np.asarray(steps, np.float64)
         cycle = np.minimum(np.searchsorted(self._ends, steps, side="right"), len(self._ends) - 1)
-        fraction = np.clip((steps - self._starts[cycle]) / np.asarray(self.cycle_steps)[cycle], 0, 1)
+        length = np.asarray(self.cycle_steps)[cycle]
+        fraction = np.clip((steps - self._starts[cycle]) / length, 0, 1)
         high = self.max_learning_rate * self.max_decay**cycle
         low = self.min_learning_rate * self.min_decay**cycle
         return low + 0.5 * (high - low) * (1.0 + np.cos(np.pi * fraction))

@@ -47,8 +47,8 @@ class DoCLLogits(keras.metrics.Metric):
     `tf.distribute` (a plain variable would be neither). Each step writes its rows into slot
     `step % buffer_steps` of a small buffer (replica r of a `tf.distribute` strategy into its
     own block of rows); `DoCL` copies the buffer to the host only when it is about to wrap, so
-    the host waits for the device once per `buffer_steps` steps. It reports no value, so it adds nothing to the logs. It also runs in `evaluate`, where `DoCL`
-    ignores it.
+    the host waits for the device once per `buffer_steps` steps. It reports no value, so it adds
+    nothing to the logs. It also runs in `evaluate`, where `DoCL` ignores it.
 
     Args:
         batch_size: int, the global batch size of the training batches (set by `DoCL.apply`).

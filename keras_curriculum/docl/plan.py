@@ -45,7 +45,8 @@ def episode_length(episode, episode_epochs):
 
 
 def subset_size(episode, num_examples, fraction_decay, min_fraction, initial_fraction=1.0):
-    """Subset size k_m of episode m: max(min_fraction n, initial_fraction n fraction_decay^m), <= n."""
+    """Subset size k_m of episode m, at most n:
+    max(min_fraction n, initial_fraction n fraction_decay^m)."""
     size = int(round(initial_fraction * num_examples * fraction_decay**episode))
     return min(num_examples, max(int(math.ceil(min_fraction * num_examples)), size))
 

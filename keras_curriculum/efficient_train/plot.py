@@ -3,9 +3,9 @@
 import numpy as np
 
 from keras_curriculum._validation import check_path
-from keras_curriculum.plotting import plot_curves
 from keras_curriculum.efficient_train.stages import compute_fraction
 from keras_curriculum.efficient_train.stages import stage_compute
+from keras_curriculum.plotting import plot_curves
 
 
 def plot_efficient_train(et, path, title=None):

@@ -25,7 +25,6 @@ state (accumulation attribute, patch, traced function) is set again at the first
 
 import numbers
 
-import keras
 from keras import ops
 from keras.optimizers.schedules import LearningRateSchedule
 

@@ -448,6 +448,12 @@ class LeRaC(CurriculumLogs, keras.callbacks.Callback):
             steps = range(2 * self.resolved_duration(epochs or 1, steps_per_epoch) * per_unit + 1)
         return plot_lerac(self, model, steps, path, steps_per_epoch, title, epochs=epochs)
 
+    @classmethod
+    def from_config(cls, config):
+        # keras.callbacks.Callback has no from_config: without it a serialized LeRaC cannot be
+        # deserialized.
+        return cls(**config)
+
     def get_config(self):
         return {
             "duration": self.duration,

@@ -64,7 +64,8 @@ def lerac_scales(log_ratios, elapsed, k, update="exponential", c=10.0):
     """Per-group learning-rate multipliers eta_j^(l) / eta^(0) of LeRaC (`keras.ops`).
 
     With r_j = eta_j^(0) / eta^(0) (so `log_ratios` = ln r_j <= 0) and p = min(l / k, 1):
-    - "exponential", paper Eq. 8: eta_j^(l) = eta_j^(0) * c^((l/k)(log_c eta^(0) - log_c eta_j^(0))),
+    - "exponential", paper Eq. 8:
+      eta_j^(l) = eta_j^(0) * c^((l/k)(log_c eta^(0) - log_c eta_j^(0))),
       which is r_j^(1 - p): the base c cancels out of Eq. 8.
     - "linear", paper Table 5: eta_j^(0) + p (eta^(0) - eta_j^(0)), i.e. 1 - (1 - p)(1 - r_j).
     - "stepwise", the x c rule of the authors' code: each group's rate is multiplied by c once
