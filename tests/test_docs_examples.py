@@ -34,7 +34,7 @@ import pytest
 import tensorflow as tf
 
 import keras_curriculum as kc
-from recipes.models import small_cnn
+from keras_curriculum_recipes.models import small_cnn
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PAGES = ["README.md"] + sorted(

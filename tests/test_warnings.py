@@ -16,7 +16,7 @@ import pytest
 import tensorflow as tf
 
 import keras_curriculum as kc
-from recipes.models import small_cnn
+from keras_curriculum_recipes.models import small_cnn
 
 EPOCHS = 10
 LOGGERS = ("", "tensorflow", "jax", "absl", "keras")
