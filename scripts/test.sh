@@ -1,14 +1,26 @@
 #!/usr/bin/env bash
-# The README's test command: sets up .venv, then runs the whole suite on the TensorFlow and
-# JAX backends and the torch-capable part on PyTorch. Extra arguments go to pytest.
+# The README's test command: sets up .venv, lints with ruff, then runs the whole suite on the
+# TensorFlow and JAX backends and the torch-capable part on PyTorch. Extra arguments go to pytest.
+# Usage: bash scripts/test.sh [--fast] [pytest arguments]
+#   --fast: the TensorFlow backend only, without the tests marked `slow` (a few minutes).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# `ruff format --check` joins the lint once the tree has been formatted with `ruff format .`.
+CHECK_FORMAT=0
+fast=0
+if [ "${1:-}" = "--fast" ]; then fast=1; shift; fi
 bash scripts/setup.sh --data
 export PYTHONHASHSEED=0 TF_CPP_MIN_LOG_LEVEL=2
 status=0
-for backend in tensorflow jax torch; do
+echo "=== ruff ==="
+.venv/bin/ruff check . || status=1
+if [ "$CHECK_FORMAT" = 1 ]; then .venv/bin/ruff format --check . || status=1; fi
+backends=(tensorflow jax torch)
+if [ $fast = 1 ]; then backends=(tensorflow); fi
+for backend in "${backends[@]}"; do
   echo "=== pytest, KERAS_BACKEND=$backend ==="
   marker=()
+  if [ $fast = 1 ]; then marker=(-m "not slow"); fi
   if [ "$backend" = torch ]; then marker=(-m "not no_torch"); fi
   set +e
   KERAS_BACKEND=$backend .venv/bin/python -m pytest -q -n 2 "${marker[@]}" "$@"
