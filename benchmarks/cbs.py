@@ -18,6 +18,7 @@ import time
 
 import keras
 from keras import ops
+from keras_curriculum_recipes.models import resnet18
 
 from benchmarks.harness import Variant
 from benchmarks.harness import compare
@@ -28,7 +29,6 @@ from keras_curriculum.cbs import add_smoothing
 from keras_curriculum.cbs import bypass_epoch
 from keras_curriculum.cbs import bypass_sigma
 from keras_curriculum.cbs import smoothing_layers
-from keras_curriculum_recipes.models import resnet18
 
 
 class CondSmoothing(GaussianSmoothing):

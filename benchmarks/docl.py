@@ -18,10 +18,10 @@ import argparse
 import keras
 import numpy as np
 import tensorflow as tf
+from keras_curriculum_recipes import models
 
 from benchmarks import harness
 from keras_curriculum.docl import DoCL
-from keras_curriculum_recipes import models
 
 
 def _model(args, metrics):

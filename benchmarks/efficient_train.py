@@ -22,6 +22,7 @@ import time
 
 import keras
 import tensorflow as tf
+from keras_curriculum_recipes.models import small_cnn
 
 from benchmarks.harness import _device
 from benchmarks.harness import print_json
@@ -31,7 +32,6 @@ from keras_curriculum.efficient_train import Stage
 from keras_curriculum.efficient_train import compute_fraction
 from keras_curriculum.efficient_train import paper_stages
 from keras_curriculum.efficient_train.frequency_crop import low_frequency_crop
-from keras_curriculum_recipes.models import small_cnn
 
 
 def model_for(args):

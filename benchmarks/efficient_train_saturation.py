@@ -25,6 +25,7 @@ import statistics
 
 import keras
 import tensorflow as tf
+from keras_curriculum_recipes.models import small_cnn
 
 from benchmarks.efficient_train import fit_seconds
 from benchmarks.harness import _device
@@ -34,7 +35,6 @@ from keras_curriculum.efficient_train import EfficientTrain
 from keras_curriculum.efficient_train import Stage
 from keras_curriculum.efficient_train import compute_fraction
 from keras_curriculum.efficient_train import paper_stages
-from keras_curriculum_recipes.models import small_cnn
 
 
 def model_for(args):

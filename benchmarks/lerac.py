@@ -10,10 +10,14 @@ timed against itself in the same rounds: the noise floor to read the other ratio
 import argparse
 
 import keras
+from keras_curriculum_recipes.models import resnet18
+from keras_curriculum_recipes.models import small_cnn
 
 import keras_curriculum as kc
-from benchmarks.harness import Variant, compare, print_json, synthetic_images
-from keras_curriculum_recipes.models import resnet18, small_cnn
+from benchmarks.harness import Variant
+from benchmarks.harness import compare
+from benchmarks.harness import print_json
+from benchmarks.harness import synthetic_images
 
 MODELS = {
     "small_cnn": (lambda: small_cnn((28, 28, 1), 10), (28, 1)),

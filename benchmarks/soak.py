@@ -51,12 +51,12 @@ import time
 import keras
 import numpy as np
 import tensorflow as tf
+from keras_curriculum_recipes.models import small_cnn
 
 import keras_curriculum as kc
 from benchmarks.harness import TraceCounter
 from benchmarks.harness import _device
 from benchmarks.harness import synthetic_images
-from keras_curriculum_recipes.models import small_cnn
 
 
 def rss_mb():

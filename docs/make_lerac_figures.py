@@ -6,10 +6,10 @@
 import os
 
 import keras
+from keras_curriculum_recipes.models import resnet18
 
 import keras_curriculum as kc
 from keras_curriculum import plot_lerac
-from keras_curriculum_recipes.models import resnet18
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 

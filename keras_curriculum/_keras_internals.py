@@ -21,7 +21,7 @@ What lives here:
 """
 
 import sys
-from typing import Callable
+from collections.abc import Callable
 from typing import NamedTuple
 
 import keras

@@ -54,7 +54,8 @@ def _lerac_cbs(recipe, seed, epochs):
 
 def _docl(recipe, seed, epochs):
     docl = kc.DoCL(seed=seed, **recipe.docl_arguments(epochs))
-    return Arm(recipe.build_model(), docl.apply(recipe.train_examples(), batch_size=recipe.batch_size),
+    train = docl.apply(recipe.train_examples(), batch_size=recipe.batch_size)
+    return Arm(recipe.build_model(), train,
                [docl])
 
 

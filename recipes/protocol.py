@@ -31,7 +31,8 @@ PAPER_NOTE = ("paper locations (Table, Sec., Eq., Alg.) are as quoted by issue 1
               "DESIGN.md: the stored paper texts end at their introductions, so they were not "
               "checked here (docs/protocol_sources.md)")
 
-_PAPER = r"(?:(?:LeRaC|CBS|DoCL|ET|ET\+\+|SepTr) )?(?:Table \d+|Sec\. \d+(?:\.\d+)*|Eq\. \d+|Alg\. \d+ l\. \d+(?:-\d+)?)"
+_PAPER = (r"(?:(?:LeRaC|CBS|DoCL|ET|ET\+\+|SepTr) )?"
+          r"(?:Table \d+|Sec\. \d+(?:\.\d+)*|Eq\. \d+|Alg\. \d+ l\. \d+(?:-\d+)?)")
 _LINES = r":\d+(?:-\d+)?"
 _PATH = r"[\w.][\w./-]*"
 _CODE = rf"[\w.-]+/[\w.-]+ {_PATH}{_LINES}(?:, (?:{_PATH})?{_LINES})*"

@@ -10,7 +10,7 @@ epochs shrink with its subsets, and a cycle of its cosine must still end where i
 """
 
 import math
-from typing import Callable
+from collections.abc import Callable
 from typing import NamedTuple
 
 import keras

@@ -15,8 +15,8 @@ import keras_curriculum as kc
 from .base import Recipe
 from .docl_protocol import docl_rows
 from .models import lstm_classifier
-from .protocol import ProtocolValue
 from .protocol import USER_SOURCE
+from .protocol import ProtocolValue
 from .protocol_regimes import ProtocolRegimes
 
 LERAC = "CroitoruAlin/LeRaC"

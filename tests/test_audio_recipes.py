@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
-
 from keras_curriculum_recipes import audio
 from keras_curriculum_recipes import compare
 from keras_curriculum_recipes import data

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from keras import layers
 from keras import ops
+from keras_versions import needs_keras
 
 import keras_curriculum as kc
 from keras_curriculum.cbs import GaussianSmoothing
@@ -21,7 +22,6 @@ from keras_curriculum.cbs import off_centre_mass
 from keras_curriculum.cbs import sigma_at_epoch
 from keras_curriculum.cbs import smoothing_layers
 from keras_curriculum.lerac import LeRaC
-from keras_versions import needs_keras
 
 from checks import assert_curve
 from checks import assert_same_recorded

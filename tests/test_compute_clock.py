@@ -10,9 +10,8 @@ import keras
 import numpy as np
 import pytest
 
-from keras_curriculum.efficient_train import plus_stages
-
 from keras_curriculum.efficient_train import compute_clock as clock
+from keras_curriculum.efficient_train import plus_stages
 
 PLUS_RESOLUTIONS = [96] * 2 + [160] * 4 + [224] * 4
 

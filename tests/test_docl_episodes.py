@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 
 from keras_curriculum.docl import CosineRestarts
-
 from keras_curriculum.docl import episodes
 
 

@@ -32,9 +32,9 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from keras_curriculum_recipes.models import small_cnn
 
 import keras_curriculum as kc
-from keras_curriculum_recipes.models import small_cnn
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PAGES = ["README.md"] + sorted(

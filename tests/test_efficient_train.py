@@ -10,6 +10,7 @@ import pytest
 import tensorflow as tf
 from keras import layers
 from keras import ops
+from keras_curriculum_recipes.models import small_cnn
 
 import keras_curriculum as kc
 from keras_curriculum._keras_internals import TFDataEqualization
@@ -22,7 +23,6 @@ from keras_curriculum.efficient_train import plus_stages
 from keras_curriculum.efficient_train import stage_of_epoch
 from keras_curriculum.efficient_train.frequency_crop import LowFrequencyCrop
 from keras_curriculum.efficient_train.frequency_crop import low_frequency_crop
-from keras_curriculum_recipes.models import small_cnn
 
 from checks import assert_curve
 from checks import rebuilt

@@ -5,12 +5,12 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from keras_curriculum_recipes.models import small_cnn
 
 import keras_curriculum as kc
 from keras_curriculum.efficient_train import PAPER_MAGNITUDES
 from keras_curriculum.efficient_train import paper_stages
 from keras_curriculum.efficient_train import plus_stages
-from keras_curriculum_recipes.models import small_cnn
 
 N, SIZE = 24, 16
 TABLE = [(2, 8, None), (1, 12, None), (2, None, None)]  # 8, 8, 12, 16, 16 px on 16 px images

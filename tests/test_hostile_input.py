@@ -14,7 +14,7 @@ that every weight is bit-identical to before the call.
 """
 
 import re
-from typing import Callable
+from collections.abc import Callable
 from typing import NamedTuple
 
 import keras
@@ -155,11 +155,14 @@ def _seed_and_clear():
 
 # LeRaC
 CASES += attacks("LeRaC", "duration", lambda v: lerac(duration=v), "duration", [0, -3, 1.0])
-CASES += attacks("LeRaC", "min_learning_rate", lambda v: lerac(min_learning_rate=v), "number", [0.0, -1e-6],
+CASES += attacks("LeRaC", "min_learning_rate", lambda v: lerac(min_learning_rate=v), "number",
+                 [0.0, -1e-6],
                  optional=True)  # None: 1e-5 x the first group's rate
-CASES += attacks("LeRaC", "max_learning_rate", lambda v: lerac(max_learning_rate=v), "number", [0.0, -1.0],
+CASES += attacks("LeRaC", "max_learning_rate", lambda v: lerac(max_learning_rate=v), "number",
+                 [0.0, -1.0],
                  optional=True)
-CASES += case("LeRaC-min_learning_rate-above-max_learning_rate", lambda: lerac(min_learning_rate=1e-2, max_learning_rate=1e-3),
+CASES += case("LeRaC-min_learning_rate-above-max_learning_rate",
+              lambda: lerac(min_learning_rate=1e-2, max_learning_rate=1e-3),
               ValueError, "`min_learning_rate`")
 CASES += attacks("LeRaC", "unit", lambda v: lerac(unit=v), "choice")
 CASES += attacks("LeRaC", "c", lambda v: lerac(c=v), "number", [1.0, 0.5])
@@ -541,9 +544,11 @@ FIT_CASES = [
          "`groups`"),
     Case("LeRaC-groups-callable-returns-names", lerac_fit(groups=lambda m: [["conv"], ["head"]]),
          TypeError, "`groups`"),
-    Case("LeRaC-max_learning_rate-above-optimizer-rate", lerac_fit(max_learning_rate=1.0), ValueError,
+    Case("LeRaC-max_learning_rate-above-optimizer-rate", lerac_fit(max_learning_rate=1.0),
+         ValueError,
          "`max_learning_rate`"),
-    Case("LeRaC-min_learning_rate-above-optimizer-rate", lerac_fit(min_learning_rate=0.5), ValueError,
+    Case("LeRaC-min_learning_rate-above-optimizer-rate", lerac_fit(min_learning_rate=0.5),
+         ValueError,
          "`min_learning_rate`"),
     Case("LeRaC-optimizer-learning_rate-nan", lerac_fit(learning_rate=NAN), ValueError,
          "`learning_rate`"),

@@ -12,8 +12,6 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
-
-import keras_curriculum as kc
 from keras_curriculum_recipes import cifar
 from keras_curriculum_recipes import cli
 from keras_curriculum_recipes import compare
@@ -25,6 +23,8 @@ from keras_curriculum_recipes import tiny_imagenet
 from keras_curriculum_recipes.image_classification import step_decay
 from keras_curriculum_recipes.models import resnet18
 from keras_curriculum_recipes.models import wide_resnet
+
+import keras_curriculum as kc
 
 # The recipes' own tests: scripts/test_floor.sh leaves them out (-m "not recipes").
 pytestmark = pytest.mark.recipes

@@ -4,10 +4,10 @@ import keras
 import numpy as np
 import pytest
 from keras import layers
+from keras_curriculum_recipes.models import resnet18
 
 import keras_curriculum as kc
 from keras_curriculum.lerac import layer_groups
-from keras_curriculum_recipes.models import resnet18
 
 
 def names(groups):

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 from keras import layers
 from keras import ops
+from keras_versions import needs_keras
 
 import keras_curriculum as kc
 from keras_curriculum import plot_lerac
 from keras_curriculum.lerac import schedules
-from keras_versions import needs_keras
 
 from checks import assert_curve
 from checks import assert_same_recorded

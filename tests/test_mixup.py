@@ -3,7 +3,6 @@
 import numpy as np
 import pytest
 import tensorflow as tf
-
 from keras_curriculum_recipes import mixup
 
 

@@ -17,7 +17,6 @@ import textwrap
 
 import pytest
 import setuptools
-
 from keras_curriculum_recipes import Recipe
 from keras_curriculum_recipes import cli
 from keras_curriculum_recipes import registry
@@ -234,7 +233,7 @@ def test_the_defaults_a_recipe_inherits(user_dir):
     with pytest.raises(TypeError):  # class-level defaults are read-only, shared by every recipe
         recipe.cbs["sigma"] = 0.5
     with pytest.raises(TypeError, match="set `steps_per_epoch` in `__init__`"):
-        cli.recipe_class("user_defaults:Unknown")().steps_per_epoch
+        _ = cli.recipe_class("user_defaults:Unknown")().steps_per_epoch
 
 
 @pytest.mark.parametrize("spec, message", [

@@ -5,7 +5,6 @@ import os
 
 import numpy as np
 import pytest
-
 from keras_curriculum_recipes import cli
 from keras_curriculum_recipes import compare
 from keras_curriculum_recipes import data

@@ -13,9 +13,6 @@ import keras
 import numpy as np
 import pytest
 import tensorflow_datasets as tfds
-
-import keras_curriculum as kc
-from keras_curriculum.lerac import layer_groups
 from keras_curriculum_recipes import cli
 from keras_curriculum_recipes import compare
 from keras_curriculum_recipes import data
@@ -25,6 +22,9 @@ from keras_curriculum_recipes import models
 from keras_curriculum_recipes import registry
 from keras_curriculum_recipes import text
 from keras_curriculum_recipes.rotten_tomatoes import RottenTomatoes
+
+import keras_curriculum as kc
+from keras_curriculum.lerac import layer_groups
 
 # The recipes' own tests: scripts/test_floor.sh leaves them out (-m "not recipes").
 pytestmark = pytest.mark.recipes

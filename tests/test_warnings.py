@@ -14,9 +14,9 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from keras_curriculum_recipes.models import small_cnn
 
 import keras_curriculum as kc
-from keras_curriculum_recipes.models import small_cnn
 
 EPOCHS = 10
 LOGGERS = ("", "tensorflow", "jax", "absl", "keras")
@@ -120,7 +120,8 @@ def test_a_normal_run_emits_no_warning_that_plain_training_does_not(method, plai
 
 # What shows, in the epoch logs, that every part of the curriculum acted within the 10 epochs.
 ACTED = {
-    "lerac": lambda h: h["lerac_lr_last"][0] < 1e-5 and h["lerac_lr_last"][-1] == pytest.approx(0.05),
+    "lerac": lambda h: (h["lerac_lr_last"][0] < 1e-5
+                        and h["lerac_lr_last"][-1] == pytest.approx(0.05)),
     "cbs_sigma_decay": lambda h: h["cbs_sigma"][0] > 0.4 and h["cbs_active_layers"][-1] == 0,
     "efficient_train": lambda h: h["et_height"] == [8] * 3 + [12] * 3 + [16] * 4,
     "docl": lambda h: sorted(set(h["docl_fraction"])) == [0.25, 0.5, 1.0],

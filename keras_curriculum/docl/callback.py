@@ -12,9 +12,9 @@ import keras
 import numpy as np
 
 from keras_curriculum import _keras_internals as internals
+from keras_curriculum import _tf_data
 from keras_curriculum._fit_guard import FitGuard
 from keras_curriculum._host import to_numpy
-from keras_curriculum import _tf_data
 from keras_curriculum._tf_data import short_epochs
 from keras_curriculum._tf_data import zip_with_fixed_cardinality
 from keras_curriculum._validation import check_bool
@@ -23,8 +23,6 @@ from keras_curriculum._validation import check_int
 from keras_curriculum._validation import check_number
 from keras_curriculum._validation import check_path
 from keras_curriculum._validation import take_renamed
-from keras_curriculum.durations import check_duration
-from keras_curriculum.epoch_logs import CurriculumLogs
 from keras_curriculum.docl import checks
 from keras_curriculum.docl import plan as docl_plan
 from keras_curriculum.docl import resume
@@ -38,6 +36,8 @@ from keras_curriculum.docl.rates import host_rates
 from keras_curriculum.docl.scores import sample_subset
 from keras_curriculum.docl.state import ExampleState
 from keras_curriculum.docl.summaries import ScoreSummaries
+from keras_curriculum.durations import check_duration
+from keras_curriculum.epoch_logs import CurriculumLogs
 
 _RENAMED = {"k_min": "min_fraction", "gamma_k": "fraction_decay"}
 _CONFIG = ("warmup_epochs", "episode_epochs", "tau", "gamma", "fraction_decay", "min_fraction",

@@ -17,7 +17,8 @@ so step j of an epoch holds `order[j * batch_size : (j + 1) * batch_size]`. Two 
   examples in the same order on every pass (no reshuffling inside it).
 
 Features may be an array or tensor, or a dict of them (multi-input models); labels are one
-array or tensor. The dataset reports a fixed cardinality (the batches of a full pass) so that Keras never
+array or tensor. The dataset reports a fixed cardinality (the batches of a full pass) so that Keras
+never
 infers, and then enforces, the length of a shorter first epoch; a shorter epoch simply ends
 early (see `_tf_data.zip_with_fixed_cardinality`).
 """

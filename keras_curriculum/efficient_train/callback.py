@@ -13,7 +13,6 @@ from keras_curriculum._validation import check_callable
 from keras_curriculum._validation import check_choice
 from keras_curriculum._validation import check_int
 from keras_curriculum._validation import check_number
-from keras_curriculum.epoch_logs import CurriculumLogs
 from keras_curriculum.efficient_train import batch_plan
 from keras_curriculum.efficient_train import pipeline
 from keras_curriculum.efficient_train import saturation as batch_saturation
@@ -26,6 +25,7 @@ from keras_curriculum.efficient_train.stages import normalize_stages
 from keras_curriculum.efficient_train.stages import paper_stages
 from keras_curriculum.efficient_train.stages import plus_stages
 from keras_curriculum.efficient_train.stages import stage_of_epoch
+from keras_curriculum.epoch_logs import CurriculumLogs
 
 
 def _check_value_range(value_range):
@@ -107,7 +107,8 @@ class EfficientTrain(CurriculumLogs, keras.callbacks.Callback):
     Args:
         stages: list of `Stage(epochs, size, magnitude)` rows (tuples or dicts accepted):
             epochs >= 1 per stage (a 0-epoch stage is a `ValueError`; the presets `paper` and
-            `plus` drop the stages that round to 0 epochs in a short run, with a warning); size an int, `(height, width)` or None for full size;
+            `plus` drop the stages that round to 0 epochs in a short run, with a warning); size an
+            int, `(height, width)` or None for full size;
             magnitude in [0, 10] or None for no augmentation. `fit` must run exactly
             sum(epochs) epochs (`et.epochs`).
         image_size: int or `(height, width)`, the full image size, checked against the dataset;

@@ -30,7 +30,8 @@ class _StageFields(NamedTuple):
 class Stage(_StageFields):
     """One row of an EfficientTrain table: `epochs` at `size` with RandAugment `magnitude`.
 
-    `epochs` is an int >= 1 (a stage of 0 epochs is refused: it would never act); `size` an int, a `(height, width)` pair (kept as given) or None
+    `epochs` is an int >= 1 (a stage of 0 epochs is refused: it would never act); `size` an int, a
+    `(height, width)` pair (kept as given) or None
     (the full image); `magnitude` a RandAugment magnitude on the 0..10 scale, or None for no
     augmentation. The fields are checked here, so a bad row fails where it is written.
     """

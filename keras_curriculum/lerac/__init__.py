@@ -1,6 +1,6 @@
 """LeRaC: learning-rate curriculum (Croitoru et al., IJCV 2024).
 
-- `schedules`: the rate math (Eq. 8, Table 5, the stepwise update of the authors' code), pure functions of the step.
+- `schedules`: the rate math (Eq. 8, Table 5, the authors' stepwise update), pure functions.
 - `layer_groups`: the layer groups, input side first (depth in the graph, patterns, callables).
 - `rate_scaling`: per-group rates inside an unchanged optimizer (through the patch registry).
 - `LeRaC`: the callback; `plot_lerac`: its rates per group against the step.
