@@ -136,12 +136,13 @@ def prepare(method, recipe, seed, epochs):
     then given the optimizer, loss and validation data of its regime (`with_regime`).
 
     `conventional_<regime>` is conventional training in that regime of the recipe."""
-    base, regime = split_arm(recipe, method)
+    base = split_arm(method)
     if base not in _PREPARE:
         raise ValueError(f"Unknown method {method!r}. Available: {', '.join(available())}")
     if base not in supported(recipe):
         raise ValueError(f"Recipe {recipe.name!r} does not support method {method!r}. "
                          f"It supports: {', '.join(supported(recipe))}")
+    regime = method[len(CONVENTIONAL_PREFIX):] if base != method else recipe.regime_of(method)
     return with_regime(recipe, _PREPARE[base](recipe, seed, epochs), regime, seed, epochs)
 
 
@@ -150,12 +151,12 @@ def prepare(method, recipe, seed, epochs):
 CONVENTIONAL_PREFIX = "conventional_"
 
 
-def split_arm(recipe, method):
-    """`(method, regime name)` of an arm: `conventional_docl` -> ("conventional", "docl")."""
-    regime = method[len(CONVENTIONAL_PREFIX):] if method.startswith(CONVENTIONAL_PREFIX) else None
-    if regime and method not in _PREPARE:
-        return "conventional", regime
-    return method, recipe.regime_of(method)
+def split_arm(method):
+    """The method an arm runs: `conventional_docl` (conventional training in the "docl"
+    regime) runs "conventional"."""
+    if method.startswith(CONVENTIONAL_PREFIX) and method not in _PREPARE:
+        return "conventional"
+    return method
 
 
 def arm_names(recipe, methods):
