@@ -17,6 +17,12 @@ from keras_curriculum.efficient_train import saturation as batch_saturation
 from keras_curriculum.efficient_train.frequency_crop import low_frequency_crop
 
 UNKNOWN_STEPS = 2**62  # an epoch with no known length never ends inside one iterator
+IN_EVALUATION = (
+    "EfficientTrain: the dataset from `et.apply` is training data, augmented and down-sampled "
+    "for the current stage, and `fit` is evaluating on it (`validation_data`): validation "
+    "would run at the stage's resolution. Prepare validation data with "
+    "`et.evaluation_data(dataset, batch_size)` (full size, no augmentation)."
+)
 
 
 class Source(NamedTuple):
@@ -61,9 +67,12 @@ def build(et, dataset, batch_size=None, drop_remainder=False):
             raise ValueError(f"`stages` sizes must not exceed the image size {full}. "
                              f"Received a stage of size {size}")
     et._dataset_size = full
+    et._applied += 1
     if et._epoch is None:
         et._epoch = tf.Variable(-1, dtype=tf.int64, trainable=False)
         et._steps = tf.Variable(UNKNOWN_STEPS, dtype=tf.int64, trainable=False)
+        # 1 while `fit` validates: training batches read then would be the stage's.
+        et._evaluating = tf.Variable(0, dtype=tf.int64, trainable=False)
     batches = int(dataset.cardinality())
     if batches >= 0 and not batched:
         batches = batch_saturation.epoch_steps(batches, batch_size, drop_remainder)
@@ -90,6 +99,7 @@ def build(et, dataset, batch_size=None, drop_remainder=False):
     aug_of_stage = tf.constant(aug_of_stage, tf.int32)
     size_of_stage = tf.constant(size_of_stage, tf.int32)
     epoch_var, steps_var, outside = et._epoch, et._steps, len(et.stages)
+    evaluating = et._evaluating
     batch_var = et._batch_var
 
     def switch(index, functions, images):
@@ -107,7 +117,9 @@ def build(et, dataset, batch_size=None, drop_remainder=False):
         # Read when the iterator pulls its first batch, after `on_epoch_begin` of the epoch
         # it starts in; later batches are placed by their index, not by the variable, so
         # prefetching cannot shift them into the wrong epoch.
-        start, steps = epoch_var.read_value(), steps_var.read_value()
+        check = tf.debugging.Assert(tf.equal(evaluating.read_value(), 0), [IN_EVALUATION])
+        with tf.control_dependencies([check]):
+            start, steps = epoch_var.read_value(), steps_var.read_value()
 
         def stage_of(batch_index):
             epoch = tf.clip_by_value(start + batch_index // steps, 0, len(et._table) - 1)
@@ -139,6 +151,20 @@ def build(et, dataset, batch_size=None, drop_remainder=False):
         # `flat_map` forgets the length; `fit` needs it for its epoch ends and progress bar.
         out = out.apply(tf.data.experimental.assert_cardinality(batches))
     return out.prefetch(tf.data.AUTOTUNE)
+
+
+def evaluation(et, dataset, batch_size=None, drop_remainder=False):
+    """`dataset` at full size, without augmentation, batched as `build` batches it."""
+    import tensorflow as tf
+
+    drop_remainder = check_bool("drop_remainder", drop_remainder)
+    batched, _ = check_dataset(et, dataset, batch_size)
+    if not batched:
+        dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
+    # float32 like the training batches, so the model sees one input dtype.
+    as_float = dataset.map(lambda images, *rest: (tf.cast(images, tf.float32),) + rest,
+                           num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return as_float.prefetch(tf.data.AUTOTUNE)
 
 
 def saturation_source(et, dataset, batched, batch_size, drop_remainder, batches):
