@@ -72,3 +72,75 @@ def test_scaled_float_rate_resumed_inside_a_stage_first_epoch(tmp_path, kill_epo
               callbacks=[keras.callbacks.BackupAndRestore(backup, save_freq=1), et, rates])
     resumed = rates.rates + [float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))]
     np.testing.assert_allclose(resumed, reference[kill_epoch:], rtol=1e-6)
+
+
+# Item 6: validation data ---------------------------------------------------------------------
+
+AUGMENTED = [(1, 8, 5), (1, 12, 5)]  # never full size, always augmented
+
+
+def validation_source():
+    return tf.data.Dataset.from_tensor_slices((X[:12], Y[:12]))
+
+
+def test_evaluation_data_validates_at_full_size_without_augmentation():
+    et, model = kc.EfficientTrain(AUGMENTED, saturate=None, seed=0), tiny_model()
+    val = et.evaluation_data(validation_source(), batch_size=4)
+    history = model.fit(train_data(et), epochs=et.epochs, validation_data=val, verbose=0,
+                        callbacks=[et])
+    # The last validation is the model's loss on the full-size, un-augmented images.
+    plain = model.evaluate(validation_source().batch(4), verbose=0)
+    np.testing.assert_allclose(history.history["val_loss"][-1], plain, rtol=1e-6)
+    assert val.element_spec[0].dtype == tf.float32
+    assert val.element_spec[0].shape.as_list() == [None, 16, 16, 3]
+
+
+def test_training_form_refuses_to_be_validation_data():
+    et = kc.EfficientTrain(AUGMENTED, saturate=None, seed=0)
+    train, val = train_data(et), et.apply(validation_source(), batch_size=4)
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"et\.evaluation_data"):
+        tiny_model().fit(train, epochs=et.epochs, validation_data=val, verbose=0,
+                         callbacks=[et])
+    # Outside `fit` it is full size and un-augmented, and a later `fit` trains as usual.
+    model = tiny_model()
+    history = model.fit(train, epochs=et.epochs, verbose=0, callbacks=[et])
+    assert history.history["et_height"] == [8, 12]
+
+
+def test_training_form_as_validation_under_saturation_names_evaluation_data():
+    et = kc.EfficientTrain(STAGES, saturate="scaled")
+    train, val = train_data(et), et.apply(validation_source(), batch_size=4)
+    with pytest.raises(ValueError, match=r"called on 2 datasets.*et\.evaluation_data"):
+        tiny_model().fit(train, epochs=et.epochs, validation_data=val, verbose=0,
+                         callbacks=[et])
+
+
+def test_a_concurrent_fit_of_the_same_efficient_train_is_refused():
+    import threading
+
+    et = kc.EfficientTrain(STAGES, saturate=None)
+    train, model = train_data(et), tiny_model()
+    paused, resume, result = threading.Event(), threading.Event(), {}
+
+    class Pause(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            if epoch == 1:
+                paused.set()
+                assert resume.wait(300)
+
+    def first_fit():
+        try:
+            result["history"] = model.fit(train, epochs=et.epochs, verbose=0,
+                                          callbacks=[et, Pause()]).history
+        except Exception as error:  # noqa: BLE001 - reported below
+            result["error"] = error
+
+    thread = threading.Thread(target=first_fit)
+    thread.start()
+    assert paused.wait(300)
+    with pytest.raises(RuntimeError, match="EfficientTrain is already used by a `fit`"):
+        tiny_model().fit(train, epochs=et.epochs, verbose=0, callbacks=[et])
+    resume.set()
+    thread.join()
+    assert "error" not in result, result.get("error")
+    assert result["history"]["et_height"] == [8, 8, 16, 16]

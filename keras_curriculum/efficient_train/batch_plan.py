@@ -75,6 +75,13 @@ def stage_plan(et, mode, source, accumulation, rate, replicas):
                                             stage_sizes(et))
     steps = et.params.get("steps")
     if steps != source.batches:
+        if et._applied > 1:  # saturation plans from the last dataset `apply` prepared
+            raise ValueError(
+                f"`fit` runs {steps} steps per epoch and the last dataset given to `et.apply` "
+                f"has {source.batches} batches: `apply` was called on {et._applied} datasets, "
+                "and it prepares training data (the last one). Prepare validation data with "
+                "`et.evaluation_data(dataset, batch_size)`."
+            )
         message = (f"`fit` runs {steps} steps per epoch, not one pass of the dataset "
                    f"({source.batches} batches): do not pass `steps_per_epoch`.")
         if explicit:

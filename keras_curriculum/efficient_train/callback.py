@@ -9,6 +9,7 @@ import warnings
 import keras
 
 from keras_curriculum import _tf_data
+from keras_curriculum._fit_guard import FitGuard
 from keras_curriculum._validation import check_callable
 from keras_curriculum._validation import check_choice
 from keras_curriculum._validation import check_int
@@ -48,8 +49,13 @@ class EfficientTrain(CurriculumLogs, keras.callbacks.Callback):
     `keras.layers.RandAugment` at the stage's magnitude, then down-samples it to B by
     low-frequency cropping (`kc.low_frequency_crop`, `downsample="fft"`) or resizing
     (`keras.layers.Resizing`, Lanczos with antialiasing, `downsample="resize"`); the same object
-    passed as a callback tells that pipeline which epoch `fit` is in. Validation data is not
-    touched and runs at full resolution.
+    passed as a callback tells that pipeline which epoch `fit` is in.
+
+    Validation data: pass `fit` the dataset itself, or `et.evaluation_data(dataset,
+    batch_size)` (batched, float32 images like the training batches, full size, never
+    augmented). The training form from `apply` refuses to be read while `fit` validates (a
+    `tf.errors.InvalidArgumentError` naming `evaluation_data`): it would validate at the
+    resolution of the current stage.
 
     The stage of a batch is a function of the epoch at which its data iterator started (read
     once, lazily, when the first batch is pulled, i.e. after `on_epoch_begin`) and of the
@@ -131,7 +137,8 @@ class EfficientTrain(CurriculumLogs, keras.callbacks.Callback):
     ```python
     et = kc.EfficientTrain.paper(epochs=300, image_size=224)
     train = et.apply(train_ds)       # (images, labels), batched or not (then batch_size=)
-    model.fit(train, epochs=et.epochs, validation_data=val_ds, callbacks=[et])
+    val = et.evaluation_data(val_ds, batch_size=128)   # or val_ds itself
+    model.fit(train, epochs=et.epochs, validation_data=val, callbacks=[et])
     ```
 
     References:
@@ -156,7 +163,8 @@ class EfficientTrain(CurriculumLogs, keras.callbacks.Callback):
         self.max_batch_size = batch_saturation.normalize_max_batch_size(max_batch_size)
         self.verbose = check_int("verbose", verbose, 0, 2)
         self._table = stage_of_epoch(self.stages)
-        self._epoch = self._steps = self._dataset_size = None
+        self._epoch = self._steps = self._dataset_size = self._evaluating = None
+        self._applied = 0  # datasets given to `apply`
         self._source = self._batch_var = self._batching = self._batch_plan = None
         self._short_epochs = None
         self._stage_batches, self._batching_started = None, False
@@ -166,6 +174,7 @@ class EfficientTrain(CurriculumLogs, keras.callbacks.Callback):
         self._shuffle_seed = 0 if seed is None else int(seed)
         self._order_owner = None  # the curriculum whose batches `apply` was given (DoCL)
         self._composition_checked = True
+        self._guard = FitGuard("EfficientTrain")
 
     @classmethod
     def paper(cls, epochs=300, image_size=224, magnitudes=PAPER_MAGNITUDES, **kwargs):
@@ -233,6 +242,13 @@ class EfficientTrain(CurriculumLogs, keras.callbacks.Callback):
         """
         return pipeline.build(self, dataset, batch_size, drop_remainder, shuffle)
 
+    def evaluation_data(self, dataset, batch_size=None, drop_remainder=False):
+        """`dataset` for validation or `evaluate`: full size, no augmentation, float32 images.
+
+        Args: as `apply` (the same dataset formats and size checks).
+        """
+        return pipeline.evaluation(self, dataset, batch_size, drop_remainder)
+
     def augmentation(self, magnitude):
         """The layer that augments at `magnitude`: `augmenter(magnitude)`, or by default
         `keras.layers.RandAugment(value_range, num_ops, factor=magnitude / 10, seed)`."""
@@ -244,6 +260,14 @@ class EfficientTrain(CurriculumLogs, keras.callbacks.Callback):
     # Callback hooks -----------------------------------------------------------------------
 
     def on_train_begin(self, logs=None):
+        model = self._guard.claim(self)
+        try:
+            self._begin(model)
+        except Exception:
+            self._guard.release()
+            raise
+
+    def _begin(self, model):
         if self._epoch is None:
             raise ValueError("EfficientTrain: train on `et.apply(dataset)`; `apply` was never "
                              "called on this object.")
@@ -253,9 +277,10 @@ class EfficientTrain(CurriculumLogs, keras.callbacks.Callback):
                 f"`stages` cover {self.epochs} epochs but `fit` runs epochs={epochs}: pass "
                 "`epochs=et.epochs` (a resumed run keeps the same total)."
             )
-        self._check_model(self.model)
+        self._check_model(model)
         self._warn_if_full_size()
         self._composition_checked = False
+        self._evaluating.assign(0)  # a `fit` that raised while validating left it set
         self._steps.assign(self.params.get("steps") or pipeline.UNKNOWN_STEPS)
         batch_plan.plan_batches(self)
 
@@ -310,7 +335,16 @@ class EfficientTrain(CurriculumLogs, keras.callbacks.Callback):
                 stacklevel=3,
             )
 
+    def on_test_begin(self, logs=None):
+        if self._guard.model is not None:  # validation inside `fit`
+            self._evaluating.assign(1)
+
+    def on_test_end(self, logs=None):
+        if self._evaluating is not None:
+            self._evaluating.assign(0)
+
     def on_train_end(self, logs=None):
+        self._guard.release()
         if self._epoch is not None:
             self._epoch.assign(-1)
         if self._batching is not None and self._batching_started:

@@ -21,6 +21,13 @@ UNKNOWN_STEPS = 2**62  # an epoch with no known length never ends inside one ite
 SHUFFLE_BUFFER = 10_000  # examples held by `shuffle=True`: the whole of a small dataset
 _SEED_STRIDE = 1_000_003  # per-epoch shuffle seeds: seed * stride + epoch
 
+IN_EVALUATION = (
+    "EfficientTrain: the dataset from `et.apply` is training data, augmented and down-sampled "
+    "for the current stage, and `fit` is evaluating on it (`validation_data`): validation "
+    "would run at the stage's resolution. Prepare validation data with "
+    "`et.evaluation_data(dataset, batch_size)` (full size, no augmentation)."
+)
+
 
 class Source(NamedTuple):
     """What saturation needs to know of the training data: global batch, examples per pass."""
@@ -54,9 +61,12 @@ def build(et, dataset, batch_size=None, drop_remainder=False, shuffle=None):
             raise ValueError(f"`stages` sizes must not exceed the image size {full}. "
                              f"Received a stage of size {size}")
     et._dataset_size, et._order_owner = full, owner
+    et._applied += 1
     if et._epoch is None:
         et._epoch = tf.Variable(-1, dtype=tf.int64, trainable=False)
         et._steps = tf.Variable(UNKNOWN_STEPS, dtype=tf.int64, trainable=False)
+        # 1 while `fit` validates: training batches read then would be the stage's.
+        et._evaluating = tf.Variable(0, dtype=tf.int64, trainable=False)
     batches = int(dataset.cardinality())
     if batches >= 0 and not batched:
         batches = batch_saturation.epoch_steps(batches, batch_size, drop_remainder)
@@ -83,6 +93,7 @@ def build(et, dataset, batch_size=None, drop_remainder=False, shuffle=None):
     aug_of_stage = tf.constant(aug_of_stage, tf.int32)
     size_of_stage = tf.constant(size_of_stage, tf.int32)
     epoch_var, steps_var, outside = et._epoch, et._steps, len(et.stages)
+    evaluating = et._evaluating
     batch_var, shuffle_seed = et._batch_var, et._shuffle_seed
 
     def switch(index, functions, images):
@@ -100,7 +111,9 @@ def build(et, dataset, batch_size=None, drop_remainder=False, shuffle=None):
         # Read when the iterator pulls its first batch, after `on_epoch_begin` of the epoch
         # it starts in; later batches are placed by their index, not by the variable, so
         # prefetching cannot shift them into the wrong epoch.
-        start, steps = epoch_var.read_value(), steps_var.read_value()
+        check = tf.debugging.Assert(tf.equal(evaluating.read_value(), 0), [IN_EVALUATION])
+        with tf.control_dependencies([check]):
+            start, steps = epoch_var.read_value(), steps_var.read_value()
 
         def stage_of(batch_index):
             epoch = tf.clip_by_value(start + batch_index // steps, 0, len(et._table) - 1)
@@ -165,6 +178,20 @@ def shuffle_buffer(shuffle, batched, owner, examples):
             f"batching it. Received: shuffle={shuffle!r}"
         )
     return buffer
+
+
+def evaluation(et, dataset, batch_size=None, drop_remainder=False):
+    """`dataset` at full size, without augmentation, batched as `build` batches it."""
+    import tensorflow as tf
+
+    drop_remainder = check_bool("drop_remainder", drop_remainder)
+    batched, _ = check_dataset(et, dataset, batch_size)
+    if not batched:
+        dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
+    # float32 like the training batches, so the model sees one input dtype.
+    as_float = dataset.map(lambda images, *rest: (tf.cast(images, tf.float32),) + rest,
+                           num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return as_float.prefetch(tf.data.AUTOTUNE)
 
 
 def saturation_source(et, dataset, batched, batch_size, drop_remainder, batches, owner=None):
