@@ -54,9 +54,9 @@ _HOSTILE = {
                ("int", 3, ValueError)],
     "path": [("int", 5, TypeError), ("list", ["dir"], TypeError)],
 }
-# A duration (keras_curriculum.durations) takes an int count or a float fraction in (0, 1): any
-# other float is a value out of range.
-_HOSTILE["duration"] = _NOT_A_NUMBER + [("float", 2.5, ValueError), ("nan", NAN, ValueError),
+# A duration (keras_curriculum.durations) takes an int count or a float fraction in (0, 1): a
+# float >= 1 is a count of the wrong type (as for ints), NaN and infinities are out of range.
+_HOSTILE["duration"] = _NOT_A_NUMBER + [("float", 2.5, TypeError), ("nan", NAN, ValueError),
                                         ("+inf", INF, ValueError), ("-inf", -INF, ValueError)]
 _NONE_ERROR = {"int": TypeError, "number": TypeError, "bool": TypeError, "choice": ValueError,
                "duration": TypeError}
@@ -240,7 +240,7 @@ for function in (kc.gaussian_kernel, kc.off_centre_mass):
     CASES += attacks(where, "rank", lambda v, f=function: f(1.0, 3, v), "int", [0, 3])
 CASES += attacks("bypass_sigma", "kernel_size", lambda v: kc.bypass_sigma(v), "int", [0, 2])
 CASES += attacks("bypass_sigma", "rank", lambda v: kc.bypass_sigma(3, v), "int", [0, 3])
-CASES += attacks("bypass_sigma", "tolerance", lambda v: kc.bypass_sigma(3, 2, v), "number",
+CASES += attacks("bypass_sigma", "bypass_tolerance", lambda v: kc.bypass_sigma(3, 2, v), "number",
                  [1.0, -0.5], optional=True)
 CASES += attacks("sigma_at_epoch", "initial_sigma", lambda v: kc.sigma_at_epoch(v, 3), "number",
                  [-1.0])
@@ -257,7 +257,8 @@ CASES += attacks("bypass_epoch", "every", lambda v: kc.bypass_epoch(1.0, every=v
 CASES += attacks("bypass_epoch", "kernel_size", lambda v: kc.bypass_epoch(1.0, kernel_size=v),
                  "int", [0, 4])
 CASES += attacks("bypass_epoch", "rank", lambda v: kc.bypass_epoch(1.0, rank=v), "int", [3])
-CASES += attacks("bypass_epoch", "tolerance", lambda v: kc.bypass_epoch(1.0, tolerance=v),
+CASES += attacks("bypass_epoch", "bypass_tolerance",
+                 lambda v: kc.bypass_epoch(1.0, bypass_tolerance=v),
                  "number", [1.0], optional=True)
 
 # add_smoothing, smoothing_layers, SigmaDecay
