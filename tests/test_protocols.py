@@ -16,12 +16,6 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
-
-import keras_curriculum as kc
-from keras_curriculum.docl import episodes
-from keras_curriculum.docl.plan import subset_size
-from keras_curriculum.efficient_train import compute_clock as clock
-from keras_curriculum.efficient_train import plus_stages
 from keras_curriculum_recipes import cifar
 from keras_curriculum_recipes import cli
 from keras_curriculum_recipes import compare
@@ -40,28 +34,51 @@ from keras_curriculum_recipes.protocol import check_source
 from test_compute_clock import PLUS_RESOLUTIONS
 from test_compute_clock import official_plus_fractions
 
+from keras_curriculum.docl import episodes
+from keras_curriculum.docl.plan import subset_size
+from keras_curriculum.efficient_train import compute_clock as clock
+from keras_curriculum.efficient_train import plus_stages
+
 DOCS = os.path.join(os.path.dirname(__file__), os.pardir, "docs", "recipes_protocols.md")
 
 
 # Sources in the fixed form -------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("source", [
-    "Table 1", "Sec. 4.2", "Eq. 8", "Alg. 1 l. 5-7", "LeRaC Eq. 8", "DoCL Sec. 4",
-    "CroitoruAlin/LeRaC experiments/r18_experiments.py:54-56",
-    "CroitoruAlin/LeRaC experiments/r18_experiments.py:58, :64, train/resnet_train.py:47-48",
-    "LeRaC Sec. 4.2; CroitoruAlin/LeRaC data_handlers.py:41-45; pairlab/CBS data.py:32-36",
-    "not given; chosen: 40, because 95 % of the snippets have at most 34 words",
-    "set by the user",
-])
+@pytest.mark.parametrize(
+    "source",
+    [
+        "Table 1",
+        "Sec. 4.2",
+        "Eq. 8",
+        "Alg. 1 l. 5-7",
+        "LeRaC Eq. 8",
+        "DoCL Sec. 4",
+        "CroitoruAlin/LeRaC experiments/r18_experiments.py:54-56",
+        "CroitoruAlin/LeRaC experiments/r18_experiments.py:58, :64, train/resnet_train.py:47-48",
+        "LeRaC Sec. 4.2; CroitoruAlin/LeRaC data_handlers.py:41-45; pairlab/CBS data.py:32-36",
+        "not given; chosen: 40, because 95 % of the snippets have at most 34 words",
+        "set by the user",
+    ],
+)
 def test_fixed_source_forms_are_accepted(source):
     assert check_source(source) == source
 
 
-@pytest.mark.parametrize("source", [
-    "", "paper", "Table 1 (recalled)", "LeRaC code", "CroitoruAlin/LeRaC r18_experiments.py",
-    "not given", "not given; chosen: 3", "DoCL Sec. 4 and the code", "Table 1;Eq. 8",
-])
+@pytest.mark.parametrize(
+    "source",
+    [
+        "",
+        "paper",
+        "Table 1 (recalled)",
+        "LeRaC code",
+        "CroitoruAlin/LeRaC r18_experiments.py",
+        "not given",
+        "not given; chosen: 3",
+        "DoCL Sec. 4 and the code",
+        "Table 1;Eq. 8",
+    ],
+)
 def test_other_sources_are_refused(source):
     with pytest.raises(ValueError, match="`source` must be"):
         check_source(source)
@@ -77,9 +94,16 @@ def test_a_row_without_a_source_or_with_an_unsourced_official_value_is_refused()
 
 
 def test_the_official_protocol_switches_only_the_rows_that_differ():
-    rows = [ProtocolValue("lerac.update", "exponential", "LeRaC Eq. 8", official="stepwise",
-                          official_source="CroitoruAlin/LeRaC train/resnet_train.py:82-86"),
-            ProtocolValue("lerac.duration", 5, "CroitoruAlin/LeRaC experiments/r18_experiments.py:58")]
+    rows = [
+        ProtocolValue(
+            "lerac.update",
+            "exponential",
+            "LeRaC Eq. 8",
+            official="stepwise",
+            official_source="CroitoruAlin/LeRaC train/resnet_train.py:82-86",
+        ),
+        ProtocolValue("lerac.duration", 5, "CroitoruAlin/LeRaC experiments/r18_experiments.py:58"),
+    ]
     assert Protocol(rows, "paper").section("lerac") == {"update": "exponential", "duration": 5}
     official = Protocol(rows, "official")
     assert official.section("lerac") == {"update": "stepwise", "duration": 5}
@@ -107,9 +131,9 @@ def _protocols_of(name):
 
 
 @pytest.mark.parametrize("name", protocol_docs.built_in_names())
-def test_print_protocol_gives_every_value_a_source_without_loading_data(name, capsys,
-                                                                          tmp_path,
-                                                                          monkeypatch):
+def test_print_protocol_gives_every_value_a_source_without_loading_data(
+    name, capsys, tmp_path, monkeypatch
+):
     # No data set is on this machine (TFDS reads an empty folder): building a recipe would
     # fail, printing its protocol must not.
     monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path))
@@ -142,7 +166,8 @@ def test_docs_are_the_generated_protocol_tables():
         committed = handle.read()
     assert committed == protocol_docs.render(), (
         "docs/recipes_protocols.md is stale: run python -m "
-        "keras_curriculum_recipes.protocol_docs docs/recipes_protocols.md")
+        "keras_curriculum_recipes.protocol_docs docs/recipes_protocols.md"
+    )
 
 
 # The recipes read their protocol -------------------------------------------------------------
@@ -150,8 +175,9 @@ def test_docs_are_the_generated_protocol_tables():
 
 def _cifar(cls=cifar.Cifar10, batch_size=8, **kwargs):
     with tfds.testing.mock_data(num_examples=16):
-        return cls(train_size=16, model="wrn", wrn_depth=10, wrn_width=1, batch_size=batch_size,
-                   **kwargs)
+        return cls(
+            train_size=16, model="wrn", wrn_depth=10, wrn_width=1, batch_size=batch_size, **kwargs
+        )
 
 
 def _rate_at(optimizer, step):
@@ -165,9 +191,14 @@ def test_cifar_reads_its_protocol(protocol):
     steps = recipe.steps_per_epoch
     assert steps == 2 and recipe.augment is False  # no augmentation (item 1)
     # The LeRaC code's WRN on CIFAR-100: lowest rate 1e-8 after 7 events, once per epoch.
-    assert recipe.lerac == {"duration": 7, "min_learning_rate": 1e-8, "c": 10.0,
-                            "update": "exponential" if protocol == "paper" else "stepwise",
-                            "base_schedule": "multiply", "steps_per_epoch": steps}
+    assert recipe.lerac == {
+        "duration": 7,
+        "min_learning_rate": 1e-8,
+        "c": 10.0,
+        "update": "exponential" if protocol == "paper" else "stepwise",
+        "base_schedule": "multiply",
+        "steps_per_epoch": steps,
+    }
     # LeRaC's regime: / 10 from the code's (1-based) epochs 38, 68, 98 of 200.
     lerac_arm = recipe.regime("default", 200).optimizer([steps] * 200, [])
     rates = [_rate_at(lerac_arm, s) for s in (37 * steps - 1, 37 * steps, 67 * steps, 97 * steps)]
@@ -182,12 +213,14 @@ def test_cifar_reads_its_protocol(protocol):
 
 
 def test_tiny_imagenet_decays_at_the_code_epochs_and_raises_lerac_rates_four_times_an_epoch(
-        tmp_path):
-    from test_image_recipes import _write_tiny_imagenet
+    tmp_path,
+):
     from keras_curriculum_recipes import tiny_imagenet
+    from test_image_recipes import _write_tiny_imagenet
 
-    recipe = tiny_imagenet.TinyImageNet(data_dir=_write_tiny_imagenet(tmp_path), batch_size=4,
-                                        protocol="official")
+    recipe = tiny_imagenet.TinyImageNet(
+        data_dir=_write_tiny_imagenet(tmp_path), batch_size=4, protocol="official"
+    )
     steps = recipe.steps_per_epoch
     optimizer = recipe.optimizer(100)
     # The code's 1-based epochs 33, 63, 93 of 100 (item 4; it used to be 18, 32, 48).
@@ -226,15 +259,28 @@ def test_fashion_mnist_sets_what_its_protocol_rows_say():
 
 def test_each_curriculum_gets_the_conventional_arm_of_its_regime():
     recipe = _cifar()
-    names = methods_lib.arm_names(recipe, ["conventional", "lerac", "cbs", "docl",
-                                           "efficient_train"])
-    assert names == ["conventional", "conventional_cbs", "conventional_docl", "lerac", "cbs",
-                     "docl", "efficient_train"]
+    names = methods_lib.arm_names(
+        recipe, ["conventional", "lerac", "cbs", "docl", "efficient_train"]
+    )
+    assert names == [
+        "conventional",
+        "conventional_cbs",
+        "conventional_docl",
+        "lerac",
+        "cbs",
+        "docl",
+        "efficient_train",
+    ]
     references = {m: methods_lib.reference(recipe, m, names) for m in names}
-    assert references == {"conventional": None, "conventional_cbs": None,
-                          "conventional_docl": None, "lerac": "conventional",
-                          "cbs": "conventional_cbs", "docl": "conventional_docl",
-                          "efficient_train": "conventional"}
+    assert references == {
+        "conventional": None,
+        "conventional_cbs": None,
+        "conventional_docl": None,
+        "lerac": "conventional",
+        "cbs": "conventional_cbs",
+        "docl": "conventional_docl",
+        "efficient_train": "conventional",
+    }
     assert methods_lib.arm_names(recipe, ["docl"]) == ["docl"]  # no baseline asked for
 
 
@@ -250,13 +296,15 @@ class TinyDoclRecipe(SgdRegimes, Recipe):
     @classmethod
     def protocol_rows(cls, **options):
         code = "CroitoruAlin/LeRaC experiments/r18_experiments.py:39-43"
-        return [ProtocolValue("momentum", 0.9, code),
-                ProtocolValue("learning_rate", 0.1, code),
-                ProtocolValue("weight_decay", 1e-3, code),
-                ProtocolValue("decay_epochs", (34, 64, 94), code),
-                ProtocolValue("epochs", 200, code),
-                ProtocolValue("docl:weight_decay", 1e-3, "tianyizhou/DoCL docl.py:66"),
-                *docl_protocol.docl_rows(0.1, "tianyizhou/DoCL docl.py:57")]
+        return [
+            ProtocolValue("momentum", 0.9, code),
+            ProtocolValue("learning_rate", 0.1, code),
+            ProtocolValue("weight_decay", 1e-3, code),
+            ProtocolValue("decay_epochs", (34, 64, 94), code),
+            ProtocolValue("epochs", 200, code),
+            ProtocolValue("docl:weight_decay", 1e-3, "tianyizhou/DoCL docl.py:66"),
+            *docl_protocol.docl_rows(0.1, "tianyizhou/DoCL docl.py:57"),
+        ]
 
     def __init__(self, n=16, batch_size=4, protocol="paper"):
         self.protocol_table = type(self).protocol(protocol)
@@ -270,8 +318,11 @@ class TinyDoclRecipe(SgdRegimes, Recipe):
         return keras.Sequential([keras.Input((len(self.x),)), keras.layers.Dense(3)])
 
     def train_dataset(self, seed, image_size=None):
-        return tf.data.Dataset.from_tensor_slices((self.x, self.y)).shuffle(
-            64, seed=seed).batch(self.batch_size, drop_remainder=True)
+        return (
+            tf.data.Dataset.from_tensor_slices((self.x, self.y))
+            .shuffle(64, seed=seed)
+            .batch(self.batch_size, drop_remainder=True)
+        )
 
     def train_examples(self):
         return self.x, self.y
@@ -341,33 +392,36 @@ def test_docl_pipeline_mixes_each_batch_as_numpy_with_the_own_example_dominant()
     seen = []
     for b, (x, y) in enumerate(arm.train.as_numpy_iterator()):
         # Before training DoCL feeds the examples in order: batch b holds 4b .. 4b + 3.
-        rows = x[:, 4 * b:4 * b + 4]
+        rows = x[:, 4 * b : 4 * b + 4]
         own = np.diag(rows)
         lam = float(own.max())
         assert np.all(own >= 0.5) and np.allclose(own[own < 1], lam, atol=1e-6)
-        partner = [int(np.argmax(np.where(np.arange(4) == i, -1, r))) if r[i] < 1 else i
-                   for i, r in enumerate(rows)]
+        partner = [
+            int(np.argmax(np.where(np.arange(4) == i, -1, r))) if r[i] < 1 else i
+            for i, r in enumerate(rows)
+        ]
         assert sorted(partner) == list(range(4))
-        ref_x, ref_y = mixup.mixup_reference(recipe.x[4 * b:4 * b + 4], recipe.y[4 * b:4 * b + 4],
-                                             lam, partner, 3)
+        ref_x, ref_y = mixup.mixup_reference(
+            recipe.x[4 * b : 4 * b + 4], recipe.y[4 * b : 4 * b + 4], lam, partner, 3
+        )
         np.testing.assert_allclose(x, ref_x, atol=1e-6)
         np.testing.assert_allclose(y, ref_y, atol=1e-6)
         # Each row's label peaks at its own example's class: DoCL identifies it by it.
-        assert np.all((y.argmax(-1) == recipe.y[4 * b:4 * b + 4]) | (lam == 1.0))
+        assert np.all((y.argmax(-1) == recipe.y[4 * b : 4 * b + 4]) | (lam == 1.0))
         seen.append(lam)
     assert len(set(np.round(seen, 5))) > 1
 
 
 def test_own_weight_is_the_larger_share_and_never_a_tie():
     lams = tf.constant([0.0, 0.2, 0.5, 0.7, 1.0])
-    np.testing.assert_allclose(mixup.own_weight(lams).numpy(),
-                               [1.0, 0.8, 0.5 + 1e-6, 0.7, 1.0], rtol=1e-6)
+    np.testing.assert_allclose(
+        mixup.own_weight(lams).numpy(), [1.0, 0.8, 0.5 + 1e-6, 0.7, 1.0], rtol=1e-6
+    )
 
 
 def test_docl_and_its_baseline_train_under_the_same_regime(tmp_path):
     recipe = TinyDoclRecipe()
-    rows = compare.compare(recipe, ["conventional", "docl"], range(1), 4, str(tmp_path),
-                           verbose=0)
+    rows = compare.compare(recipe, ["conventional", "docl"], range(1), 4, str(tmp_path), verbose=0)
     assert [r["method"] for r in rows] == ["conventional", "conventional_docl", "docl"]
     assert rows[2]["mcnemar_vs"] == "conventional_docl"
     with pytest.raises(ValueError, match="needs `epochs` >= 3"):
@@ -379,9 +433,15 @@ def test_docl_and_its_baseline_train_under_the_same_regime(tmp_path):
 
 def test_imagenet_plus_reads_its_schedule_on_the_compute_clock():
     with tfds.testing.mock_data(num_examples=8):
-        recipe = imagenet.ImageNetPlus(train_size=8, image_size=224, batch_size=4,
-                                       accumulation_steps=1, model="small_cnn", width=4,
-                                       test_size=4)
+        recipe = imagenet.ImageNetPlus(
+            train_size=8,
+            image_size=224,
+            batch_size=4,
+            accumulation_steps=1,
+            model="small_cnn",
+            width=4,
+            test_size=4,
+        )
     budget, steps = 200, recipe.steps_per_epoch
     arm = methods_lib.prepare("efficient_train", recipe, seed=0, epochs=budget)
     stages = plus_stages(budget, 224)
@@ -393,17 +453,23 @@ def test_imagenet_plus_reads_its_schedule_on_the_compute_clock():
     assert positions[-1] == pytest.approx(budget * steps, rel=0.003)
     official = official_plus_fractions(budget)
     for size in (96, 160, 224):
-        spent = sum(positions[i + 1] - positions[i]
-                    for i, r in enumerate(PLUS_RESOLUTIONS) if r == size) / positions[-1]
+        spent = (
+            sum(
+                positions[i + 1] - positions[i] for i, r in enumerate(PLUS_RESOLUTIONS) if r == size
+            )
+            / positions[-1]
+        )
         assert spent == pytest.approx(official[size], abs=0.003)
     # The optimizer reads the budget's warm-up + cosine at the clock.
     base = recipe.learning_rate(budget)
     for step in (bounds[1], bounds[2], bounds[6]):
-        expected = float(base(float(clock.compute_clock(step, schedule.stage_steps,
-                                                        schedule.stage_costs))))
+        expected = float(
+            base(float(clock.compute_clock(step, schedule.stage_steps, schedule.stage_costs)))
+        )
         assert _rate_at(arm.optimizer, int(step)) == pytest.approx(expected, rel=1e-4)
     # The conventional arm runs the budget itself on the same schedule, by step.
     conventional = methods_lib.prepare("conventional", recipe, seed=0, epochs=budget)
     assert conventional.epochs == budget
     assert _rate_at(conventional.optimizer, 50 * steps) == pytest.approx(
-        float(base(50 * steps)), rel=1e-5)
+        float(base(50 * steps)), rel=1e-5
+    )
