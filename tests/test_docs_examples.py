@@ -36,6 +36,8 @@ from keras_curriculum_recipes.models import small_cnn
 
 import keras_curriculum as kc
 
+pytestmark = pytest.mark.recipes  # needs the recipes package: not run on the Keras floor
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PAGES = ["README.md"] + sorted(
     os.path.relpath(p, ROOT) for p in glob.glob(os.path.join(ROOT, "docs", "*.md"))

@@ -5,6 +5,8 @@ import pytest
 import tensorflow as tf
 from keras_curriculum_recipes import mixup
 
+pytestmark = pytest.mark.recipes  # needs the recipes package: not run on the Keras floor
+
 
 def test_mix_batch_matches_numpy():
     rng = np.random.default_rng(0)

@@ -39,6 +39,8 @@ from keras_curriculum.docl.plan import subset_size
 from keras_curriculum.efficient_train import compute_clock as clock
 from keras_curriculum.efficient_train import plus_stages
 
+pytestmark = pytest.mark.recipes  # needs the recipes package: not run on the Keras floor
+
 DOCS = os.path.join(os.path.dirname(__file__), os.pardir, "docs", "recipes_protocols.md")
 
 

@@ -21,6 +21,8 @@ from keras_curriculum_recipes import Recipe
 from keras_curriculum_recipes import cli
 from keras_curriculum_recipes import registry
 
+pytestmark = pytest.mark.recipes  # needs the recipes package: not run on the Keras floor
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
