@@ -14,6 +14,7 @@ import keras
 import keras_curriculum as kc
 from keras_curriculum.efficient_train import paper_stages
 from keras_curriculum.efficient_train import plus_stages
+from keras_curriculum.efficient_train.stages import paper_stage_epochs
 
 from . import mixup as mixup_lib
 from .base import DEFAULT_REGIME
@@ -77,13 +78,17 @@ def efficient_train_stages(recipe, epochs):
     params = recipe.efficient_train or {}
     if params.get("schedule") == "plus":  # ET++: `epochs` is the compute budget
         return plus_stages(epochs, recipe.upscaled_size)
-    stages = paper_stages(epochs, recipe.upscaled_size)
-    sizes = params.get("sizes") or [s.size for s in stages]
-    magnitudes = params.get("magnitudes") or [None] * len(stages)
-    if len(sizes) != len(stages) or len(magnitudes) != len(stages):
+    if not params.get("sizes"):
+        return paper_stages(epochs, recipe.upscaled_size, params.get("magnitudes"))
+    # The recipe's own 5 sizes (and magnitudes) on the paper's stage lengths; stages that
+    # round to 0 epochs in a short run are dropped with paper_stages' warning.
+    lengths = paper_stage_epochs(epochs)
+    sizes, magnitudes = params["sizes"], params.get("magnitudes") or [None] * len(lengths)
+    if len(sizes) != len(lengths) or len(magnitudes) != len(lengths):
         raise ValueError(f"Recipe {recipe.name!r}: `efficient_train` sizes and magnitudes must "
-                         f"list {len(stages)} stages. Received: {params!r}")
-    return [kc.Stage(s.epochs, size, m) for s, size, m in zip(stages, sizes, magnitudes)]
+                         f"list {len(lengths)} stages. Received: {params!r}")
+    paper_stages(epochs, recipe.upscaled_size)  # its warning, if stages round to 0 epochs
+    return [kc.Stage(int(n), size, m) for n, size, m in zip(lengths, sizes, magnitudes) if n]
 
 
 def _efficient_train_callback(recipe, epochs, seed=None):

@@ -146,4 +146,5 @@ def test_crema_d_runs_lerac(tmp_path):
                               width=4)
     assert recipe.num_train == 8 and recipe.x_test.shape == (12, 18, 128, 1)
     compare.compare(recipe, ["conventional", "lerac"], range(1), 1, str(tmp_path), verbose=0)
-    assert _history(str(tmp_path))["lerac"]["lerac_lr_last"][0] == pytest.approx(1e-8, rel=1e-3)
+    # The audio protocol takes the CIFAR-10 ResNet-18 minimum of the official code: 1e-6.
+    assert _history(str(tmp_path))["lerac"]["lerac_lr_last"][0] == pytest.approx(1e-6, rel=1e-3)

@@ -518,12 +518,17 @@ def test_logs_reach_loggers(tmp_path):
     assert [int(row[active]) for row in rows[1:]] == [1, 1, 1, 0]
 
 
-@pytest.mark.parametrize("every", [2, 0.2])  # 0.2: a fifth of the 10-epoch fit, 2 epochs
-def test_plot_draws_sigma_per_epoch_and_marks_the_bypass(every, tmp_path, saved_plots):
+@pytest.mark.parametrize("every, sigmas, identity_from", [
+    # Staircase: 1, 1, 0.5, 0.5, ...: sigma halves every 2 epochs. Kernel 3, rank 2 is the
+    # identity below sigma 0.2455 (see above): epochs 4-5 (0.25) still smooth, 6 (0.125) not.
+    (2, [1.0, 1.0, 0.5, 0.5, 0.25, 0.25, 0.125, 0.125, 0.0625, 0.0625], 6),
+    # A fifth of the 10-epoch fit: the same halving every 2 epochs, on the paper's smooth curve
+    # 0.5 ** (e / 2), applied each epoch: 0.5 ** 2.5 = 0.177 < 0.2455 first at epoch 5.
+    (0.2, [0.5 ** (e / 2) for e in range(10)], 5),
+])
+def test_plot_draws_sigma_per_epoch_and_marks_the_bypass(every, sigmas, identity_from, tmp_path,
+                                                          saved_plots):
     decay = SigmaDecay(factor=0.5, every=every)
-    # 1, 1, 0.5, 0.5, ...: sigma halves every 2 epochs. Kernel 3, rank 2 is the identity below
-    # sigma 0.2455 (see above), so epochs 4-5 (0.25) still smooth and epoch 6 (0.125) does not.
-    sigmas = [1.0, 1.0, 0.5, 0.5, 0.25, 0.25, 0.125, 0.125, 0.0625, 0.0625]
     decay.plot(str(tmp_path / "method.png"), epochs=10)
     kc.plot(decay, str(tmp_path / "kc_plot.png"), epochs=10)
     assert len(saved_plots) == 2
@@ -531,7 +536,7 @@ def test_plot_draws_sigma_per_epoch_and_marks_the_bypass(every, tmp_path, saved_
         assert plot.title == "CBS: sigma x 0.5 every 2 epochs"
         assert (plot.xlabel, plot.ylabel) == ("epoch", "sigma")
         (curve,) = plot.curves
-        assert curve.label == "sigma (identity from epoch 6)"
+        assert curve.label == f"sigma (identity from epoch {identity_from})"
         assert_curve(curve, range(10), sigmas)
     # A layer built with sigma 2 and a 5-tap 1-D kernel: 2 * 0.5^(e // 2), never the identity
     # within 4 epochs (bypass_sigma(5, 1) = 0.256).
@@ -544,7 +549,8 @@ def test_plot_draws_sigma_per_epoch_and_marks_the_bypass(every, tmp_path, saved_
 
 @pytest.mark.parametrize("every, want", [
     (3, [0.8, 0.8, 0.8, 0.4, 0.4, 0.4, 0.2, 0.2]),
-    (0.25, [0.8, 0.8, 0.4, 0.4, 0.2, 0.2, 0.1, 0.1]),  # a quarter of the 8-epoch fit: 2 epochs
+    # A quarter of the 8-epoch fit: halving every 2 epochs on the smooth curve 0.8 * 0.5^(e/2).
+    (0.25, [0.8 * 0.5 ** (e / 2) for e in range(8)]),
 ])
 def test_decay_rebuilt_from_its_config_sets_the_same_sigmas(every, want):
     model = add_smoothing(tiny_convnet(), sigma=0.8)

@@ -16,6 +16,9 @@ The convention (one for every page):
 
       <!-- example: needs=model, dataset; replace `epochs=300` => `epochs=5` -->
 
+- A block a page tells the reader to save as a file (`<!-- file: my_recipes.py -->` before
+  its fence) is written to that file in the temporary directory, which is on `sys.path`, for
+  every block of its page: later blocks import it as the reader's would.
 - A block that cannot run offline (it needs a prepared data set) is skipped, with its reason:
 
       <!-- example: skip (needs the GLUE/RTE data set prepared under TFDS_DATA_DIR) -->
@@ -27,6 +30,7 @@ run. A block without a comment runs with the base namespace only.
 import glob
 import os
 import re
+import sys
 
 import keras
 import numpy as np
@@ -43,6 +47,7 @@ PAGES = ["README.md"] + sorted(
     os.path.relpath(p, ROOT) for p in glob.glob(os.path.join(ROOT, "docs", "*.md"))
 )
 MARKER = re.compile(r"<!--\s*example:(?P<body>.*?)-->", re.S)
+FILE_MARKER = re.compile(r"<!--\s*file:\s*(?P<name>[\w.]+)\s*-->")
 REPLACE = re.compile(r"replace\s+`(?P<old>[^`]+)`\s*=>\s*`(?P<new>[^`]*)`")
 NUM, SIZE, CLASSES, BATCH = 32, 32, 10, 16
 
@@ -119,10 +124,29 @@ def _blocks(page):
     return blocks
 
 
+def _files(page):
+    """`{file name: code}` of the blocks `page` tells the reader to save as files."""
+    with open(os.path.join(ROOT, page)) as f:
+        lines = f.read().split("\n")
+    files = {}
+    for index, line in enumerate(lines[:-1]):
+        match = FILE_MARKER.fullmatch(line.strip())
+        if match and lines[index + 1].strip() == "```python":
+            end = next(i for i in range(index + 2, len(lines)) if lines[i].strip() == "```")
+            files[match.group("name")] = "\n".join(lines[index + 2 : end])
+    return files
+
+
 def _parse(marker):
     """`(needs, replacements, skip reason)` of a marker body."""
     needs, replacements, skip = [], [], None
-    for part in (marker or "").split(";"):
+    body = (marker or "").strip()
+    if body.startswith("skip"):  # the whole body: a reason may hold semicolons
+        skip = re.fullmatch(r"skip\s*\((.+)\)", body, re.S)
+        if skip is None:
+            raise ValueError(f"A skip marker must give its reason: `skip (reason)`: {body!r}")
+        return needs, replacements, skip.group(1).strip()
+    for part in body.split(";"):
         part = part.strip()
         if not part:
             continue
@@ -165,4 +189,9 @@ def test_docs_example_runs(page, line, code, marker, tmp_path, monkeypatch):
     namespace = {"keras": keras, "kc": kc, "np": np, "tf": tf, "__name__": "__docs_example__"}
     namespace.update({name: FIXTURES[name]() for name in needs})
     monkeypatch.chdir(tmp_path)
+    files = _files(page)
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+        monkeypatch.delitem(sys.modules, name.removesuffix(".py"), raising=False)
+    monkeypatch.syspath_prepend(str(tmp_path))
     exec(compile(code, f"{page}:{line}", "exec"), namespace)  # noqa: S102 - the docs' own code

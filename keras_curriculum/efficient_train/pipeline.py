@@ -125,6 +125,10 @@ def build(et, dataset, batch_size=None, drop_remainder=False, shuffle=None):
             # Before `enumerate`, which places each example in its stage, and seeded by the
             # epoch the iterator starts in: a new order every epoch, the same after a resume.
             seed = tf.cast(shuffle_seed, tf.int64) * _SEED_STRIDE + start
+            # TensorFlow compares (graph seed, op seed) with `==` and fails on a tensor op
+            # seed when the graph seed is 0 (`set_random_seed(0)`); the order is fixed by
+            # `seed` alone, so this function's graph drops the inherited graph seed.
+            tf.compat.v1.get_default_graph().seed = None
             source = dataset.shuffle(buffer, seed=seed, reshuffle_each_iteration=False)
         ds = source.enumerate()
         if batched and not saturating:

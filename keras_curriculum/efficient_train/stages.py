@@ -84,6 +84,13 @@ def stage_magnitudes(magnitudes, count):
     return magnitudes
 
 
+def paper_stage_epochs(epochs=300):
+    """The epochs of each of the paper table's 5 stages in a run of `epochs` (0 for a stage
+    that rounds away): stage i ends after epoch int(epochs * (i + 1) / 5)."""
+    check_int("epochs", epochs, 1)
+    return np.diff([0] + [epochs * (i + 1) // 5 for i in range(5)]).astype(int)
+
+
 def paper_stages(epochs=300, image_size=224, magnitudes=PAPER_MAGNITUDES):
     """The EfficientTrain (ICCV 2023) table: 5 stages, B = 160,160,160,192,224, m = 1,3,5,7,9.
 
@@ -93,10 +100,8 @@ def paper_stages(epochs=300, image_size=224, magnitudes=PAPER_MAGNITUDES):
     stage without augmentation (sizes only). In a run of fewer than 5 epochs, stages that round
     to 0 epochs are dropped with a warning.
     """
-    check_int("epochs", epochs, 1)
     magnitudes = stage_magnitudes(magnitudes, len(PAPER_SIZES_224))
-    ends = [epochs * (i + 1) // 5 for i in range(5)]
-    lengths = np.diff([0] + ends)
+    lengths = paper_stage_epochs(epochs)
     rows = [(scale_size(b, image_size), m) for b, m in zip(PAPER_SIZES_224, magnitudes)]
     return _without_empty_stages(lengths, rows, f"paper_stages(epochs={epochs})")
 

@@ -178,7 +178,7 @@ class LeRaC(CurriculumLogs, keras.callbacks.Callback):
             )
         self.unit = check_choice("unit", unit, UNITS)
         self.c = check_number("c", c, low=1.0, low_open=True)
-        if update in schedules.DEPRECATED_UPDATES:
+        if isinstance(update, str) and update in schedules.DEPRECATED_UPDATES:
             import warnings
 
             warnings.warn(
@@ -200,6 +200,7 @@ class LeRaC(CurriculumLogs, keras.callbacks.Callback):
         self._fit_functions = None
         self._reusable = None  # (function before the fit, plan key, patched function)
         self._resolved = None  # (unit, k) of the last plan
+        self._epoch_steps = None  # steps per epoch of the last plan, if known
         self._guard = FitGuard("LeRaC")
         self._first_epoch = False
 
@@ -284,6 +285,7 @@ class LeRaC(CurriculumLogs, keras.callbacks.Callback):
         k = length.resolve_k(self.duration, unit, epochs, steps_per_epoch)
         update, c = self.update, self.c
         self._curriculum_steps = k * steps_per_unit
+        self._epoch_steps = steps_per_epoch
         self._resolved = (unit, k)
 
         def scales_fn(step):
@@ -403,7 +405,12 @@ class LeRaC(CurriculumLogs, keras.callbacks.Callback):
         rates of the epoch's last step."""
         if self._scaling is None:
             return {}
-        step = self._scaling.current_step() - 1
+        step = self._scaling.current_step()
+        if self._epoch_steps:
+            # On a dataset of unknown length Keras's TensorFlow loop counts one step more
+            # than it trains (the call that finds the data exhausted).
+            step = min(step, (epoch + 1) * self._epoch_steps)
+        step -= 1
         rates = self._scaling.group_rates_at(max(step, 0))
         logs = {"lerac_lr_first": float(rates[0]), "lerac_lr_last": float(rates[-1])}
         if self.log_groups:
