@@ -40,8 +40,10 @@ def step_decay(base_rate, epochs, steps_per_epoch, decay_epochs=DECAY_EPOCHS, of
     boundaries = []
     for epoch in decay_epochs:
         step = int(round(epoch * epochs / of_epochs)) * steps_per_epoch
-        if step > (boundaries[-1] if boundaries else 0):
-            boundaries.append(step)
+        # PiecewiseConstantDecay keeps a value up to and including its boundary: the first
+        # step of the decay epoch must already see the lower rate.
+        if step - 1 > (boundaries[-1] if boundaries else -1) and step > 0:
+            boundaries.append(step - 1)
     if not boundaries:
         return base_rate
     values = [base_rate / 10**i for i in range(len(boundaries) + 1)]

@@ -165,7 +165,9 @@ class StopAtEpochBegin(keras.callbacks.Callback):
 
 def fit(et, model, batched=False, callbacks=(), **kwargs):
     updates = Updates()
-    train = et.apply(source(batched)) if batched else et.apply(source(False), batch_size=4)
+    # Unshuffled, so a run on the batched source sees the same batches in the same order.
+    train = (et.apply(source(batched)) if batched
+             else et.apply(source(False), batch_size=4, shuffle=False))
     history = model.fit(train, epochs=et.epochs, verbose=0,
                         callbacks=[et, updates, *callbacks], **kwargs)
     return history.history, updates

@@ -138,15 +138,23 @@ def test_random_resized_crop_gives_the_requested_size_in_pixel_range():
 
 
 def test_step_decay_divides_by_ten_at_the_papers_fractions_of_the_run():
-    # The LeRaC code divides before its (1-based) epochs 35, 65, 95: Keras epochs 34, 64, 94.
+    def rates(schedule, steps):
+        return [float(keras.ops.convert_to_numpy(schedule(s))) for s in steps]
+
+    # The LeRaC code divides before its (1-based) epochs 35, 65, 95: from the first step of
+    # Keras epochs 34, 64, 94 (step 340 with 10 steps per epoch).
     schedule = step_decay(0.1, epochs=200, steps_per_epoch=10)
-    assert schedule.boundaries == [340, 640, 940]
-    np.testing.assert_allclose(schedule.values, [0.1, 0.01, 0.001, 1e-4])
-    # 4 epochs: 34/200 -> epoch 1, 64/200 -> epoch 1 (dropped), 94/200 -> epoch 2.
-    assert step_decay(0.1, epochs=4, steps_per_epoch=10).boundaries == [10, 20]
+    np.testing.assert_allclose(rates(schedule, [0, 339, 340, 639, 640, 939, 940, 1999]),
+                               [0.1, 0.1, 0.01, 0.01, 1e-3, 1e-3, 1e-4, 1e-4], rtol=1e-6)
+    # 4 epochs: 34/200 -> epoch 1, 64/200 -> epoch 1 (the same), 94/200 -> epoch 2.
+    schedule = step_decay(0.1, epochs=4, steps_per_epoch=10)
+    np.testing.assert_allclose(rates(schedule, [9, 10, 19, 20, 39]),
+                               [0.1, 0.01, 0.01, 1e-3, 1e-3], rtol=1e-6)
     assert step_decay(0.1, epochs=1, steps_per_epoch=10) == 0.1
     # Tiny ImageNet: epochs 32, 62, 92 of 100.
-    assert step_decay(0.1, 100, 10, (32, 62, 92), 100).boundaries == [320, 620, 920]
+    schedule = step_decay(0.1, 100, 10, (32, 62, 92), 100)
+    np.testing.assert_allclose(rates(schedule, [319, 320, 619, 620, 919, 920]),
+                               [0.1, 0.01, 0.01, 1e-3, 1e-3, 1e-4], rtol=1e-6)
 
 
 @pytest.mark.parametrize("recipe, multiple", [(cifar.Cifar10, 4), (tiny_imagenet.TinyImageNet, 8)])

@@ -180,6 +180,15 @@ def test_cbs_smooths_the_token_embeddings_before_the_first_lstm(tmp_path):
                                model.predict(tokens, verbose=0), atol=1e-5)
 
 
+def _assert_docl_samples(recipe, out):
+    (row,) = compare.compare(recipe, ["docl"], range(1), 3, out, verbose=0)
+    (result,) = json.load(open(os.path.join(out, "results.json")))
+    fractions = result["history"]["docl_fraction"]
+    assert 0.0 <= row["accuracy_mean"] <= 100.0 and len(fractions) == 3
+    # The paper's first episode draws k_0 = n examples (a weighted order of all of them).
+    assert all(0.0 < f <= 1.0 for f in fractions)
+
+
 def test_rotten_tomatoes_runs_in_the_runner(tmp_path):
     out = str(tmp_path / "rt")
     recipe = cli.load_recipe("rotten_tomatoes", train_size=128, batch_size=32,
@@ -189,14 +198,15 @@ def test_rotten_tomatoes_runs_in_the_runner(tmp_path):
     assert methods_lib.supported(recipe) == ("conventional", "lerac", "cbs", "lerac+cbs",
                                                  "docl")
     # lerac+cbs exercises both curricula (cbs and lerac alone are the same code, one callback less).
-    methods = ["conventional", "lerac+cbs", "docl"]
+    methods = ["conventional", "lerac+cbs"]
     rows = compare.compare(recipe, methods, range(1), 1, out, verbose=0)
     assert [r["method"] for r in rows] == methods
     results = {r["method"]: r for r in json.load(open(os.path.join(out, "results.json")))}
     assert all(0.0 <= r["accuracy"] <= 1.0 for r in results.values())
     assert results["lerac+cbs"]["history"]["cbs_sigma"] == [1.0]
     assert results["lerac+cbs"]["history"]["lerac_lr_last"][0] == pytest.approx(1e-7, rel=1e-4)
-    assert "docl_fraction" in results["docl"]["history"]
+    # DoCL's protocol needs 3 epochs: a warm start, a sampled epoch, its refresh pass.
+    _assert_docl_samples(recipe, str(tmp_path / "rt_docl"))
     with pytest.raises(SystemExit):
         cli.parse_args(["--recipe", "rotten_tomatoes", "--methods", "efficient_train"])
 
@@ -255,13 +265,13 @@ def test_lstm_pair_recipes_read_both_texts(recipe_class):
 def test_bert_recipe_runs_conventional_lerac_and_docl_in_the_runner(tmp_path):
     recipe = _mock(glue.RTE)
     assert cli.recipe_class(recipe.name) is glue.RTE
-    methods = ["conventional", "lerac", "docl"]
+    methods = ["conventional", "lerac"]
     rows = compare.compare(recipe, methods, range(1), 1, str(tmp_path), verbose=0)
     assert [r["method"] for r in rows] == methods
     results = {r["method"]: r for r in json.load(open(tmp_path / "results.json"))}
     assert all(0.0 <= r["accuracy"] <= 1.0 for r in results.values())
     assert results["lerac"]["history"]["lerac_lr_last"][0] == pytest.approx(1e-6, rel=1e-4)
-    assert "docl_fraction" in results["docl"]["history"]
+    _assert_docl_samples(recipe, str(tmp_path / "docl"))  # on BERT's dict inputs
 
 
 @pytest.mark.parametrize("recipe_class", [glue.QNLI, glue.BoolQ, glue.RTELstm, glue.QNLILstm,
