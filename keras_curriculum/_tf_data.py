@@ -41,11 +41,17 @@ _RAN_OUT_MESSAGE = "Your input ran out of data"
 _short_epoch_users = []
 
 
+def _is_our_filter(entry):
+    return entry[0] == "ignore" and entry[1] is not None and entry[1].pattern == _RAN_OUT_MESSAGE
+
+
 class _ShortEpochs:
     def __init__(self):
-        if not _short_epoch_users:
-            import warnings
+        import warnings
 
+        # Checked on every start, not only the first: a `warnings.catch_warnings` block that
+        # was entered before an earlier user started discards the filter when it exits.
+        if not any(_is_our_filter(f) for f in warnings.filters):
             warnings.filterwarnings("ignore", message=_RAN_OUT_MESSAGE)
         _short_epoch_users.append(self)
 
@@ -56,11 +62,7 @@ class _ShortEpochs:
         if not _short_epoch_users:
             import warnings
 
-            warnings.filters[:] = [
-                f for f in warnings.filters
-                if not (f[0] == "ignore" and f[1] is not None
-                        and f[1].pattern == _RAN_OUT_MESSAGE)
-            ]
+            warnings.filters[:] = [f for f in warnings.filters if not _is_our_filter(f)]
 
 
 def short_epochs():

@@ -62,7 +62,7 @@ def _epoch_recorder(docl, counter):
         def on_epoch_begin(self, epoch, logs=None):
             self._traces = counter.count
             if docl is not None:  # after DoCL's own on_epoch_begin: the epoch's order
-                self.orders.append(np.array(docl._order))
+                self.orders.append(np.array(docl._order.current_order()))
 
         def on_epoch_end(self, epoch, logs=None):
             self.traces_per_epoch.append(counter.count - self._traces)

@@ -126,3 +126,23 @@ ACTED = {
     "efficient_train": lambda h: h["et_height"] == [8] * 3 + [12] * 3 + [16] * 4,
     "docl": lambda h: sorted(set(h["docl_fraction"])) == [0.25, 0.5, 1.0],
 }
+
+
+def test_the_short_epoch_filter_survives_a_warnings_block_that_dropped_it():
+    # A curriculum left open (a fit that raised) started inside a `catch_warnings` block: the
+    # block's exit dropped its filter. The next curriculum to train must install it again.
+    from keras_curriculum import _tf_data
+
+    with warnings.catch_warnings():
+        leaked = _tf_data.short_epochs()
+    current = _tf_data.short_epochs()
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.warn("Your input ran out of data; interrupting training.", UserWarning)
+        assert [str(w.message) for w in caught] == []
+    finally:
+        current.close()
+        leaked.close()
+    with warnings.catch_warnings(record=True) as caught:  # and removed when both are done
+        warnings.warn("Your input ran out of data; interrupting training.", UserWarning)
+    assert len(caught) == 1
