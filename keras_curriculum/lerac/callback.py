@@ -359,13 +359,18 @@ class LeRaC(CurriculumLogs, keras.callbacks.Callback):
         # it must be made again to see the patch. A fit of the same model with the same
         # curriculum reuses the function the last one traced, if nothing has traced another
         # since (CBS's bypass, a `compile`): a retrace per `fit` costs more than short fits run.
+        # Only on TensorFlow: JAX keys its trace cache on the step's Python function (equal
+        # bound methods share it) as long as any jitted wrapper of it lives, so a function kept
+        # here would hand its trace, patched or not, to every later build: the end of the
+        # curriculum, CBS's bypass, a plain fit afterwards would all run a stale step.
         plain, key = model.train_function, self._function_key(scaling)
         cached = self._reusable
         if cached is not None and cached[0] is plain and cached[1] == key:
             model.train_function = cached[2]
         else:
             model.make_train_function(force=True)
-        self._fit_functions = (plain, key, model.train_function)
+        keep = keras.backend.backend() == "tensorflow"
+        self._fit_functions = (plain, key, model.train_function) if keep else None
 
     def _function_key(self, scaling):
         return (id(scaling.optimizer), self._curriculum_steps, scaling.hold_steps,
@@ -426,8 +431,8 @@ class LeRaC(CurriculumLogs, keras.callbacks.Callback):
             model = self._guard.model
             self._scaling.remove()
             self._scaling = None
-            plain, key, patched = self._fit_functions
-            if model.train_function is patched and plain is not None:
+            plain, key, patched = self._fit_functions or (None, None, None)
+            if patched is not None and model.train_function is patched and plain is not None:
                 # Nothing retraced during the fit: the function traced before it is unpatched.
                 model.train_function = plain
                 self._reusable = (plain, key, patched)
