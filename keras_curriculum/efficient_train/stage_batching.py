@@ -25,6 +25,7 @@ state (accumulation attribute, patch, traced function) is set again at the first
 
 import numbers
 
+import keras
 from keras import ops
 from keras.optimizers.schedules import LearningRateSchedule
 
@@ -149,6 +150,12 @@ class StageBatching:
 
     def finish(self):
         self._install(self._config(-1))
+        if keras.backend.backend() == "jax":
+            # JAX shares one trace between live wrappers of the step function with the same
+            # input shapes, whatever the optimizer's patch: the stages' functions must not
+            # outlive the fit, or a later plain fit at a stage's shapes would run its step.
+            user = self._functions.get(self._traced)
+            self._functions = {self._traced: user} if user is not None else {}
         internals.OptimizerPatches.of(self.optimizer).remove(OWNER)
         if _MARK in vars(self.optimizer):
             object.__delattr__(self.optimizer, _MARK)
