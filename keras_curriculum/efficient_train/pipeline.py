@@ -111,7 +111,13 @@ def build(et, dataset, batch_size=None, drop_remainder=False, shuffle=None):
         # Read when the iterator pulls its first batch, after `on_epoch_begin` of the epoch
         # it starts in; later batches are placed by their index, not by the variable, so
         # prefetching cannot shift them into the wrong epoch.
-        check = tf.debugging.Assert(tf.equal(evaluating.read_value(), 0), [IN_EVALUATION])
+        # Refusing clears the flag first: the `fit` this error aborts never reaches the
+        # `on_test_end` that would, and the next fit may read a batch before any callback runs
+        # (JAX builds an unbuilt model from one).
+        evaluated = tf.cond(tf.equal(evaluating.read_value(), 0),
+                            lambda: tf.constant(0, tf.int64),
+                            lambda: tf.identity(evaluating.assign(0, read_value=True)) + 1)
+        check = tf.debugging.Assert(tf.equal(evaluated, 0), [IN_EVALUATION])
         with tf.control_dependencies([check]):
             start, steps = epoch_var.read_value(), steps_var.read_value()
 
