@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The README's test command: sets up .venv, lints with ruff, then runs the whole suite on the
-# TensorFlow and JAX backends and the torch-capable part on PyTorch. Extra arguments go to pytest.
+# TensorFlow backend and the package's tests (not the recipes', marker `recipes`: they drive the
+# package through tf.data and the runner, the same code on every backend) on JAX and PyTorch
+# (there without the tests marked `no_torch`). Extra arguments go to pytest.
 # Usage: bash scripts/test.sh [--fast] [pytest arguments]
 #   --fast: the TensorFlow backend only, without the tests marked `slow` (a few minutes).
 set -euo pipefail
@@ -21,7 +23,8 @@ for backend in "${backends[@]}"; do
   echo "=== pytest, KERAS_BACKEND=$backend ==="
   marker=()
   if [ $fast = 1 ]; then marker=(-m "not slow"); fi
-  if [ "$backend" = torch ]; then marker=(-m "not no_torch"); fi
+  if [ "$backend" = jax ]; then marker=(-m "not recipes"); fi
+  if [ "$backend" = torch ]; then marker=(-m "not no_torch and not recipes"); fi
   set +e
   KERAS_BACKEND=$backend .venv/bin/python -m pytest -q -n 2 "${marker[@]}" "$@"
   rc=$?
