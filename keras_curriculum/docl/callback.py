@@ -16,7 +16,6 @@ from keras_curriculum import _tf_data
 from keras_curriculum._fit_guard import FitGuard
 from keras_curriculum._host import to_numpy
 from keras_curriculum._tf_data import short_epochs
-from keras_curriculum._tf_data import zip_with_fixed_cardinality
 from keras_curriculum._validation import check_bool
 from keras_curriculum._validation import check_choice
 from keras_curriculum._validation import check_int
@@ -31,9 +30,8 @@ from keras_curriculum.docl.buffer import LogitsReader
 from keras_curriculum.docl.cosine import CosineRestarts
 from keras_curriculum.docl.metric import DoCLLogits
 from keras_curriculum.docl.order import EpochOrder
-from keras_curriculum.docl.order import shuffled_range
+from keras_curriculum.docl.order import draw_epoch
 from keras_curriculum.docl.rates import host_rates
-from keras_curriculum.docl.scores import sample_subset
 from keras_curriculum.docl.state import ExampleState
 from keras_curriculum.docl.summaries import ScoreSummaries
 from keras_curriculum.durations import check_duration
@@ -256,14 +254,10 @@ class DoCL(CurriculumLogs, keras.callbacks.Callback):
                 epochs with this schedule raises a `ValueError` before its first step.
         """
         epochs = check_int("epochs", epochs, 1)
-        cycles = {}
-        for epoch in range(epochs):
-            plan = self.epoch_plan(epoch, epochs)
-            cycles[plan.episode] = cycles.get(plan.episode, 0) + self.steps_in_epoch(epoch, epochs)
-        schedule = CosineRestarts(
-            [max(cycles[key], 1) for key in sorted(cycles)], max_learning_rate,
-            min_learning_rate, max_decay, min_decay,
-        )
+        cycles = docl_plan.episode_steps([self.epoch_plan(e, epochs) for e in range(epochs)],
+                                         [self.steps_in_epoch(e, epochs) for e in range(epochs)])
+        schedule = CosineRestarts(cycles, max_learning_rate, min_learning_rate, max_decay,
+                                  min_decay)
         self._schedule_epochs[schedule] = epochs
         return schedule
 
@@ -291,8 +285,6 @@ class DoCL(CurriculumLogs, keras.callbacks.Callback):
             give it to `EfficientTrain.apply` (which recognises it and keeps its batches), but
             do not shuffle, filter, rebatch or repeat it: DoCL identifies examples by position.
         """
-        import tensorflow as tf
-
         batch_size = check_int("batch_size", batch_size, 1)
         drop_remainder = check_bool("drop_remainder", drop_remainder)
         source = sources.make_source(dataset, keys)
@@ -311,14 +303,9 @@ class DoCL(CurriculumLogs, keras.callbacks.Callback):
                                          self._seed)
         if self._metric is not None:
             self._metric.batch_size = self.batch_size
-        max_batches = sources.num_batches(source.length, batch_size, drop_remainder)
-        if streaming:
-            batches = source.batches(order.current_mask, order.window_permutation,
-                                     self.batch_size, self.drop_remainder, self.shuffle_window)
-        else:
-            batches = source.batches(order.current_order, self.batch_size, self.drop_remainder)
-        batches = zip_with_fixed_cardinality(batches, max_batches)
-        return _tf_data.mark_position_owned(batches.prefetch(tf.data.AUTOTUNE), self)
+        batches = sources.epoch_batches(source, order, batch_size, drop_remainder,
+                                        self.shuffle_window)
+        return _tf_data.mark_position_owned(batches, self)
 
     def metric(self):
         """The `DoCLLogits` metric to add to `compile(metrics=[...])` (one per DoCL)."""
@@ -361,18 +348,6 @@ class DoCL(CurriculumLogs, keras.callbacks.Callback):
         if self.log_dir and self._writer is None:
             self._writer = ScoreSummaries(self.log_dir)
 
-    def _check_metric_width(self):
-        """Once the metric is built: the state's logits get its width (or must match it)."""
-        width = self._metric.num_classes
-        if self._state.num_classes is None:
-            checks.check_labels(self._source.labels, width)
-            self._state.allocate_logits(width)
-        elif self._state.num_classes != width:
-            raise ValueError(
-                f"The saved DoCL state has {self._state.num_classes} classes and the model "
-                f"{width}."
-            )
-
     def on_epoch_begin(self, epoch, logs=None):
         model = self._guard.model
         if self._first_epoch:  # the epoch Keras starts (or resumes) this fit at
@@ -384,11 +359,8 @@ class DoCL(CurriculumLogs, keras.callbacks.Callback):
             if seed is not None:
                 self._seed = self._order.seed = seed
         plan = self.epoch_plan(epoch)
-        rng = np.random.default_rng([self._seed, epoch])
-        if plan.phase == "sample":
-            chosen = sample_subset(self._state.filled_scores(), plan.size, self.tau, rng)
-        else:
-            chosen = shuffled_range(self.num_examples, rng)
+        chosen = draw_epoch(plan, self._state, self.num_examples, self.tau,
+                            np.random.default_rng([self._seed, epoch]))
         if self.verbose and (self._plan is None or plan.size != self._plan.size):
             print(f"\nEpoch {epoch + 1}: DoCL trains on {plan.size} of {self.num_examples} "
                   f"examples ({plan.phase}).")
@@ -450,7 +422,8 @@ class DoCL(CurriculumLogs, keras.callbacks.Callback):
     def _drain(self):
         if self._reader.positions is None:
             self._reader.locate()
-            self._check_metric_width()
+            checks.check_metric_width(self._state, self._metric.num_classes,
+                                      self._source.labels)
         for step, logits, labels in self._reader.drain():
             index = self._order.examples_of_step(step, self.batch_size)[: len(logits)]
             if len(index) != len(logits):

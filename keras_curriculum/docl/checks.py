@@ -143,3 +143,14 @@ def check_fit(docl, model, metric, labels):
     if num_classes is not None:
         check_labels(labels, num_classes)
     return num_classes
+
+
+def check_metric_width(state, width, labels):
+    """Once the metric is built: the state's logits get its width (or must match it)."""
+    if state.num_classes is None:
+        check_labels(labels, width)
+        state.allocate_logits(width)
+    elif state.num_classes != width:
+        raise ValueError(
+            f"The saved DoCL state has {state.num_classes} classes and the model {width}."
+        )

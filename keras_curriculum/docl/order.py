@@ -7,6 +7,8 @@ Indices are int32 (int64 above 2**31 examples): 4 bytes per example of the epoch
 
 import numpy as np
 
+from keras_curriculum.docl.scores import sample_subset
+
 
 def index_dtype(num_examples):
     return np.int32 if num_examples < 2**31 else np.int64
@@ -89,3 +91,10 @@ class EpochOrder:
     def examples_of_step(self, step, batch_size):
         start = step * batch_size
         return self.order[start : start + batch_size]
+
+
+def draw_epoch(plan, state, num_examples, tau, rng):
+    """The examples an epoch of `plan` trains: sampled by score, or all of them shuffled."""
+    if plan.phase == "sample":
+        return sample_subset(state.filled_scores(), plan.size, tau, rng)
+    return shuffled_range(num_examples, rng)

@@ -162,3 +162,12 @@ def resolve_plan(warmup_epochs, episode_epochs, epochs=None, refresh=True):
     if episode_epochs == OFFICIAL:
         episode_epochs = official_episodes(epochs, warmup_epochs, refresh)
     return warmup_epochs, episode_epochs
+
+
+def episode_steps(plans, steps):
+    """The optimizer steps of each episode (the warm start first) of a fit whose epochs have
+    `plans` (`EpochPlan`s) and `steps` (steps per epoch): the cycles of DoCL's cosine."""
+    cycles = {}
+    for plan, count in zip(plans, steps):
+        cycles[plan.episode] = cycles.get(plan.episode, 0) + count
+    return [max(cycles[key], 1) for key in sorted(cycles)]

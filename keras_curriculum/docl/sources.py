@@ -28,6 +28,7 @@ import math
 import numpy as np
 
 from keras_curriculum._tf_data import tf
+from keras_curriculum._tf_data import zip_with_fixed_cardinality
 from keras_curriculum.docl.order import index_dtype
 
 MASK_CHUNK = 1024
@@ -271,3 +272,15 @@ def make_source(dataset, keys=None):
     if source.length == 0:
         raise ValueError("`dataset` is empty: DoCL needs at least one example.")
     return source
+
+
+def epoch_batches(source, order, batch_size, drop_remainder, shuffle_window):
+    """The `tf.data` batches of each epoch's examples in `order` (an `EpochOrder`), reported
+    as long as the full set's (shorter epochs end early)."""
+    if isinstance(source, StreamingSource):
+        batches = source.batches(order.current_mask, order.window_permutation, batch_size,
+                                 drop_remainder, shuffle_window)
+    else:
+        batches = source.batches(order.current_order, batch_size, drop_remainder)
+    max_batches = num_batches(source.length, batch_size, drop_remainder)
+    return zip_with_fixed_cardinality(batches, max_batches).prefetch(tf.data.AUTOTUNE)

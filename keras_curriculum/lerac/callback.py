@@ -15,7 +15,6 @@ from keras_curriculum._validation import check_fit_has_data
 from keras_curriculum._validation import check_int
 from keras_curriculum._validation import check_model
 from keras_curriculum._validation import check_number
-from keras_curriculum._validation import check_sequence
 from keras_curriculum._validation import take_renamed
 from keras_curriculum.durations import check_duration
 from keras_curriculum.durations import describe_duration
@@ -23,32 +22,13 @@ from keras_curriculum.epoch_logs import CurriculumLogs
 from keras_curriculum.lerac import layer_groups
 from keras_curriculum.lerac import length
 from keras_curriculum.lerac import schedules
+from keras_curriculum.lerac.layer_groups import check_groups
 from keras_curriculum.lerac.length import UNITS
 from keras_curriculum.lerac.rate_scaling import RateScaling
+from keras_curriculum.lerac.step_reuse import StepReuse
 
 _RENAMED = {"k": "duration", "lowest_lr": "min_learning_rate", "highest_lr": "max_learning_rate"}
 BASE_SCHEDULES = ("hold", "multiply")
-
-
-def _check_groups(groups):
-    """'depth', a callable, or a non-empty list whose entries are patterns or lists of them."""
-    if groups == "depth" or callable(groups):
-        return groups
-    if isinstance(groups, str):
-        raise ValueError(
-            "`groups` must be 'depth', a list of layer-name patterns or a callable. "
-            f"Received: groups={groups!r}"
-        )
-    for entry in check_sequence("groups", groups):
-        patterns = [entry] if isinstance(entry, str) else entry
-        if not isinstance(patterns, (list, tuple)) or not patterns or not all(
-            isinstance(p, str) for p in patterns
-        ):
-            raise TypeError(
-                "`groups` entries must be layer-name patterns (str) or non-empty lists of them. "
-                f"Received: groups={groups!r}"
-            )
-    return groups
 
 
 @keras.saving.register_keras_serializable(package="keras_curriculum")
@@ -189,7 +169,7 @@ class LeRaC(CurriculumLogs, keras.callbacks.Callback):
             )
             update = schedules.DEPRECATED_UPDATES[update]
         self.update = check_choice("update", update, schedules.LERAC_UPDATES)
-        self.groups = _check_groups(groups)
+        self.groups = check_groups(groups)
         self.base_schedule = check_choice("base_schedule", base_schedule, BASE_SCHEDULES)
         self.steps_per_epoch = check_int("steps_per_epoch", steps_per_epoch, 1, allow_none=True)
         self.log_groups = check_bool("log_groups", log_groups)
@@ -197,8 +177,7 @@ class LeRaC(CurriculumLogs, keras.callbacks.Callback):
         self._scaling = None
         self._curriculum_steps = None
         self._log_ratios = None
-        self._fit_functions = None
-        self._reusable = None  # (function before the fit, plan key, patched function)
+        self._steps = StepReuse()  # the compiled steps of its fits
         self._resolved = None  # (unit, k) of the last plan
         self._epoch_steps = None  # steps per epoch of the last plan, if known
         self._guard = FitGuard("LeRaC")
@@ -355,22 +334,7 @@ class LeRaC(CurriculumLogs, keras.callbacks.Callback):
         self._scaling, self._group_names = scaling, [group.name for group in groups]
         self._finish_if_over()
         self._first_epoch = True
-        # The compiled step is traced lazily with what the optimizer is at its first call, so
-        # it must be made again to see the patch. A fit of the same model with the same
-        # curriculum reuses the function the last one traced, if nothing has traced another
-        # since (CBS's bypass, a `compile`): a retrace per `fit` costs more than short fits run.
-        # Only on TensorFlow: JAX keys its trace cache on the step's Python function (equal
-        # bound methods share it) as long as any jitted wrapper of it lives, so a function kept
-        # here would hand its trace, patched or not, to every later build: the end of the
-        # curriculum, CBS's bypass, a plain fit afterwards would all run a stale step.
-        plain, key = model.train_function, self._function_key(scaling)
-        cached = self._reusable
-        if cached is not None and cached[0] is plain and cached[1] == key:
-            model.train_function = cached[2]
-        else:
-            model.make_train_function(force=True)
-        keep = keras.backend.backend() == "tensorflow"
-        self._fit_functions = (plain, key, model.train_function) if keep else None
+        self._steps.begin(model, self._function_key(scaling))
 
     def _function_key(self, scaling):
         return (id(scaling.optimizer), self._curriculum_steps, scaling.hold_steps,
@@ -431,14 +395,7 @@ class LeRaC(CurriculumLogs, keras.callbacks.Callback):
             model = self._guard.model
             self._scaling.remove()
             self._scaling = None
-            plain, key, patched = self._fit_functions or (None, None, None)
-            if patched is not None and model.train_function is patched and plain is not None:
-                # Nothing retraced during the fit: the function traced before it is unpatched.
-                model.train_function = plain
-                self._reusable = (plain, key, patched)
-            else:
-                self._reusable = None
-                model.make_train_function(force=True)
+            self._steps.end(model)
         self._guard.release()
 
     def plot(self, path, model=None, steps=None, steps_per_epoch=None, epochs=None,

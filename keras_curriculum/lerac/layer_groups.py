@@ -16,6 +16,7 @@ import keras
 
 from keras_curriculum import _keras_internals as internals
 from keras_curriculum._validation import check_model
+from keras_curriculum._validation import check_sequence
 
 
 class LayerGroup(NamedTuple):
@@ -179,3 +180,24 @@ def _finish(model, groups, how):
     if not result:
         raise ValueError(f"Model '{model.name}' has no trainable variables for LeRaC to schedule.")
     return result
+
+
+def check_groups(groups):
+    """'depth', a callable, or a non-empty list whose entries are patterns or lists of them."""
+    if groups == "depth" or callable(groups):
+        return groups
+    if isinstance(groups, str):
+        raise ValueError(
+            "`groups` must be 'depth', a list of layer-name patterns or a callable. "
+            f"Received: groups={groups!r}"
+        )
+    for entry in check_sequence("groups", groups):
+        patterns = [entry] if isinstance(entry, str) else entry
+        if not isinstance(patterns, (list, tuple)) or not patterns or not all(
+            isinstance(p, str) for p in patterns
+        ):
+            raise TypeError(
+                "`groups` entries must be layer-name patterns (str) or non-empty lists of them. "
+                f"Received: groups={groups!r}"
+            )
+    return groups
