@@ -54,17 +54,20 @@ class _ActivityProbe(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
+        self._read = True
         self.epoch_steps.append(0)
 
     def on_train_batch_end(self, batch, logs=None):
         self.epoch_steps[-1] += 1
         if self.lerac:
-            inside = False
-            for callback in self.lerac:
-                rates = callback.epoch_logs(self._epoch)
-                if rates and activity_lib.lerac_inside(rates["lerac_lr_first"],
-                                                       rates["lerac_lr_last"]):
-                    inside = True
+            inside = self._read and any(
+                activity_lib.lerac_inside(rates["lerac_lr_first"], rates["lerac_lr_last"])
+                for rates in (callback.epoch_logs(self._epoch) for callback in self.lerac)
+                if rates)
+            # The rates only rise towards the base rate: once a step is outside the curriculum,
+            # the rest of the epoch is too (read again from the next epoch's first step), which
+            # spares a read of the optimizer's step counter per step.
+            self._read = inside
             self.lerac_steps.append(inside)
 
 
