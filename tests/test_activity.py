@@ -134,3 +134,21 @@ def test_quick_main_job_every_arm_acts(tmp_path):
     assert low <= lerac["fraction"] <= high
     table = open(os.path.join(out, "table.md")).read()
     assert "INACTIVE" not in table and "4 epochs" in table
+
+
+# Run lengths -----------------------------------------------------------------------------------
+
+
+def test_run_lengths_of_the_main_job_and_of_a_recipe_with_a_paper_epoch_count():
+    assert FashionMNIST.run_length("quick") == {"epochs": 4, "seeds": 1, "train_size": 2000}
+    assert FashionMNIST.run_length("default") == {"epochs": 8, "seeds": 3}
+    assert FashionMNIST.run_length("paper") == {"epochs": 200, "seeds": 3}
+    cifar = cli.recipe_class("cifar10")
+    assert cifar.run_length("paper")["epochs"] == cifar.protocol()["epochs"]
+    with pytest.raises(ValueError, match="`length` must be one of"):
+        FashionMNIST.run_length("long")
+
+
+def test_length_paper_is_refused_for_a_recipe_without_a_paper_epoch_count(capsys):
+    assert cli.main(["--recipe", "rotten_tomatoes", "--length", "paper"]) == 2
+    assert "states no paper epoch count" in capsys.readouterr().err
