@@ -46,6 +46,11 @@ class Recipe(abc.ABC):
     - `optimizer(self, epochs)`: Adam, learning rate 1e-3.
     - `steps_per_epoch`: counted from `train_dataset(0)`.
     - `test_dataset(self, image_size=None)`: `test_arrays` in batches of 512.
+    - `validation_dataset(self, image_size=None)`: what `fit` validates on after every epoch
+      (the runner's accuracy-against-time curves); default `test_dataset`. A recipe whose
+      protocol is chosen on it returns a split held out of the training set instead.
+    - `run_length(cls, length, **options)` (classmethod): the `epochs`, `seeds` (and optionally
+      `train_size`) of `kc-recipes --length quick|default|paper`.
     - Method hyperparameters, read-only mappings passed to the package's objects: `lerac`
       (`kc.LeRaC`), `cbs` (`sigma` and `kernel_size` for `kc.add_smoothing`, `factor` and
       `every` for `kc.SigmaDecay`), `docl` (`kc.DoCL`), `efficient_train` (None, or `sizes`,
@@ -149,6 +154,35 @@ class Recipe(abc.ABC):
         import tensorflow as tf
 
         return tf.data.Dataset.from_tensor_slices(self.test_arrays(image_size)).batch(512)
+
+    def validation_dataset(self, image_size=None):
+        return self.test_dataset(image_size)
+
+    # `kc-recipes --length`: quick (a smoke run), default (the runner's usual run), paper (the
+    # papers' epoch counts: the protocol's `epochs` row, where the recipe has one).
+    LENGTHS = ("quick", "default", "paper")
+
+    @classmethod
+    def run_length(cls, length, **options):
+        """`{"epochs", "seeds"[, "train_size"]}` of a run of `length` (see `LENGTHS`).
+
+        Raises ValueError for a `paper` length the recipe cannot state (no `epochs` row).
+        """
+        if length not in cls.LENGTHS:
+            raise ValueError(f"`length` must be one of {cls.LENGTHS}. Received: {length!r}")
+        if length == "quick":
+            return {"epochs": 1, "seeds": 1}
+        if length == "default":
+            return {"epochs": 4, "seeds": 3}
+        protocol = options.pop("protocol", None) or "paper"
+        try:
+            table = cls.protocol(protocol, **options)
+        except TypeError:
+            table = {}
+        if "epochs" not in table:
+            raise ValueError(f"Recipe {cls.name!r} states no paper epoch count (no `epochs` "
+                             "row in its protocol): pass --epochs.")
+        return {"epochs": int(table["epochs"]), "seeds": 3}
 
     def train_examples(self):
         raise NotImplementedError(f"Recipe {self.name!r} defines no `train_examples()`, which "

@@ -3,6 +3,7 @@
 Prints the paper-style table and writes it with the runs' results, plots and TensorBoard logs.
 
     kc-recipes --recipe fashion_mnist --methods conventional,lerac --seeds 3 --epochs 4
+    kc-recipes --recipe fashion_mnist --length quick
     kc-recipes --recipe cifar10 --set model=wrn --set wrn_depth=28 --epochs 200
     kc-recipes --recipe mymodule:MyRecipe --epochs 1 --seeds 1
     kc-recipes --recipe cifar10 --print-protocol --protocol official
@@ -78,9 +79,20 @@ def parse_args(argv):
     parser.add_argument("--methods", default=None,
                         help=f"comma-separated, from {', '.join(METHODS)} "
                              "(default: every method the recipe supports)")
-    parser.add_argument("--seeds", type=int, default=3, help="number of seeds (>= 1)")
-    parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--length", default="default", choices=("quick", "default", "paper"),
+                        help="the run's length as the recipe defines it (`Recipe.run_length`): "
+                             "quick (a smoke run of about a minute on the main job), default, or "
+                             "paper (the papers' epoch counts); --epochs, --seeds and "
+                             "--train-size override its values")
+    parser.add_argument("--seeds", type=int, default=None,
+                        help="number of seeds (>= 1; default: the length's)")
+    parser.add_argument("--epochs", type=int, default=None,
+                        help="epochs (default: the length's)")
     parser.add_argument("--train-size", type=int, default=None)
+    parser.add_argument("--allow-inactive", action="store_true",
+                        help="keep an arm whose curriculum did not act in its run (by the "
+                             "thresholds of recipes/activity.py), marked INACTIVE, instead of "
+                             "refusing it")
     parser.add_argument("--set", dest="options", type=_recipe_option, action="append",
                         default=[], metavar="KEY=VALUE",
                         help="recipe constructor argument, repeatable (e.g. model=wrn, "
@@ -96,9 +108,9 @@ def parse_args(argv):
                         help="print the recipe's protocol, every value with its source, and "
                              "exit without loading data or training")
     args = parser.parse_args(argv)
-    if args.seeds < 1:
+    if args.seeds is not None and args.seeds < 1:
         parser.error(f"--seeds must be >= 1. Received: {args.seeds}")
-    if args.epochs < 1:
+    if args.epochs is not None and args.epochs < 1:
         parser.error(f"--epochs must be >= 1. Received: {args.epochs}")
     try:
         args.recipe_class = recipe_class(args.recipe)
@@ -138,9 +150,21 @@ def print_protocol(recipe_class, protocol, kwargs):
 def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
     kwargs = dict(args.options)
+    signature = inspect.signature(args.recipe_class)
+    if not args.print_protocol:
+        try:
+            length = args.recipe_class.run_length(
+                args.length, **{k: v for k, v in kwargs.items() if k != "protocol"},
+                **({"protocol": args.protocol} if args.protocol else {}))
+        except (ValueError, TypeError) as error:
+            print(f"error: --length {args.length}: {error}", file=sys.stderr)
+            return 2
+        if args.train_size is None and "train_size" in length and "train_size" not in kwargs:
+            args.train_size = length["train_size"]
+        args.epochs = args.epochs or length["epochs"]
+        args.seeds = args.seeds or length["seeds"]
     if args.train_size is not None:
         kwargs["train_size"] = args.train_size
-    signature = inspect.signature(args.recipe_class)
     if args.protocol is not None:
         if "protocol" not in signature.parameters:
             print(f"error: --protocol: recipe {args.recipe!r} has a single protocol (its "
@@ -162,8 +186,16 @@ def main(argv=None):
         print(f"error: {error}", file=sys.stderr)
         return 2
     from . import compare  # imports Keras: only once a recipe is to run
+    from .activity import InactiveArm
 
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     out = args.out or os.path.join("runs", recipe.name, stamp)
-    compare.compare(recipe, args.methods, range(args.seeds), args.epochs, out, args.verbose)
+    print(f"[{recipe.name}] --length {args.length}: {args.epochs} epochs, {args.seeds} seed(s)",
+          flush=True)
+    try:
+        compare.compare(recipe, args.methods, range(args.seeds), args.epochs, out, args.verbose,
+                        allow_inactive=args.allow_inactive)
+    except InactiveArm as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 3
     return 0

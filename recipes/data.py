@@ -36,11 +36,14 @@ def _read_idx(path, offset):
         return np.frombuffer(handle.read(), np.uint8, offset=offset)
 
 
-def fashion_mnist(train_size=None, seed=0):
+def fashion_mnist(train_size=None, seed=0, validation_size=None):
     """Fashion-MNIST from the Debian package's IDX files: `((x_train, y_train), (x_test, y_test))`.
 
     Images are float32 in [0, 1] with shape `(n, 28, 28, 1)`, labels int32. `train_size` takes a
     class-stratified random subset of the 60,000 training images (the test set stays whole).
+    `validation_size` (a multiple of 10) also returns a class-stratified validation split drawn
+    from the training images left out of the training subset, never from the test set:
+    `((x_train, y_train), (x_val, y_val), (x_test, y_test))`.
     """
     files = {
         "x_train": ("train-images-idx3-ubyte.gz", 16),
@@ -56,15 +59,31 @@ def fashion_mnist(train_size=None, seed=0):
     x_test = arrays["x_test"].reshape(-1, 28, 28, 1).astype("float32") / 255.0
     y_train = arrays["y_train"].astype("int32")
     y_test = arrays["y_test"].astype("int32")
+    rng = np.random.default_rng(seed)
+    rest = np.arange(len(x_train))
     if train_size is not None and train_size < len(x_train):
-        rng = np.random.default_rng(seed)
         per_class = train_size // 10
         keep = np.concatenate(
             [rng.choice(np.flatnonzero(y_train == c), per_class, replace=False) for c in range(10)]
         )
         keep = rng.permutation(keep)
-        x_train, y_train = x_train[keep], y_train[keep]
-    return (x_train, y_train), (x_test, y_test)
+        rest = np.setdiff1d(rest, keep)
+    else:
+        keep = rest
+        rest = np.arange(0)
+    if validation_size is None:
+        return (x_train[keep], y_train[keep]), (x_test, y_test)
+    per_class = validation_size // 10
+    held = [np.flatnonzero(y_train[rest] == c) for c in range(10)]
+    if validation_size % 10 or min(len(h) for h in held) < per_class:
+        raise ValueError(
+            "`validation_size` must be a multiple of 10 that the training images left out of "
+            f"`train_size` can hold. Received: validation_size={validation_size}, "
+            f"train_size={train_size}"
+        )
+    val = rng.permutation(np.concatenate(
+        [rest[rng.choice(h, per_class, replace=False)] for h in held]))
+    return ((x_train[keep], y_train[keep]), (x_train[val], y_train[val]), (x_test, y_test))
 
 
 def stratified_split(labels, fraction, seed):

@@ -194,7 +194,12 @@ def _epoch_steps(recipe, arm, epochs):
     """Optimizer steps of each epoch the arm trains (DoCL's epochs shrink with its subsets)."""
     for callback in arm.callbacks:
         if isinstance(callback, kc.DoCL):
-            return [callback.steps_in_epoch(epoch) for epoch in range(epochs)]
+            return [callback.steps_in_epoch(epoch, epochs) for epoch in range(epochs)]
+    # A recipe whose upscaled arms train on other data (Fashion-MNIST's EfficientTrain pair)
+    # says how many steps those take.
+    upscaled = getattr(recipe, "upscaled_steps_per_epoch", None)
+    if arm.image_size is not None and upscaled:
+        return [upscaled] * epochs
     return [recipe.steps_per_epoch] * epochs
 
 
@@ -215,7 +220,7 @@ def with_regime(recipe, arm, regime_name, seed, epochs):
     fit_epochs = arm.epochs or epochs
     optimizer = regime.optimizer(_epoch_steps(recipe, arm, fit_epochs), arm.callbacks)
     train, loss = arm.train, recipe.loss
-    validation = recipe.test_dataset(arm.image_size)
+    validation = recipe.validation_dataset(arm.image_size)
     if regime.mixup_alpha:
         num_classes = recipe.num_classes
         train = mixup_lib.mixup(train, regime.mixup_alpha, num_classes, seed=seed,
@@ -245,7 +250,7 @@ def plot_curricula(recipe, methods, epochs, out_dir):
     if any("cbs" in m for m in methods):
         epoch_axis = list(range(epochs))
         sigma = [kc.sigma_at_epoch(recipe.cbs["sigma"], e, recipe.cbs["factor"],
-                                   recipe.cbs["every"]) for e in epoch_axis]
+                                   recipe.cbs["every"], epochs=epochs) for e in epoch_axis]
         paths.append(plot_curves(epoch_axis, {"sigma": sigma},
                                  os.path.join(out_dir, "cbs_sigma.png"),
                                  title="CBS: Gaussian sigma at the start of each epoch",
@@ -259,6 +264,6 @@ def plot_curricula(recipe, methods, epochs, out_dir):
         steps = range(0, epochs * recipe.steps_per_epoch, max(1, recipe.steps_per_epoch // 20))
         paths.append(plot_lerac(kc.LeRaC(**recipe.lerac), model, steps,
                                 os.path.join(out_dir, "lerac_rates.png"),
-                                steps_per_epoch=recipe.steps_per_epoch))
+                                steps_per_epoch=recipe.steps_per_epoch, epochs=epochs))
     keras.backend.clear_session()
     return paths

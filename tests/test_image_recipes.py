@@ -220,7 +220,7 @@ def test_cifar10_runs_efficient_train_at_native_size(tmp_path):
     recipe = _tiny_cifar(cifar.Cifar10)
     assert recipe.x_test.shape == (16, 32, 32, 3) and recipe.steps_per_epoch == 2
     rows = compare.compare(recipe, ["conventional", "efficient_train"], range(1), 1,
-                           str(tmp_path), verbose=0)
+                           str(tmp_path), verbose=0, allow_inactive=True)
     assert rows[1]["mcnemar_vs"] == "conventional"  # ET trains at 32 px, as conventional does
     history = _history(str(tmp_path))
     assert history["efficient_train"]["et_height"] == [32.0]  # 1 epoch: the last stage
@@ -231,7 +231,7 @@ def test_cifar100_runs_lerac_with_cbs(tmp_path):
     assert len(recipe.y_test) == 24 and recipe.num_train == 16  # train_size is applied
     assert recipe.build_model().output_shape == (None, 100)
     compare.compare(recipe, ["conventional", "lerac+cbs"], range(1), 1, str(tmp_path),
-                    verbose=0)
+                    verbose=0, allow_inactive=True)
     history = _history(str(tmp_path))["lerac+cbs"]
     assert history["cbs_sigma"] == [1.0]
     assert history["lerac_lr_last"][0] == pytest.approx(1e-8, rel=1e-3)
@@ -273,7 +273,8 @@ def test_tiny_imagenet_reads_the_standard_folder_and_runs_efficient_train(tmp_pa
     assert recipe.x_test.shape == (6, 64, 64, 3)
     assert recipe.build_model().output_shape == (None, 200)
     out = str(tmp_path / "run")
-    compare.compare(recipe, ["conventional", "efficient_train"], range(1), 2, out, verbose=0)
+    compare.compare(recipe, ["conventional", "efficient_train"], range(1), 2, out,
+                    verbose=0, allow_inactive=True)
     # 2 epochs of the 5-stage table: the third stage (48 px), then the last (64 px).
     assert _history(out)["efficient_train"]["et_height"] == [48.0, 64.0]
 
@@ -286,7 +287,7 @@ def test_imagenet_efficient_train_uses_the_paper_magnitudes(tmp_path):
         x_test, y_test = recipe.test_arrays()
         assert isinstance(x_test, tf.data.Dataset) and y_test.shape == (8,)
         rows = compare.compare(recipe, ["conventional", "efficient_train"], range(1), 1,
-                               str(tmp_path), verbose=0)
+                               str(tmp_path), verbose=0, allow_inactive=True)
     assert rows[1]["mcnemar_vs"] == "conventional"
     history = _history(str(tmp_path))["efficient_train"]
     assert history["et_height"] == [32.0] and history["et_magnitude"] == [9.0]

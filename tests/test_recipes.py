@@ -51,15 +51,18 @@ def test_cli_rejects_bad_input(argv, message, capsys):
 def test_every_method_runs_in_the_runner(tmp_path):
     out = str(tmp_path / "all")
     rows = compare.compare(cli.load_recipe("fashion_mnist", train_size=300),
-                           list(methods_lib.METHODS), range(1), 2, out, verbose=0)
+                           list(methods_lib.METHODS), range(1), 2, out,
+                           verbose=0, allow_inactive=True)
     assert [r["method"] for r in rows] == list(methods_lib.METHODS)
     by_method = {r["method"]: r for r in rows}
     assert by_method["efficient_train"]["mcnemar_vs"] == "conventional_upscaled"
     assert by_method["docl"]["mcnemar_vs"] == "conventional"
     results = json.load(open(os.path.join(out, "results.json")))
     history = {r["method"]: r["history"] for r in results}
-    assert history["cbs"]["cbs_sigma"] == [1.0, 0.9]
-    assert history["efficient_train"]["et_height"] == [40.0, 56.0]  # 2 epochs: stages 1 and 5
+    # sigma_0 * 0.9 ** (40 e / 2) per epoch (the paper's 0.9 every 5 of 200 epochs).
+    assert history["cbs"]["cbs_sigma"] == pytest.approx([1.0, 0.9 ** 20], rel=1e-5)
+    # 2 epochs of the paper's table at 42 px: stages 3 (30 px) and 5 (42 px).
+    assert history["efficient_train"]["et_height"] == [30.0, 42.0]
     assert "docl_fraction" in history["docl"]
     for plot in ("cbs_sigma.png", "efficient_train.png", "lerac_rates.png", "seed0_docl.png"):
         assert os.path.getsize(os.path.join(out, "plots", plot)) > 1000
@@ -68,7 +71,8 @@ def test_every_method_runs_in_the_runner(tmp_path):
 def test_runner_end_to_end_writes_table_plots_and_tensorboard(tmp_path):
     out = str(tmp_path / "run")
     code = cli.main(["--methods", "conventional,lerac", "--seeds", "2", "--epochs", "1",
-                     "--train-size", "300", "--out", out, "--verbose", "0"])
+                     "--train-size", "300", "--out", out, "--verbose", "0",
+                     "--allow-inactive"])
     assert code == 0
     table = open(os.path.join(out, "table.md")).read()
     assert "| conventional |" in table and "| lerac |" in table
@@ -77,7 +81,10 @@ def test_runner_end_to_end_writes_table_plots_and_tensorboard(tmp_path):
         ("conventional", 0), ("conventional", 1), ("lerac", 0), ("lerac", 1)]
     assert all(0.0 <= r["accuracy"] <= 1.0 for r in results)
     lerac_run = next(r for r in results if r["method"] == "lerac")
-    assert lerac_run["history"]["lerac_lr_last"][0] == pytest.approx(1e-8, rel=1e-4)
+    # 2 steps: LeRaC's 5 % of the fit is one step (at least one), the first.
+    assert lerac_run["epoch_steps"] == [2]
+    assert lerac_run["activity"]["lerac"]["fraction"] == 0.5
+    assert "50.0 % of steps in curriculum" in table
     for plot in ("accuracy_vs_time.png", "lerac_rates.png"):
         assert os.path.getsize(os.path.join(out, "plots", plot)) > 1000
     assert os.listdir(os.path.join(out, "tensorboard", "lerac_seed0"))
