@@ -4,7 +4,8 @@
 # package through tf.data and the runner, the same code on every backend) on JAX and PyTorch
 # (there without the tests marked `no_torch`). Extra arguments go to pytest.
 # Usage: bash scripts/test.sh [--fast] [pytest arguments]
-#   --fast: the TensorFlow backend only, without the tests marked `slow` (a few minutes).
+#   --fast: the TensorFlow backend only, the package's tests without those marked `slow`
+#           (about 5 minutes after set-up).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # `ruff format --check` joins the lint once the tree has been formatted with `ruff format .`.
@@ -22,7 +23,7 @@ if [ $fast = 1 ]; then backends=(tensorflow); fi
 for backend in "${backends[@]}"; do
   echo "=== pytest, KERAS_BACKEND=$backend ==="
   marker=()
-  if [ $fast = 1 ]; then marker=(-m "not slow"); fi
+  if [ $fast = 1 ]; then marker=(-m "not slow and not recipes"); fi
   if [ "$backend" = jax ]; then marker=(-m "not recipes"); fi
   if [ "$backend" = torch ]; then marker=(-m "not no_torch and not recipes"); fi
   set +e

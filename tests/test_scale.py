@@ -24,7 +24,8 @@ from checks import assert_same_recorded
 from tf_subprocess import only_in_tensorflow_pass
 from tf_subprocess import run_two_replica_check
 
-pytestmark = pytest.mark.no_torch
+# Slow: the whole matrix of configurations per curriculum (outside `bash scripts/test.sh --fast`).
+pytestmark = [pytest.mark.no_torch, pytest.mark.slow]
 
 BACKEND = keras.backend.backend()
 TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
