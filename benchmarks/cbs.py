@@ -95,31 +95,49 @@ def main(argv=None):
     }
     if not args.no_cond:
         variants["cond_active"] = Variant(
-            smoothed_resnet(args, args.sigma, CondSmoothing), fit_kwargs)
+            smoothed_resnet(args, args.sigma, CondSmoothing), fit_kwargs
+        )
         variants["cond_bypassed"] = Variant(smoothed_resnet(args, below, CondSmoothing), fit_kwargs)
     baseline = Variant(compiled(resnet18((args.image_size, args.image_size, 3))), fit_kwargs)
     result = compare(baseline, variants, rounds=args.rounds, warmup=args.warmup, steps=args.steps)
-    result.update(model="resnet18", batch=args.batch, image_size=args.image_size,
-                  smoothing_layers=len(smoothing_layers(variants["cbs_active"].model)))
+    result.update(
+        model="resnet18",
+        batch=args.batch,
+        image_size=args.image_size,
+        smoothing_layers=len(smoothing_layers(variants["cbs_active"].model)),
+    )
     print_json(result)
 
     retrace = retrace_seconds(variants["cbs_bypassed"], args)
-    print_json({"measurement": "bypass_retrace", "backend": result["backend"],
-                "retrace_s": round(retrace, 3),
-                "retrace_in_steps": round(retrace * 1e3 / result["baseline_step_ms"], 1)})
+    print_json(
+        {
+            "measurement": "bypass_retrace",
+            "backend": result["backend"],
+            "retrace_s": round(retrace, 3),
+            "retrace_in_steps": round(retrace * 1e3 / result["baseline_step_ms"], 1),
+        }
+    )
 
     active_epochs = bypass_epoch(args.sigma, args.factor, args.every)
     share = min(active_epochs, args.epochs) / args.epochs
 
     def whole_run(active, bypassed):
-        return round(share * result[f"{active}_ratio"] + (1 - share) * result[f"{bypassed}_ratio"],
-                     4)
+        return round(
+            share * result[f"{active}_ratio"] + (1 - share) * result[f"{bypassed}_ratio"], 4
+        )
 
-    cost = {"measurement": "whole_run", "backend": result["backend"], "epochs": args.epochs,
-            "sigma": args.sigma, "factor": args.factor, "every": args.every,
-            "bypass_sigma": round(bypass_sigma(3, 2), 4), "bypass_epoch": active_epochs,
-            "cbs_run_ratio": whole_run("cbs_active", "cbs_bypassed"),
-            "always_convolving_run_ratio": result["cbs_active_ratio"]}
+    cost = {
+        "measurement": "whole_run",
+        "backend": result["backend"],
+        "epochs": args.epochs,
+        "sigma": args.sigma,
+        "factor": args.factor,
+        "every": args.every,
+        "bypass_sigma": round(bypass_sigma(3, 2), 4),
+        "bypass_epoch": active_epochs,
+        "cbs_run_ratio": whole_run("cbs_active", "cbs_bypassed"),
+        "always_convolving_run_ratio": result["cbs_active_ratio"],
+    }
     if not args.no_cond:
         cost["cond_run_ratio"] = whole_run("cond_active", "cond_bypassed")
     print_json(cost)

@@ -53,23 +53,29 @@ def main(argv=None):
     n = (args.warmup + args.steps + 1) * args.batch_size
     x, y = harness.synthetic_images(n, args.size, 3, args.classes)
     baseline_data = (
-        tf.data.Dataset.from_tensor_slices((x, y)).shuffle(n, seed=0).batch(args.batch_size)
+        tf.data.Dataset.from_tensor_slices((x, y))
+        .shuffle(n, seed=0)
+        .batch(args.batch_size)
         .prefetch(tf.data.AUTOTUNE)
     )
+
     def docl_variant(buffer_steps):
         docl = DoCL(seed=0, buffer_steps=buffer_steps)
         data = docl.apply((x, y), batch_size=args.batch_size)
-        return docl, harness.Variant(_model(args, [docl.metric()]),
-                                     {"x": data, "callbacks": [docl]})
+        return docl, harness.Variant(
+            _model(args, [docl.metric()]), {"x": data, "callbacks": [docl]}
+        )
 
     docl, variant = docl_variant(args.buffer_steps)
     variants = {"docl": variant}
     if args.compare_buffer_steps is not None:
         variants[f"docl_buffer{args.compare_buffer_steps}"] = docl_variant(
-            args.compare_buffer_steps)[1]
+            args.compare_buffer_steps
+        )[1]
     baseline = harness.Variant(_model(args, []), {"x": baseline_data})
-    result = harness.compare(baseline, variants, rounds=args.rounds,
-                             warmup=args.warmup, steps=args.steps)
+    result = harness.compare(
+        baseline, variants, rounds=args.rounds, warmup=args.warmup, steps=args.steps
+    )
     state = docl.state_dict()
     measured = sum(state[k].nbytes for k in ("previous", "last_step", "scores", "labels"))
     result.update(

@@ -94,8 +94,10 @@ def fit_speedup(args):
     x, y = synthetic_images(args.samples, args.image_size, 3, 10, seed=2)
     source = tf.data.Dataset.from_tensor_slices((x * 64 + 128, y)).batch(args.batch).cache()
     baseline_data = source.map(lambda a, b: (tf.cast(a, tf.float32), b)).prefetch(2)
-    stages = [Stage(s.epochs, s.size, s.magnitude if args.augment else None)
-              for s in paper_stages(args.epochs, args.image_size)]
+    stages = [
+        Stage(s.epochs, s.size, s.magnitude if args.augment else None)
+        for s in paper_stages(args.epochs, args.image_size)
+    ]
     et = EfficientTrain(stages, image_size=args.image_size, seed=0)
     et_data = et.apply(source)
     if args.augment:  # the paper's baseline trains with RandAugment m = 9 throughout
@@ -105,8 +107,11 @@ def fit_speedup(args):
         baseline_callbacks = []
 
     models = {"A": model_for(args), "et": model_for(args), "A2": model_for(args)}
-    runs = {"A": (baseline_data, baseline_callbacks), "et": (et_data, [et]),
-            "A2": (baseline_data, baseline_callbacks)}
+    runs = {
+        "A": (baseline_data, baseline_callbacks),
+        "et": (et_data, [et]),
+        "A2": (baseline_data, baseline_callbacks),
+    }
     first, times = {}, {name: [] for name in models}
     for name, model in models.items():
         first[name], history = fit_seconds(model, *runs[name][:1], args.epochs, runs[name][1])
@@ -145,8 +150,11 @@ def main(argv=None):
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--width", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--augment", action="store_true",
-                        help="RandAugment in both arms (ET ramps m = 1..9, baseline m = 9)")
+    parser.add_argument(
+        "--augment",
+        action="store_true",
+        help="RandAugment in both arms (ET ramps m = 1..9, baseline m = 9)",
+    )
     parser.add_argument("--crop-batch", type=int, default=32)
     parser.add_argument("--crop-batches", type=int, default=10)
     parser.add_argument("--step-batches", type=int, default=3)

@@ -39,14 +39,16 @@ from keras_curriculum.efficient_train import paper_stages
 
 def model_for(args):
     if args.model == "resnet50":
-        model = keras.applications.ResNet50(weights=None, input_shape=(None, None, 3),
-                                            classes=args.classes)
+        model = keras.applications.ResNet50(
+            weights=None, input_shape=(None, None, 3), classes=args.classes
+        )
     else:
         model = small_cnn((None, None, 3), num_classes=args.classes, width=args.width)
     accumulation = args.accumulation if args.accumulation > 1 else None
     model.compile(
-        optimizer=keras.optimizers.SGD(0.01, momentum=0.9,
-                                       gradient_accumulation_steps=accumulation),
+        optimizer=keras.optimizers.SGD(
+            0.01, momentum=0.9, gradient_accumulation_steps=accumulation
+        ),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=args.model != "resnet50"),
         jit_compile=args.jit_compile,
     )
@@ -60,15 +62,23 @@ def speedup(args):
     stages = [Stage(s.epochs, s.size, None) for s in paper_stages(args.epochs, args.image_size)]
 
     def curriculum(saturate):
-        return EfficientTrain(stages, image_size=args.image_size, downsample=args.downsample,
-                              saturate=saturate, max_batch_size=args.max_batch_size)
+        return EfficientTrain(
+            stages,
+            image_size=args.image_size,
+            downsample=args.downsample,
+            saturate=saturate,
+            max_batch_size=args.max_batch_size,
+        )
 
     fixed, saturated = curriculum(None), curriculum(args.saturate)
     runs = {
         "A": (model_for(args), baseline_data, []),
         "et_fixed": (model_for(args), fixed.apply(source, batch_size=args.batch), [fixed]),
-        "et_saturated": (model_for(args), saturated.apply(source, batch_size=args.batch),
-                         [saturated]),
+        "et_saturated": (
+            model_for(args),
+            saturated.apply(source, batch_size=args.batch),
+            [saturated],
+        ),
         "A2": (model_for(args), baseline_data, []),
     }
     first, times, histories = {}, {name: [] for name in runs}, {}
@@ -117,19 +127,30 @@ def main(argv=None):
     parser.add_argument("--width", type=int, default=32, help="small_cnn width")
     parser.add_argument("--image-size", type=int, default=224)
     parser.add_argument("--batch", type=int, default=128, help="global batch at full size")
-    parser.add_argument("--accumulation", type=int, default=2,
-                        help="gradient_accumulation_steps of every arm (1: none)")
+    parser.add_argument(
+        "--accumulation",
+        type=int,
+        default=2,
+        help="gradient_accumulation_steps of every arm (1: none)",
+    )
     parser.add_argument("--saturate", choices=("exact", "scaled"), default="exact")
     parser.add_argument("--max-batch-size", type=int, default=None)
-    parser.add_argument("--samples", type=int, default=None,
-                        help="examples per epoch (default: 4 effective batches)")
+    parser.add_argument(
+        "--samples",
+        type=int,
+        default=None,
+        help="examples per epoch (default: 4 effective batches)",
+    )
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--classes", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--downsample", choices=("fft", "resize"), default="fft")
     parser.add_argument("--dtype-policy", default="float32", help="e.g. mixed_bfloat16")
-    parser.add_argument("--jit-compile", default="auto", type=lambda v: {
-        "true": True, "false": False}.get(v.lower(), "auto"))
+    parser.add_argument(
+        "--jit-compile",
+        default="auto",
+        type=lambda v: {"true": True, "false": False}.get(v.lower(), "auto"),
+    )
     args = parser.parse_args(argv)
     if args.samples is None:
         args.samples = 4 * args.batch * max(args.accumulation, 1)

@@ -77,8 +77,11 @@ class TraceCounter:
             counter.traces.append((tag(), [None if d is None else int(d) for d in x.shape]))
             return base.train_step(self, *args, **kwargs)
 
-        object.__setattr__(model, "__class__", type(f"TraceCounted{base.__name__}", (base,),
-                                                    {"train_step": train_step}))
+        object.__setattr__(
+            model,
+            "__class__",
+            type(f"TraceCounted{base.__name__}", (base,), {"train_step": train_step}),
+        )
 
     @property
     def count(self):

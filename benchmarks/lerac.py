@@ -43,8 +43,12 @@ def main(argv=None):
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--steps", type=int, default=20)
-    parser.add_argument("--steps-per-execution", type=int, default=1,
-                        help="> 1 takes the Python loop out of the figure (JAX, TF)")
+    parser.add_argument(
+        "--steps-per-execution",
+        type=int,
+        default=1,
+        help="> 1 takes the Python loop out of the figure (JAX, TF)",
+    )
     parser.add_argument("--jit-compile", default="auto", choices=["auto", "true", "false"])
     args = parser.parse_args(argv)
     jit = {"auto": "auto", "true": True, "false": False}[args.jit_compile]
@@ -59,18 +63,31 @@ def main(argv=None):
     keras.utils.set_random_seed(0)
     baseline = Variant(build(args.model, jit, args.steps_per_execution), dict(data))
     # k far beyond the run: every timed step computes in-curriculum rates.
-    active = Variant(build(args.model, jit, args.steps_per_execution),
-                     {**data, "callbacks": [kc.LeRaC(duration=10**6, min_learning_rate=1e-8,
-                                                     unit="step")]})
+    active = Variant(
+        build(args.model, jit, args.steps_per_execution),
+        {**data, "callbacks": [kc.LeRaC(duration=10**6, min_learning_rate=1e-8, unit="step")]},
+    )
     # k = 1 step: the patch is installed but every scale is exactly 1.
-    after = Variant(build(args.model, jit, args.steps_per_execution),
-                    {**data, "callbacks": [kc.LeRaC(duration=1, min_learning_rate=1e-8,
-                                                    unit="step")]})
-    result = compare(baseline, {"lerac_active": active, "lerac_after_k": after},
-                     rounds=args.rounds, warmup=3 * spe, steps=args.steps * spe)
-    result.update(benchmark="lerac", model=args.model, batch=args.batch,
-                  groups=len(kc.depth_groups(baseline.model)), jit_compile=str(jit),
-                  optimizer="AdamW", steps_per_execution=spe)
+    after = Variant(
+        build(args.model, jit, args.steps_per_execution),
+        {**data, "callbacks": [kc.LeRaC(duration=1, min_learning_rate=1e-8, unit="step")]},
+    )
+    result = compare(
+        baseline,
+        {"lerac_active": active, "lerac_after_k": after},
+        rounds=args.rounds,
+        warmup=3 * spe,
+        steps=args.steps * spe,
+    )
+    result.update(
+        benchmark="lerac",
+        model=args.model,
+        batch=args.batch,
+        groups=len(kc.depth_groups(baseline.model)),
+        jit_compile=str(jit),
+        optimizer="AdamW",
+        steps_per_execution=spe,
+    )
     print_json(result)
 
 

@@ -91,8 +91,14 @@ class Recorder(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         steps = int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
-        self.rows.append({"epoch": epoch, "steps": steps, "rss_mb": round(rss_mb(), 1),
-                          "loss": round(float(logs.get("loss", float("nan"))), 4)})
+        self.rows.append(
+            {
+                "epoch": epoch,
+                "steps": steps,
+                "rss_mb": round(rss_mb(), 1),
+                "loss": round(float(logs.get("loss", float("nan"))), 4),
+            }
+        )
 
 
 def memory_report(rows, first_epoch_of_last_stage=None, last_trace_epoch=None):
@@ -105,12 +111,15 @@ def memory_report(rows, first_epoch_of_last_stage=None, last_trace_epoch=None):
         "rss_slope_mb_per_1000_steps": _round(slope_per_1000_steps(steps, rss)),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1),
     }
-    for key, first in (("last_stage", first_epoch_of_last_stage),
-                       ("after_last_trace", last_trace_epoch)):
+    for key, first in (
+        ("last_stage", first_epoch_of_last_stage),
+        ("after_last_trace", last_trace_epoch),
+    ):
         # From the end of that epoch on: a retrace (a new compiled step) is not a leak.
         tail = [r for r in rows if first is not None and r["epoch"] >= first]
         report[f"rss_slope_mb_per_1000_steps_{key}"] = _round(
-            slope_per_1000_steps([r["steps"] for r in tail], [r["rss_mb"] for r in tail]))
+            slope_per_1000_steps([r["steps"] for r in tail], [r["rss_mb"] for r in tail])
+        )
     return report
 
 
@@ -138,10 +147,13 @@ def lerac_cbs_et(args, x, y):
     et = kc.EfficientTrain(stages, image_size=args.image_size, seed=0)
     train = et.apply(tf.data.Dataset.from_tensor_slices((x, y)).batch(args.batch_size))
     keras.utils.set_random_seed(0)
-    model = kc.add_smoothing(small_cnn((None, None, 3), args.classes, width=args.width),
-                             sigma=args.sigma)
-    model.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model = kc.add_smoothing(
+        small_cnn((None, None, 3), args.classes, width=args.width), sigma=args.sigma
+    )
+    model.compile(
+        optimizer=keras.optimizers.SGD(0.05, momentum=0.9),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
     lerac = kc.LeRaC(duration=args.lerac_k, min_learning_rate=1e-6)
     decay = kc.SigmaDecay(factor=args.sigma_factor, every=args.sigma_every)
     bypass = kc.bypass_epoch(args.sigma, args.sigma_factor, args.sigma_every)
@@ -166,14 +178,22 @@ def lerac_cbs_et(args, x, y):
         "epochs": et.epochs,
         "steps": recorder.rows[-1]["steps"],
         "wall_s": round(wall, 1),
-        "boundaries": {"et_stage_sizes": list(args.sizes), "et_epochs_per_stage": args.stage_epochs,
-                       "lerac_k_epoch": args.lerac_k, "cbs_bypass_epoch": bypass},
-        **memory_report(recorder.rows, first_epoch_of_last_stage=stage_of.index(len(stages) - 1),
-                        last_trace_epoch=traces[-1][0]),
+        "boundaries": {
+            "et_stage_sizes": list(args.sizes),
+            "et_epochs_per_stage": args.stage_epochs,
+            "lerac_k_epoch": args.lerac_k,
+            "cbs_bypass_epoch": bypass,
+        },
+        **memory_report(
+            recorder.rows,
+            first_epoch_of_last_stage=stage_of.index(len(stages) - 1),
+            last_trace_epoch=traces[-1][0],
+        ),
         "traces": [{"epoch": e, "input_shape": s} for e, s in traces],
         "traces_per_stage": per_stage,
-        "expected_traces_per_stage": [sum(stage_of[e] == s for e, _ in expected)
-                                      for s in range(len(stages))],
+        "expected_traces_per_stage": [
+            sum(stage_of[e] == s for e, _ in expected) for s in range(len(stages))
+        ],
         "expected_traces": [{"epoch": e, "size": s} for e, s in expected],
         "traces_match": measured == expected,
         "loss_per_epoch": [r["loss"] for r in recorder.rows],
@@ -184,16 +204,22 @@ def lerac_cbs_et(args, x, y):
 
 
 def docl_fit(args, x, y):
-    docl = kc.DoCL(warmup_epochs=args.docl_warmup, episode_epochs=args.docl_episode_epochs,
-                   fraction_decay=args.docl_gamma_k, seed=0)
+    docl = kc.DoCL(
+        warmup_epochs=args.docl_warmup,
+        episode_epochs=args.docl_episode_epochs,
+        fraction_decay=args.docl_gamma_k,
+        seed=0,
+    )
     train = docl.apply((x, y), batch_size=args.batch_size, drop_remainder=True)
     epochs = args.docl_warmup + args.docl_episodes * (args.docl_episode_epochs + 1)
     keras.utils.set_random_seed(0)
     model = small_cnn((args.image_size, args.image_size, 3), args.classes, width=args.width)
     schedule = docl.learning_rate_schedule(0.05, epochs, min_learning_rate=1e-3)
-    model.compile(optimizer=keras.optimizers.SGD(schedule, momentum=0.9),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  metrics=[docl.metric()])
+    model.compile(
+        optimizer=keras.optimizers.SGD(schedule, momentum=0.9),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=[docl.metric()],
+    )
     recorder = Recorder()
     traces = TraceCounter(model, lambda: recorder.epoch).traces
 
@@ -216,9 +242,11 @@ def docl_fit(args, x, y):
         "subset_size_per_epoch": [p.size for p in plans],
         "steps_trained_per_epoch": [h["steps"] for h in docl.history],
         # The last "stage" here is the last episode: its sampling epochs and its refresh.
-        **memory_report(recorder.rows,
-                        first_epoch_of_last_stage=phases.index(names[max(len(names) - 2, 0)]),
-                        last_trace_epoch=traces[-1][0]),
+        **memory_report(
+            recorder.rows,
+            first_epoch_of_last_stage=phases.index(names[max(len(names) - 2, 0)]),
+            last_trace_epoch=traces[-1][0],
+        ),
         "traces": [{"epoch": e, "input_shape": s} for e, s in traces],
         "traces_per_phase": {n: sum(phases[e] == n for e, _ in traces) for n in names},
         "expected_traces": expected,
@@ -234,22 +262,30 @@ def probe_combined(args, x, y):
     et = kc.EfficientTrain([(2, args.sizes[0]), (2, args.sizes[-1])])
     train = et.apply(docl.apply((x, y), batch_size=args.batch_size, drop_remainder=True))
     model = small_cnn((None, None, 3), args.classes, width=args.width)
-    model.compile(optimizer="sgd", metrics=[docl.metric()],
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.compile(
+        optimizer="sgd",
+        metrics=[docl.metric()],
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
     history = []
-    record = keras.callbacks.LambdaCallback(
-        on_epoch_end=lambda epoch, logs: history.append(epoch))
+    record = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: history.append(epoch))
     try:
         model.fit(train, epochs=et.epochs, verbose=0, callbacks=[docl, et, record])
     except Exception as error:  # noqa: BLE001 - reported, not handled
         lines = str(error).strip().splitlines()
         cause = next((line for line in lines if "expected to" in line), lines[0])
-        return {"combined_pipeline": "failed", "epochs_completed": len(history),
-                "epoch_sizes": [docl.epoch_plan(e).size for e in range(et.epochs)],
-                "error": f"{type(error).__name__}: {cause.strip()[:300]}"}
-    return {"combined_pipeline": "ran", "epochs_completed": len(history),
+        return {
+            "combined_pipeline": "failed",
+            "epochs_completed": len(history),
             "epoch_sizes": [docl.epoch_plan(e).size for e in range(et.epochs)],
-            "steps_trained_per_epoch": [h["steps"] for h in docl.history]}
+            "error": f"{type(error).__name__}: {cause.strip()[:300]}",
+        }
+    return {
+        "combined_pipeline": "ran",
+        "epochs_completed": len(history),
+        "epoch_sizes": [docl.epoch_plan(e).size for e in range(et.epochs)],
+        "steps_trained_per_epoch": [h["steps"] for h in docl.history],
+    }
 
 
 def main(argv=None):
@@ -278,9 +314,13 @@ def main(argv=None):
         parser.error("--examples must be a multiple of --batch-size (one batch shape per size)")
 
     x, y = synthetic_images(args.examples, args.image_size, 3, args.classes)
-    result = {"backend": keras.backend.backend(), "device": _device(),
-              "cpu_count": os.cpu_count(), "examples": args.examples,
-              "batch_size": args.batch_size}
+    result = {
+        "backend": keras.backend.backend(),
+        "device": _device(),
+        "cpu_count": os.cpu_count(),
+        "examples": args.examples,
+        "batch_size": args.batch_size,
+    }
     start = time.perf_counter()
     fits = []
     if args.skip != "et":

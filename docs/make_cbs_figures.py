@@ -43,12 +43,16 @@ def smoothing_figure(path):
         for column, sigma in enumerate(SIGMAS):
             layer = GaussianSmoothing(sigma, kernel_size, bypass_tolerance=None)
             smoothed = ops.convert_to_numpy(layer(image))[0, :, :, 0]
-            centre = float(ops.convert_to_numpy(gaussian_kernel(sigma, kernel_size))[
-                kernel_size // 2, kernel_size // 2])
+            centre = float(
+                ops.convert_to_numpy(gaussian_kernel(sigma, kernel_size))[
+                    kernel_size // 2, kernel_size // 2
+                ]
+            )
             ax = axes[row, column]
             ax.imshow(smoothed, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
-            ax.set_title(f"k={kernel_size}, sigma={sigma:g}\ncentre weight {centre:.3f}",
-                         fontsize=8)
+            ax.set_title(
+                f"k={kernel_size}, sigma={sigma:g}\ncentre weight {centre:.3f}", fontsize=8
+            )
             ax.axis("off")
     fig.suptitle("GaussianSmoothing on a test pattern (zone plate | 2-px checkerboard)")
     fig.tight_layout()
@@ -64,10 +68,12 @@ def schedule_figure(path, epochs=200):
     for factor, every in ((0.9, 5), (0.9, 2), (0.8, 5)):
         start = bypass_epoch(1.0, factor, every)
         curves[f"sigma_0=1, factor {factor}, every {every} (bypass from epoch {start})"] = [
-            sigma_at_epoch(1.0, e, factor, every) for e in x]
+            sigma_at_epoch(1.0, e, factor, every) for e in x
+        ]
     curves[f"bypass point, k=3 2-D: sigma <= {threshold:.4f}"] = np.full(epochs, threshold)
-    return plot_curves(x, curves, path, title="CBS: sigma per epoch (SigmaDecay)",
-                       xlabel="epoch", ylabel="sigma")
+    return plot_curves(
+        x, curves, path, title="CBS: sigma per epoch (SigmaDecay)", xlabel="epoch", ylabel="sigma"
+    )
 
 
 def main():

@@ -29,11 +29,14 @@ def main(path=None, epochs=16):
     train = docl.apply((x, y), batch_size=64)
     schedule = docl.learning_rate_schedule(0.1, epochs=epochs, min_learning_rate=0.005)
     keras.utils.set_random_seed(0)
-    model = keras.Sequential([keras.Input((16,)), keras.layers.Dense(64, activation="relu"),
-                              keras.layers.Dense(classes)])
-    model.compile(optimizer=keras.optimizers.SGD(schedule, momentum=0.9),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  metrics=[docl.metric()])
+    model = keras.Sequential(
+        [keras.Input((16,)), keras.layers.Dense(64, activation="relu"), keras.layers.Dense(classes)]
+    )
+    model.compile(
+        optimizer=keras.optimizers.SGD(schedule, momentum=0.9),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=[docl.metric()],
+    )
     model.fit(train, epochs=epochs, callbacks=[docl], verbose=0)
 
     plt = _pyplot()
@@ -41,8 +44,9 @@ def main(path=None, epochs=16):
     epochs_axis = [h["epoch"] for h in docl.history]
     colours = {"warmup": "tab:gray", "sample": "tab:blue", "refresh": "tab:orange"}
     phases = [docl.epoch_plan(e).phase for e in epochs_axis]
-    axes[0].bar(epochs_axis, [h["fraction"] for h in docl.history],
-                color=[colours[p] for p in phases])
+    axes[0].bar(
+        epochs_axis, [h["fraction"] for h in docl.history], color=[colours[p] for p in phases]
+    )
     from matplotlib.patches import Patch
 
     axes[0].set(title="fraction of the data per epoch", xlabel="epoch", ylim=(0, 1.05))
@@ -53,8 +57,9 @@ def main(path=None, epochs=16):
     scores = docl.scores[~np.isnan(docl.scores)]
     axes[2].hist(scores, bins=40, color="tab:blue")
     axes[2].set(title="smoothed scores after training", xlabel="a_hat(i)")
-    fig.suptitle("DoCL (warm start 2, episodes of 2 + refresh, fraction_decay 0.6, "
-                 "min_fraction 0.2)")
+    fig.suptitle(
+        "DoCL (warm start 2, episodes of 2 + refresh, fraction_decay 0.6, min_fraction 0.2)"
+    )
     fig.tight_layout()
     os.makedirs(os.path.dirname(path), exist_ok=True)
     fig.savefig(path)

@@ -44,13 +44,17 @@ def crop_figure(path, sizes=(224, 192, 160, 96)):
 
 def main():
     os.makedirs(IMAGES, exist_ok=True)
-    plot_efficient_train(EfficientTrain.paper(epochs=300, image_size=224),
-                         os.path.join(IMAGES, "efficient_train_paper.png"),
-                         title="EfficientTrain (ICCV 2023), 300 epochs at 224 px")
+    plot_efficient_train(
+        EfficientTrain.paper(epochs=300, image_size=224),
+        os.path.join(IMAGES, "efficient_train_paper.png"),
+        title="EfficientTrain (ICCV 2023), 300 epochs at 224 px",
+    )
     plus = EfficientTrain.plus(budget_epochs=200, image_size=224)
-    plot_efficient_train(plus, os.path.join(IMAGES, "efficient_train_plus.png"),
-                         title=f"EfficientTrain++, budget 200 full-size epochs = {plus.epochs} "
-                               "epochs")
+    plot_efficient_train(
+        plus,
+        os.path.join(IMAGES, "efficient_train_plus.png"),
+        title=f"EfficientTrain++, budget 200 full-size epochs = {plus.epochs} epochs",
+    )
     crop_figure(os.path.join(IMAGES, "efficient_train_crop.png"))
 
 

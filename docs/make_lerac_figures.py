@@ -1,6 +1,6 @@
 """Regenerates docs/images/lerac_*.png with the package's own plotting helper.
 
-    KERAS_BACKEND=jax python docs/make_lerac_figures.py
+KERAS_BACKEND=jax python docs/make_lerac_figures.py
 """
 
 import os
@@ -20,12 +20,21 @@ def main():
     steps_per_epoch = 391  # CIFAR-10, batch 128
     steps = range(0, 7 * steps_per_epoch, 17)
     # The stepwise figure keeps its file name from when the update was called "official".
-    for update, stem in (("exponential", "exponential"), ("linear", "linear"),
-                         ("stepwise", "official")):
+    for update, stem in (
+        ("exponential", "exponential"),
+        ("linear", "linear"),
+        ("stepwise", "official"),
+    ):
         lerac = kc.LeRaC(duration=5, min_learning_rate=1e-7, update=update)
         path = os.path.join(HERE, "images", f"lerac_{stem}.png")
-        plot_lerac(lerac, model, steps, path, steps_per_epoch=steps_per_epoch,
-                   title=f"LeRaC on ResNet-18 ({update}): rate per layer group, k=5 epochs")
+        plot_lerac(
+            lerac,
+            model,
+            steps,
+            path,
+            steps_per_epoch=steps_per_epoch,
+            title=f"LeRaC on ResNet-18 ({update}): rate per layer group, k=5 epochs",
+        )
         print("wrote", path)
 
 

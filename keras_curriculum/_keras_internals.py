@@ -47,15 +47,25 @@ except ImportError as error:  # pragma: no cover - depends on the installed Kera
     ) from error
 
 _REQUIRED = {
-    BaseOptimizer: ("_get_current_learning_rate", "_apply_weight_decay", "_backend_update_step",
-                    "_get_variable_index", "update_step", "apply"),
+    BaseOptimizer: (
+        "_get_current_learning_rate",
+        "_apply_weight_decay",
+        "_backend_update_step",
+        "_get_variable_index",
+        "update_step",
+        "apply",
+    ),
     keras.layers.Layer: ("_flatten_layers",),
     keras.layers.Equalization: ("_custom_histogram_fixed_width",),
     backend_utils: ("DynamicBackend", "in_tf_graph"),
     jax_utils: ("is_in_jax_tracing_scope",),
 }
-_missing = [f"{getattr(owner, '__name__', owner)}.{name}" for owner, names in _REQUIRED.items()
-            for name in names if not hasattr(owner, name)]
+_missing = [
+    f"{getattr(owner, '__name__', owner)}.{name}"
+    for owner, names in _REQUIRED.items()
+    for name in names
+    if not hasattr(owner, name)
+]
 if _missing:  # pragma: no cover - depends on the installed Keras
     raise ImportError(
         f"keras_curriculum supports Keras {SUPPORTED_KERAS}; Keras {keras.__version__} lacks "
@@ -216,8 +226,13 @@ class Patch(NamedTuple):
     order_apply: bool = False
 
 
-_PATCHED = ("_get_current_learning_rate", "update_step", "_backend_update_step",
-            "_apply_weight_decay", "apply")
+_PATCHED = (
+    "_get_current_learning_rate",
+    "update_step",
+    "_backend_update_step",
+    "_apply_weight_decay",
+    "apply",
+)
 _REGISTRY = "_keras_curriculum_patches"
 
 
@@ -323,8 +338,9 @@ class OptimizerPatches:
         ordered = self._ordered()
         if not ordered:  # the registry stays: its revisions must keep counting up
             return
-        changes_rate = any(p.step_map or p.schedule_map or p.rate_scale not in (None, 1)
-                           for _, p in ordered)
+        changes_rate = any(
+            p.step_map or p.schedule_map or p.rate_scale not in (None, 1) for _, p in ordered
+        )
         if changes_rate:
             object.__setattr__(optimizer, "_get_current_learning_rate", self.base_rate)
         if any(p.order_apply for _, p in ordered) and backend.backend() == "tensorflow":
@@ -390,8 +406,11 @@ def _install_group_rates(optimizer, registry, owner, patch):
         for group in sorted(members):
             # The rate is recomputed wherever the decay code asks for it (inside TF's
             # cross-replica update too), never captured from another replica's graph.
-            object.__setattr__(optimizer, "_get_current_learning_rate",
-                               lambda group=group: rates(current_rate())[group])
+            object.__setattr__(
+                optimizer,
+                "_get_current_learning_rate",
+                lambda group=group: rates(current_rate())[group],
+            )
             try:
                 own_decay(members[group])
             finally:

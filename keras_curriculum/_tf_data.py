@@ -26,9 +26,7 @@ def zip_with_fixed_cardinality(batches, max_batches):
     def empty():
         return iter(())
 
-    tail = tf.data.Dataset.from_generator(
-        empty, output_signature=batches.element_spec
-    ).repeat()
+    tail = tf.data.Dataset.from_generator(empty, output_signature=batches.element_spec).repeat()
     zipped = tf.data.Dataset.zip(tf.data.Dataset.range(max_batches), batches.concatenate(tail))
     return zipped.map(lambda _, batch: batch)
 

@@ -38,8 +38,9 @@ def _bound(value):
 
 def _interval(low, high, low_open, high_open):
     if low is not None and high is not None:
-        return (f"in {'(' if low_open else '['}{_bound(low)}, "
-                f"{_bound(high)}{')' if high_open else ']'}")
+        return (
+            f"in {'(' if low_open else '['}{_bound(low)}, {_bound(high)}{')' if high_open else ']'}"
+        )
     if low is not None:
         return f"{'>' if low_open else '>='} {_bound(low)}"
     if high is not None:
@@ -67,18 +68,21 @@ def check_int(name, value, minimum=None, maximum=None, allow_none=False):
     """`value` as an int in [minimum, maximum] (numpy integers accepted, bools and floats not)."""
     if value is None and allow_none:
         return None
-    _check_real(name, value, numbers.Integral, "an integer", (minimum, maximum, False, False),
-                allow_none)
+    _check_real(
+        name, value, numbers.Integral, "an integer", (minimum, maximum, False, False), allow_none
+    )
     return int(value)
 
 
-def check_number(name, value, low=None, high=None, low_open=False, high_open=False,
-                 allow_none=False):
+def check_number(
+    name, value, low=None, high=None, low_open=False, high_open=False, allow_none=False
+):
     """`value` as a finite float between the bounds (each closed unless `*_open`)."""
     if value is None and allow_none:
         return None
-    _check_real(name, value, numbers.Real, "a finite number", (low, high, low_open, high_open),
-                allow_none)
+    _check_real(
+        name, value, numbers.Real, "a finite number", (low, high, low_open, high_open), allow_none
+    )
     return float(value)
 
 
@@ -160,8 +164,7 @@ def take_renamed(kwargs, renames, owner):
             raise TypeError(f"{owner}() got an unexpected keyword argument {old!r}")
         new = renames[old]
         warnings.warn(
-            f"{owner}: `{old}` is deprecated and will be removed in the next release; "
-            f"use `{new}`.",
+            f"{owner}: `{old}` is deprecated and will be removed in the next release; use `{new}`.",
             DeprecationWarning,
             stacklevel=3,
         )

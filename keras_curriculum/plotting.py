@@ -91,6 +91,10 @@ def plot_lerac(*args, **kwargs):
 
     from keras_curriculum.lerac.plot import plot_lerac as plot_lerac_
 
-    warnings.warn("`keras_curriculum.plotting.plot_lerac` is deprecated; use `kc.plot_lerac` "
-                  "or `kc.plot(lerac, path, model=...)`.", DeprecationWarning, stacklevel=2)
+    warnings.warn(
+        "`keras_curriculum.plotting.plot_lerac` is deprecated; use `kc.plot_lerac` "
+        "or `kc.plot(lerac, path, model=...)`.",
+        DeprecationWarning,
+        stacklevel=2,
+    )
     return plot_lerac_(*args, **kwargs)

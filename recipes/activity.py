@@ -59,10 +59,10 @@ def cbs_figures(sigma, active_layers):
     """`{"sigma_first", "sigma_last", "bypass_epoch"}` (1-based; None: never bypassed)."""
     if not sigma:
         return {}
-    bypass = next((epoch + 1 for epoch, active in enumerate(active_layers or []) if active == 0),
-                  None)
-    return {"sigma_first": float(sigma[0]), "sigma_last": float(sigma[-1]),
-            "bypass_epoch": bypass}
+    bypass = next(
+        (epoch + 1 for epoch, active in enumerate(active_layers or []) if active == 0), None
+    )
+    return {"sigma_first": float(sigma[0]), "sigma_last": float(sigma[-1]), "bypass_epoch": bypass}
 
 
 def efficient_train_figures(heights, widths, epoch_steps, full_size):
@@ -70,7 +70,7 @@ def efficient_train_figures(heights, widths, epoch_steps, full_size):
     if not heights or not full_size:
         return {}
     full = full_size * full_size if isinstance(full_size, int) else full_size[0] * full_size[1]
-    steps = list(epoch_steps)[:len(heights)] if epoch_steps else [1] * len(heights)
+    steps = list(epoch_steps)[: len(heights)] if epoch_steps else [1] * len(heights)
     if sum(steps) == 0:
         steps = [1] * len(heights)
     total = sum(n * h * w / full for n, h, w in zip(steps, heights, widths))
@@ -99,11 +99,11 @@ def measure(method, history, epoch_steps=None, lerac_steps=None, full_size=None)
         if curriculum == "lerac":
             figures["lerac"] = lerac_figures(lerac_steps or [])
         elif curriculum == "cbs":
-            figures["cbs"] = cbs_figures(history.get("cbs_sigma"),
-                                         history.get("cbs_active_layers"))
+            figures["cbs"] = cbs_figures(history.get("cbs_sigma"), history.get("cbs_active_layers"))
         elif curriculum == "efficient_train":
             figures["efficient_train"] = efficient_train_figures(
-                history.get("et_height"), history.get("et_width"), epoch_steps, full_size)
+                history.get("et_height"), history.get("et_width"), epoch_steps, full_size
+            )
         else:
             figures["docl"] = docl_figures(history.get("docl_fraction"))
     return figures
@@ -122,24 +122,28 @@ def reasons(figures):
                 found.append(
                     f"LeRaC trained {100 * values['fraction']:.1f} % of the steps inside its "
                     f"curriculum, outside [{100 * low:.0f} %, {100 * high:.0f} %]: set its "
-                    "`duration` to a fraction of the fit (the default, 5 %) or a run long enough")
+                    "`duration` to a fraction of the fit (the default, 5 %) or a run long enough"
+                )
         elif curriculum == "cbs":
             if not values["sigma_last"] <= CBS_MAX_RATIO * values["sigma_first"]:
                 found.append(
                     f"CBS's sigma went {values['sigma_first']:.3g} -> {values['sigma_last']:.3g}, "
                     f"not below {CBS_MAX_RATIO:g} of its start: use SigmaDecay's default decay "
-                    "(the paper's curve over the run) or more epochs")
+                    "(the paper's curve over the run) or more epochs"
+                )
         elif curriculum == "efficient_train":
             if not values["pixels"] <= ET_MAX_PIXELS:
                 found.append(
                     f"EfficientTrain trained on {values['pixels']:.2f} of the full image's "
                     f"pixels per step, above {ET_MAX_PIXELS:g}: give its stages smaller sizes "
-                    "or the run more epochs (paper_stages needs >= 2)")
+                    "or the run more epochs (paper_stages needs >= 2)"
+                )
         elif not values["fraction"] <= DOCL_MAX_FRACTION:
             found.append(
                 f"DoCL trained on a mean {values['fraction']:.2f} of the data per epoch, above "
                 f"{DOCL_MAX_FRACTION:g}: use DoCL's default schedule (fractions of the fit) or "
-                "more epochs")
+                "more epochs"
+            )
     return found
 
 
@@ -148,16 +152,18 @@ def check_acts(method, seed, figures, allow_inactive=False):
     found = reasons(figures)
     if found and not allow_inactive:
         raise InactiveArm(
-            f"Arm {method!r} (seed {seed}) did not act: " + "; ".join(found)
+            f"Arm {method!r} (seed {seed}) did not act: "
+            + "; ".join(found)
             + ". Its row would be conventional training under another name; the runner refuses "
-              "it (pass --allow-inactive to keep it, marked inactive in the table)."
+            "it (pass --allow-inactive to keep it, marked inactive in the table)."
         )
     return found
 
 
 def _mean(runs, curriculum, key):
-    values = [r[curriculum][key] for r in runs if r.get(curriculum) and
-              r[curriculum].get(key) is not None]
+    values = [
+        r[curriculum][key] for r in runs if r.get(curriculum) and r[curriculum].get(key) is not None
+    ]
     return statistics.mean(values) if values else None
 
 
@@ -173,14 +179,18 @@ def describe(method, runs, wall_ratio=None):
             parts.append(f"{_NAMES[curriculum]}: no values logged")
             continue
         if curriculum == "lerac":
-            parts.append(f"{100 * _mean(runs, 'lerac', 'fraction'):.1f} % of steps in "
-                         "curriculum")
+            parts.append(f"{100 * _mean(runs, 'lerac', 'fraction'):.1f} % of steps in curriculum")
         elif curriculum == "cbs":
             bypass = [r["cbs"].get("bypass_epoch") for r in runs if r.get("cbs")]
-            when = ("never" if bypass[0] is None else f"epoch {bypass[0]}") if len(
-                set(bypass)) == 1 else "epochs " + "/".join(str(b) for b in bypass)
-            parts.append(f"sigma {_mean(runs, 'cbs', 'sigma_first'):.3g} -> "
-                         f"{_mean(runs, 'cbs', 'sigma_last'):.3g}, bypass {when}")
+            when = (
+                ("never" if bypass[0] is None else f"epoch {bypass[0]}")
+                if len(set(bypass)) == 1
+                else "epochs " + "/".join(str(b) for b in bypass)
+            )
+            parts.append(
+                f"sigma {_mean(runs, 'cbs', 'sigma_first'):.3g} -> "
+                f"{_mean(runs, 'cbs', 'sigma_last'):.3g}, bypass {when}"
+            )
         elif curriculum == "efficient_train":
             text = f"pixels {_mean(runs, 'efficient_train', 'pixels'):.2f} of full"
             if wall_ratio is not None:

@@ -43,14 +43,18 @@ from .protocol import ProtocolValue
 
 MODELS = ("resnet18", "small_cnn")
 NO_AUDIO_CODE = "the LeRaC and CBS code publish no audio training"
-UNCHECKED = ("recalled from the LeRaC paper's description (after SepTr), which the stored "
-             "sources do not hold; issue 13 quotes its STFT size as N_x = 1024")
+UNCHECKED = (
+    "recalled from the LeRaC paper's description (after SepTr), which the stored "
+    "sources do not hold; issue 13 quotes its STFT size as N_x = 1024"
+)
 
 
 def _cifar_value(value, lines):
     """Source of a value taken over from the LeRaC code's CIFAR-10 ResNet-18 protocol."""
-    return (f"not given; chosen: {value}, because {NO_AUDIO_CODE}: the LeRaC code's CIFAR-10 "
-            f"ResNet-18 value ({LERAC} {lines})")
+    return (
+        f"not given; chosen: {value}, because {NO_AUDIO_CODE}: the LeRaC code's CIFAR-10 "
+        f"ResNet-18 value ({LERAC} {lines})"
+    )
 
 
 def audio_rows(cls):
@@ -58,50 +62,87 @@ def audio_rows(cls):
     front = f"{cls.sample_rate} Hz"
     reason = cls.front_end_reason
     return [
-        ProtocolValue("model", "ResNet-18, CIFAR stem, 1-channel spectrogram",
-                      f"not given; chosen: ResNet-18, because it is the image recipes' model "
-                      f"and {NO_AUDIO_CODE}; the paper's audio models are SepTr and "
-                      f"DenseNet-121 (issue 13)"),
+        ProtocolValue(
+            "model",
+            "ResNet-18, CIFAR stem, 1-channel spectrogram",
+            f"not given; chosen: ResNet-18, because it is the image recipes' model "
+            f"and {NO_AUDIO_CODE}; the paper's audio models are SepTr and "
+            f"DenseNet-121 (issue 13)",
+        ),
         ProtocolValue("optimizer", "SGD", _cifar_value("SGD", f"{R18}:39-43")),
         ProtocolValue("momentum", MOMENTUM, _cifar_value(MOMENTUM, f"{R18}:39-43")),
         ProtocolValue("learning_rate", 0.1, _cifar_value(0.1, f"{R18}:59")),
-        ProtocolValue("weight_decay", decoupled(1e-4), _cifar_value("1e-4 coupled", f"{R18}:39-43"),
-                      note="PyTorch's coupled 1e-4 as Keras's decoupled decay"),
+        ProtocolValue(
+            "weight_decay",
+            decoupled(1e-4),
+            _cifar_value("1e-4 coupled", f"{R18}:39-43"),
+            note="PyTorch's coupled 1e-4 as Keras's decoupled decay",
+        ),
         ProtocolValue("batch", 64, _cifar_value(64, "data_handlers.py:40")),
-        ProtocolValue("epochs", 200, _cifar_value(200, f"{R18}:62"),
-                      note="the run's `--epochs`; epoch-valued rows scale with it"),
-        ProtocolValue("decay_epochs", (34, 64, 94), _cifar_value(
-            "34, 64, 94", f"{R18}:54-56, {TRAIN}:33-38")),
-        ProtocolValue("augmentation", False,
-                      "not given; chosen: none, because the recipes compare curricula on the "
-                      "same inputs; issue 13 quotes noise, time shift, speed, mix-up and "
-                      "SpecAugment from the paper, not implemented here"),
-        ProtocolValue("clip_seconds", cls.default_duration,
-                      f"not given; chosen: {cls.default_duration:g} s, because {reason}"),
-        ProtocolValue("stft_window", cls.frame_length,
-                      f"not given; chosen: {cls.frame_length} samples at {front}, because "
-                      f"{reason}"),
-        ProtocolValue("stft_size", cls.fft_length,
-                      f"not given; chosen: {cls.fft_length} points, because {reason}"),
-        ProtocolValue("stft_hop", cls.frame_step,
-                      f"not given; chosen: {cls.frame_step} samples, because {reason}"),
-        ProtocolValue("mel_bins", cls.num_mel_bins,
-                      f"not given; chosen: {cls.num_mel_bins}, because {reason}"),
+        ProtocolValue(
+            "epochs",
+            200,
+            _cifar_value(200, f"{R18}:62"),
+            note="the run's `--epochs`; epoch-valued rows scale with it",
+        ),
+        ProtocolValue(
+            "decay_epochs", (34, 64, 94), _cifar_value("34, 64, 94", f"{R18}:54-56, {TRAIN}:33-38")
+        ),
+        ProtocolValue(
+            "augmentation",
+            False,
+            "not given; chosen: none, because the recipes compare curricula on the "
+            "same inputs; issue 13 quotes noise, time shift, speed, mix-up and "
+            "SpecAugment from the paper, not implemented here",
+        ),
+        ProtocolValue(
+            "clip_seconds",
+            cls.default_duration,
+            f"not given; chosen: {cls.default_duration:g} s, because {reason}",
+        ),
+        ProtocolValue(
+            "stft_window",
+            cls.frame_length,
+            f"not given; chosen: {cls.frame_length} samples at {front}, because {reason}",
+        ),
+        ProtocolValue(
+            "stft_size",
+            cls.fft_length,
+            f"not given; chosen: {cls.fft_length} points, because {reason}",
+        ),
+        ProtocolValue(
+            "stft_hop",
+            cls.frame_step,
+            f"not given; chosen: {cls.frame_step} samples, because {reason}",
+        ),
+        ProtocolValue(
+            "mel_bins", cls.num_mel_bins, f"not given; chosen: {cls.num_mel_bins}, because {reason}"
+        ),
         ProtocolValue("lerac.duration", 5, _cifar_value(5, f"{R18}:58, :64, {TRAIN}:47-48")),
         ProtocolValue("lerac_events_per_epoch", 1, _cifar_value(1, f"{R18}:63")),
         ProtocolValue("lerac.min_learning_rate", 1e-6, _cifar_value("1e-6", f"{R18}:14-21, :60")),
-        ProtocolValue("lerac.update", "exponential", "LeRaC Eq. 8", official="stepwise",
-                      official_source=f"{LERAC} {TRAIN}:82-86"),
+        ProtocolValue(
+            "lerac.update",
+            "exponential",
+            "LeRaC Eq. 8",
+            official="stepwise",
+            official_source=f"{LERAC} {TRAIN}:82-86",
+        ),
         ProtocolValue("lerac.c", 10.0, f"{LERAC} {R18}:58"),
         ProtocolValue("lerac.base_schedule", "multiply", f"{LERAC} {TRAIN}:33-38"),
         ProtocolValue("cbs.sigma", 0.8, "LeRaC Table 1"),
         ProtocolValue("cbs.kernel_size", 3, "pairlab/CBS arguments.py:23"),
         ProtocolValue("cbs.factor", 0.9, "LeRaC Table 1"),
         ProtocolValue("cbs.every", 2, "LeRaC Table 1", note="Table 1's audio range: 1-3 epochs"),
-        ProtocolValue("docl:optimizer", "SGD, momentum 0.9, Nesterov",
-                      f"DoCL Sec. 4; {DOCL} docl.py:65, :365"),
-        ProtocolValue("docl:weight_decay", decoupled(1e-4), f"{DOCL} docl.py:66",
-                      note="PyTorch's coupled 1e-4 as Keras's decoupled decay"),
+        ProtocolValue(
+            "docl:optimizer", "SGD, momentum 0.9, Nesterov", f"DoCL Sec. 4; {DOCL} docl.py:65, :365"
+        ),
+        ProtocolValue(
+            "docl:weight_decay",
+            decoupled(1e-4),
+            f"{DOCL} docl.py:66",
+            note="PyTorch's coupled 1e-4 as Keras's decoupled decay",
+        ),
         *docl_rows(0.1, f"{DOCL} docl.py:57"),
     ]
 
@@ -134,20 +175,32 @@ class AudioRecipe(SgdRegimes, Recipe):
     def protocol_rows(cls, **options):
         return audio_rows(cls)
 
-    def __init__(self, train_size=None, model="resnet18", batch_size=None, duration=None,
-                 width=None, data_dir=None, download=True, protocol="paper"):
+    def __init__(
+        self,
+        train_size=None,
+        model="resnet18",
+        batch_size=None,
+        duration=None,
+        width=None,
+        data_dir=None,
+        download=True,
+        protocol="paper",
+    ):
         if model not in MODELS:
             raise ValueError(f"`model` must be one of {MODELS}. Received: model={model!r}")
-        if batch_size is not None and (isinstance(batch_size, bool)
-                                       or not isinstance(batch_size, int) or batch_size < 1):
+        if batch_size is not None and (
+            isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1
+        ):
             raise ValueError(f"`batch_size` must be an int >= 1. Received: {batch_size!r}")
         table = self.protocol_table = type(self).protocol(protocol, batch_size=batch_size)
         batch_size = table["batch"]
         duration = table["clip_seconds"] if duration is None else duration
         length = int(round(duration * self.sample_rate))
         if length < self.frame_length:
-            raise ValueError(f"`duration` must cover one STFT window ({self.frame_length} "
-                             f"samples at {self.sample_rate} Hz). Received: {duration!r}")
+            raise ValueError(
+                f"`duration` must cover one STFT window ({self.frame_length} "
+                f"samples at {self.sample_rate} Hz). Received: {duration!r}"
+            )
         self.train_size = tfds_data.check_size(train_size)
         self.model = model
         self.batch_size = batch_size
@@ -161,25 +214,36 @@ class AudioRecipe(SgdRegimes, Recipe):
         # Fixed-length int16 clips are cached (CREMA-D: 0.66 GB); spectrograms are computed per
         # epoch, the test set's once.
         self._train, self.num_train = tfds_data.with_length(
-            tfds_data.take(train_clips, self.train_size).map(self._fixed).cache())
+            tfds_data.take(train_clips, self.train_size).map(self._fixed).cache()
+        )
         if self.num_train < batch_size:
-            raise ValueError(f"`batch_size` ({batch_size}) exceeds the {self.num_train} "
-                             "training clips: lower it or raise `train_size`.")
-        self.x_test, self.y_test = tfds_data.to_numpy(test_clips.map(self._fixed)
-                                                      .map(self._features))
+            raise ValueError(
+                f"`batch_size` ({batch_size}) exceeds the {self.num_train} "
+                "training clips: lower it or raise `train_size`."
+            )
+        self.x_test, self.y_test = tfds_data.to_numpy(
+            test_clips.map(self._fixed).map(self._features)
+        )
         self.steps_per_epoch = self.num_train // batch_size
-        self.description = (f"{model} on {self.frames}x{self.num_mel_bins} log-Mel "
-                            f"spectrograms ({duration:g} s), {self.num_train} training clips, "
-                            f"batch {batch_size}, SGD 0.1 momentum 0.9, {table.protocol} "
-                            "protocol")
+        self.description = (
+            f"{model} on {self.frames}x{self.num_mel_bins} log-Mel "
+            f"spectrograms ({duration:g} s), {self.num_train} training clips, "
+            f"batch {batch_size}, SGD 0.1 momentum 0.9, {table.protocol} "
+            "protocol"
+        )
         self.loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
         self.lerac = self.lerac_arguments()
         self.cbs = table.section("cbs")
         self.docl = table.section("docl")
 
     def _load(self, split):
-        return tfds_data.load(self.tfds_name, split, data_dir=self.data_dir,
-                              download=self.download, as_supervised=False)
+        return tfds_data.load(
+            self.tfds_name,
+            split,
+            data_dir=self.data_dir,
+            download=self.download,
+            as_supervised=False,
+        )
 
     def _clips(self):
         """(train, test) datasets of (waveform, label)."""
@@ -191,8 +255,14 @@ class AudioRecipe(SgdRegimes, Recipe):
 
     def _features(self, clip, label):
         image = spectrogram.spectrogram_image(
-            clip, self.sample_rate, self.length, self.frame_length, self.frame_step,
-            self.fft_length, self.num_mel_bins)
+            clip,
+            self.sample_rate,
+            self.length,
+            self.frame_length,
+            self.frame_step,
+            self.fft_length,
+            self.num_mel_bins,
+        )
         return tf.ensure_shape(image, [self.frames, self.num_mel_bins, 1]), label
 
     def build_model(self, variable_size=False):
@@ -236,8 +306,10 @@ class SpokenDigit(AudioRecipe):
     frame_length = fft_length = 256
     frame_step = 32
     num_mel_bins = 64
-    front_end_reason = ("spoken digits are not in the paper: CREMA-D's window and hop durations "
-                        "at 8 kHz and 1 s clips, 64 Mel bins since a 256-point FFT has 129 bins")
+    front_end_reason = (
+        "spoken digits are not in the paper: CREMA-D's window and hop durations "
+        "at 8 kHz and 1 s clips, 64 Mel bins since a 256-point FFT has 129 bins"
+    )
 
     def _clips(self):
         clips = self._load("train")  # TFDS has one split; FSDD's file names define the test set

@@ -11,8 +11,15 @@ import types
 
 from .protocol import Protocol
 
-METHODS = ("conventional", "lerac", "cbs", "lerac+cbs", "docl", "conventional_upscaled",
-           "efficient_train")
+METHODS = (
+    "conventional",
+    "lerac",
+    "cbs",
+    "lerac+cbs",
+    "docl",
+    "conventional_upscaled",
+    "efficient_train",
+)
 # Methods that train on images resized to `upscaled_size`, with a model of variable input size.
 UPSCALED_METHODS = ("conventional_upscaled", "efficient_train")
 # The regime of plain `conventional` training; other regimes' baselines are `conventional_<name>`.
@@ -142,8 +149,10 @@ class Recipe(abc.ABC):
         try:
             return len(batches)
         except TypeError:  # a tf.data pipeline of unknown length (e.g. after `filter`)
-            raise RecipeError(f"Recipe {self.name!r}: its `train_dataset` has no length; set "
-                              "`steps_per_epoch` in `__init__`.") from None
+            raise RecipeError(
+                f"Recipe {self.name!r}: its `train_dataset` has no length; set "
+                "`steps_per_epoch` in `__init__`."
+            ) from None
 
     def optimizer(self, epochs):
         import keras
@@ -180,13 +189,16 @@ class Recipe(abc.ABC):
         except TypeError:
             table = {}
         if "epochs" not in table:
-            raise ValueError(f"Recipe {cls.name!r} states no paper epoch count (no `epochs` "
-                             "row in its protocol): pass --epochs.")
+            raise ValueError(
+                f"Recipe {cls.name!r} states no paper epoch count (no `epochs` "
+                "row in its protocol): pass --epochs."
+            )
         return {"epochs": int(table["epochs"]), "seeds": 3}
 
     def train_examples(self):
-        raise NotImplementedError(f"Recipe {self.name!r} defines no `train_examples()`, which "
-                                  "DoCL needs.")
+        raise NotImplementedError(
+            f"Recipe {self.name!r} defines no `train_examples()`, which DoCL needs."
+        )
 
     def build_smoothed_model(self, **smoothing):
         import keras_curriculum as kc
@@ -208,10 +220,14 @@ class Recipe(abc.ABC):
     @classmethod
     def protocol(cls, protocol="paper", **options):
         """The recipe's `Protocol` under `protocol`, for constructor `options` (no data read)."""
-        table = Protocol(cls.protocol_rows(**options), protocol,
-                         title=f"{cls.name}: {cls.summary}" if cls.summary else cls.name)
-        return table.overridden(**{row: options.get(argument)
-                                   for argument, row in cls.protocol_options.items()})
+        table = Protocol(
+            cls.protocol_rows(**options),
+            protocol,
+            title=f"{cls.name}: {cls.summary}" if cls.summary else cls.name,
+        )
+        return table.overridden(
+            **{row: options.get(argument) for argument, row in cls.protocol_options.items()}
+        )
 
     def regime_of(self, method):
         """The name of the regime `method` trains in."""
@@ -237,23 +253,29 @@ def _overrides(cls, member):
 def check_recipe_class(cls):
     """Raises `RecipeError` naming what `cls` lacks to be a recipe; reads no data."""
     if not isinstance(cls, type) or not issubclass(cls, Recipe):
-        raise RecipeError(f"A recipe must be a subclass of keras_curriculum_recipes.Recipe. "
-                          f"Received: {cls!r}")
+        raise RecipeError(
+            f"A recipe must be a subclass of keras_curriculum_recipes.Recipe. Received: {cls!r}"
+        )
     label = f"Recipe class {cls.__module__}.{cls.__qualname__}"
     missing = sorted(cls.__abstractmethods__)
     missing += [attr for attr in ("name", "methods") if not hasattr(cls, attr)]
     if "docl" in getattr(cls, "methods", ()) and not _overrides(cls, "train_examples"):
         missing.append("train_examples (DoCL is in `methods`)")
     if missing:
-        raise RecipeError(f"{label} does not define: {', '.join(missing)}. "
-                          "See the `keras_curriculum_recipes.Recipe` docstring.")
+        raise RecipeError(
+            f"{label} does not define: {', '.join(missing)}. "
+            "See the `keras_curriculum_recipes.Recipe` docstring."
+        )
     if not isinstance(cls.name, str) or not cls.name:
-        raise RecipeError(f"{label}: `name` must be a non-empty string. Received: "
-                          f"name={cls.name!r}")
+        raise RecipeError(
+            f"{label}: `name` must be a non-empty string. Received: name={cls.name!r}"
+        )
     methods = cls.methods
     if isinstance(methods, str) or not methods or any(m not in METHODS for m in methods):
-        raise RecipeError(f"{label}: `methods` must be a non-empty tuple of names from "
-                          f"{METHODS}. Received: methods={methods!r}")
+        raise RecipeError(
+            f"{label}: `methods` must be a non-empty tuple of names from "
+            f"{METHODS}. Received: methods={methods!r}"
+        )
 
 
 def check_recipe(recipe):
@@ -267,5 +289,7 @@ def check_recipe(recipe):
         raise RecipeError(f"Recipe {recipe.name!r} does not define: {', '.join(missing)}.")
     batch_size = recipe.batch_size
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise RecipeError(f"Recipe {recipe.name!r}: `batch_size` must be an int >= 1. "
-                          f"Received: batch_size={batch_size!r}")
+        raise RecipeError(
+            f"Recipe {recipe.name!r}: `batch_size` must be an int >= 1. "
+            f"Received: batch_size={batch_size!r}"
+        )

@@ -51,20 +51,41 @@ class _Cifar(SmallImageRecipe):
     image_size = 32
     et_sizes = (24, 24, 24, 28, 32)
 
-    def __init__(self, train_size=None, model="resnet18", batch_size=None, augment=None,
-                 resnet_width=64, wrn_depth=52, wrn_width=2, wrn_dropout=0.3, data_dir=None,
-                 download=True, protocol="paper"):
+    def __init__(
+        self,
+        train_size=None,
+        model="resnet18",
+        batch_size=None,
+        augment=None,
+        resnet_width=64,
+        wrn_depth=52,
+        wrn_width=2,
+        wrn_dropout=0.3,
+        data_dir=None,
+        download=True,
+        protocol="paper",
+    ):
         self.data_dir = data_dir
         self.download = download
-        super().__init__(train_size, model, batch_size, augment, resnet_width, wrn_depth,
-                         wrn_width, wrn_dropout, protocol)
+        super().__init__(
+            train_size,
+            model,
+            batch_size,
+            augment,
+            resnet_width,
+            wrn_depth,
+            wrn_width,
+            wrn_dropout,
+            protocol,
+        )
 
     def _load(self, train_size):
         import tensorflow as tf
 
         def arrays(split, size=None):
-            ds = tfds_data.load(self.tfds_name, split, data_dir=self.data_dir,
-                                download=self.download)
+            ds = tfds_data.load(
+                self.tfds_name, split, data_dir=self.data_dir, download=self.download
+            )
             return tfds_data.to_numpy(tfds_data.take(ds, size))
 
         x_train, y_train = arrays("train", train_size)

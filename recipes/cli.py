@@ -40,17 +40,25 @@ def recipe_listing():
     summaries = registry.summaries()
     width = max(map(len, summaries), default=0) + 2
     lines = [f"  {name:<{width}}{summary}" for name, summary in summaries.items()]
-    return ("recipes (--recipe NAME):\n" + "\n".join(lines)
-            + "\n\nor --recipe package.module:Class for a keras_curriculum_recipes.Recipe "
-              "subclass of your own\n(docs/adding_a_recipe.md).")
+    return (
+        "recipes (--recipe NAME):\n"
+        + "\n".join(lines)
+        + "\n\nor --recipe package.module:Class for a keras_curriculum_recipes.Recipe "
+        "subclass of your own\n(docs/adding_a_recipe.md)."
+    )
 
 
 class _HelpWithRecipes(argparse.Action):
     """`-h`: the options, then every registered recipe with its summary (read only then)."""
 
     def __init__(self, option_strings, dest, **kwargs):
-        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS,
-                         help="show this help and the recipes, and exit")
+        super().__init__(
+            option_strings,
+            dest,
+            nargs=0,
+            default=argparse.SUPPRESS,
+            help="show this help and the recipes, and exit",
+        )
 
     def __call__(self, parser, namespace, values, option_string=None):
         parser.epilog = recipe_listing()
@@ -70,43 +78,72 @@ def _recipe_option(text):
 
 
 def parse_args(argv):
-    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     add_help=False)
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        add_help=False,
+    )
     parser.add_argument("-h", "--help", action=_HelpWithRecipes)
-    parser.add_argument("--recipe", default="fashion_mnist",
-                        help="a recipe name (listed below) or package.module:Class")
-    parser.add_argument("--methods", default=None,
-                        help=f"comma-separated, from {', '.join(METHODS)} "
-                             "(default: every method the recipe supports)")
-    parser.add_argument("--length", default="default", choices=("quick", "default", "paper"),
-                        help="the run's length as the recipe defines it (`Recipe.run_length`): "
-                             "quick (a smoke run of about a minute on the main job), default, or "
-                             "paper (the papers' epoch counts); --epochs, --seeds and "
-                             "--train-size override its values")
-    parser.add_argument("--seeds", type=int, default=None,
-                        help="number of seeds (>= 1; default: the length's)")
-    parser.add_argument("--epochs", type=int, default=None,
-                        help="epochs (default: the length's)")
+    parser.add_argument(
+        "--recipe",
+        default="fashion_mnist",
+        help="a recipe name (listed below) or package.module:Class",
+    )
+    parser.add_argument(
+        "--methods",
+        default=None,
+        help=f"comma-separated, from {', '.join(METHODS)} "
+        "(default: every method the recipe supports)",
+    )
+    parser.add_argument(
+        "--length",
+        default="default",
+        choices=("quick", "default", "paper"),
+        help="the run's length as the recipe defines it (`Recipe.run_length`): "
+        "quick (a smoke run of about a minute on the main job), default, or "
+        "paper (the papers' epoch counts); --epochs, --seeds and "
+        "--train-size override its values",
+    )
+    parser.add_argument(
+        "--seeds", type=int, default=None, help="number of seeds (>= 1; default: the length's)"
+    )
+    parser.add_argument("--epochs", type=int, default=None, help="epochs (default: the length's)")
     parser.add_argument("--train-size", type=int, default=None)
-    parser.add_argument("--allow-inactive", action="store_true",
-                        help="keep an arm whose curriculum did not act in its run (by the "
-                             "thresholds of recipes/activity.py), marked INACTIVE, instead of "
-                             "refusing it")
-    parser.add_argument("--set", dest="options", type=_recipe_option, action="append",
-                        default=[], metavar="KEY=VALUE",
-                        help="recipe constructor argument, repeatable (e.g. model=wrn, "
-                             "data_dir=/data/tfds)")
-    parser.add_argument("--out", default=None,
-                        help="output folder (default runs/<recipe name>/<time>)")
+    parser.add_argument(
+        "--allow-inactive",
+        action="store_true",
+        help="keep an arm whose curriculum did not act in its run (by the "
+        "thresholds of recipes/activity.py), marked INACTIVE, instead of "
+        "refusing it",
+    )
+    parser.add_argument(
+        "--set",
+        dest="options",
+        type=_recipe_option,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="recipe constructor argument, repeatable (e.g. model=wrn, data_dir=/data/tfds)",
+    )
+    parser.add_argument(
+        "--out", default=None, help="output folder (default runs/<recipe name>/<time>)"
+    )
     parser.add_argument("--verbose", type=int, default=1, choices=[0, 1, 2])
-    parser.add_argument("--protocol", default=None, choices=PROTOCOLS,
-                        help="paper (the recipes' default: the paper's values, where it is "
-                             "silent the authors' code) or official (the authors' code wherever "
-                             "the two differ)")
-    parser.add_argument("--print-protocol", action="store_true",
-                        help="print the recipe's protocol, every value with its source, and "
-                             "exit without loading data or training")
+    parser.add_argument(
+        "--protocol",
+        default=None,
+        choices=PROTOCOLS,
+        help="paper (the recipes' default: the paper's values, where it is "
+        "silent the authors' code) or official (the authors' code wherever "
+        "the two differ)",
+    )
+    parser.add_argument(
+        "--print-protocol",
+        action="store_true",
+        help="print the recipe's protocol, every value with its source, and "
+        "exit without loading data or training",
+    )
     args = parser.parse_args(argv)
     if args.seeds is not None and args.seeds < 1:
         parser.error(f"--seeds must be >= 1. Received: {args.seeds}")
@@ -126,8 +163,10 @@ def parse_args(argv):
         parser.error(f"unknown method(s) {unknown}. Available: {', '.join(METHODS)}")
     unsupported = [m for m in methods if m not in supported]
     if unsupported:
-        parser.error(f"recipe {args.recipe!r} does not support {unsupported}. "
-                     f"It supports: {', '.join(supported)}")
+        parser.error(
+            f"recipe {args.recipe!r} does not support {unsupported}. "
+            f"It supports: {', '.join(supported)}"
+        )
     args.methods = methods
     return args
 
@@ -154,8 +193,10 @@ def main(argv=None):
     if not args.print_protocol:
         try:
             length = args.recipe_class.run_length(
-                args.length, **{k: v for k, v in kwargs.items() if k != "protocol"},
-                **({"protocol": args.protocol} if args.protocol else {}))
+                args.length,
+                **{k: v for k, v in kwargs.items() if k != "protocol"},
+                **({"protocol": args.protocol} if args.protocol else {}),
+            )
         except (ValueError, TypeError) as error:
             print(f"error: --length {args.length}: {error}", file=sys.stderr)
             return 2
@@ -167,15 +208,20 @@ def main(argv=None):
         kwargs["train_size"] = args.train_size
     if args.protocol is not None:
         if "protocol" not in signature.parameters:
-            print(f"error: --protocol: recipe {args.recipe!r} has a single protocol (its "
-                  "constructor takes no `protocol`)", file=sys.stderr)
+            print(
+                f"error: --protocol: recipe {args.recipe!r} has a single protocol (its "
+                "constructor takes no `protocol`)",
+                file=sys.stderr,
+            )
             return 2
         kwargs["protocol"] = args.protocol
     try:
         signature.bind(**kwargs)
     except TypeError as error:
-        print(f"error: --set: {error}; recipe {args.recipe!r} takes {list(signature.parameters)}",
-              file=sys.stderr)
+        print(
+            f"error: --set: {error}; recipe {args.recipe!r} takes {list(signature.parameters)}",
+            file=sys.stderr,
+        )
         return 2
     if args.print_protocol:
         return print_protocol(args.recipe_class, args.protocol, kwargs)
@@ -190,11 +236,20 @@ def main(argv=None):
 
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     out = args.out or os.path.join("runs", recipe.name, stamp)
-    print(f"[{recipe.name}] --length {args.length}: {args.epochs} epochs, {args.seeds} seed(s)",
-          flush=True)
+    print(
+        f"[{recipe.name}] --length {args.length}: {args.epochs} epochs, {args.seeds} seed(s)",
+        flush=True,
+    )
     try:
-        compare.compare(recipe, args.methods, range(args.seeds), args.epochs, out, args.verbose,
-                        allow_inactive=args.allow_inactive)
+        compare.compare(
+            recipe,
+            args.methods,
+            range(args.seeds),
+            args.epochs,
+            out,
+            args.verbose,
+            allow_inactive=args.allow_inactive,
+        )
     except InactiveArm as error:
         print(f"error: {error}", file=sys.stderr)
         return 3

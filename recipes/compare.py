@@ -63,7 +63,8 @@ class _ActivityProbe(keras.callbacks.Callback):
             inside = self._read and any(
                 activity_lib.lerac_inside(rates["lerac_lr_first"], rates["lerac_lr_last"])
                 for rates in (callback.epoch_logs(self._epoch) for callback in self.lerac)
-                if rates)
+                if rates
+            )
             # The rates only rise towards the base rate: once a step is outside the curriculum,
             # the rest of the epoch is too (read again from the next epoch's first step), which
             # spares a read of the optimizer's step counter per step.
@@ -86,8 +87,11 @@ def run_one(recipe, method, seed, epochs, out_dir, verbose, allow_inactive=False
     keras.utils.set_random_seed(seed)
     arm = methods_lib.prepare(method, recipe, seed, epochs)  # in the regime of its method
     model, train, callbacks, image_size = arm[:4]
-    model.compile(optimizer=arm.optimizer, loss=arm.loss,
-                  metrics=["accuracy"] + methods_lib.extra_metrics(callbacks))
+    model.compile(
+        optimizer=arm.optimizer,
+        loss=arm.loss,
+        metrics=["accuracy"] + methods_lib.extra_metrics(callbacks),
+    )
     clock = _Clock()
     import keras_curriculum as kc
 
@@ -96,54 +100,83 @@ def run_one(recipe, method, seed, epochs, out_dir, verbose, allow_inactive=False
     callbacks = callbacks + [clock, probe, keras.callbacks.TensorBoard(log_dir, write_graph=False)]
     print(f"[{recipe.name}] {method}, seed {seed}: training {arm.epochs} epochs", flush=True)
     start = time.perf_counter()
-    history = model.fit(train, epochs=arm.epochs, validation_data=arm.validation,
-                        callbacks=callbacks, verbose=verbose)
+    history = model.fit(
+        train,
+        epochs=arm.epochs,
+        validation_data=arm.validation,
+        callbacks=callbacks,
+        verbose=verbose,
+    )
     wall = time.perf_counter() - start
     if seed == 0:
         methods_lib.plot_run(callbacks, os.path.join(out_dir, "plots", f"seed{seed}"))
     history_values = {k: [float(v) for v in vals] for k, vals in history.history.items()}
-    figures = activity_lib.measure(method, history_values, probe.epoch_steps, probe.lerac_steps,
-                                   arm.image_size or getattr(recipe, "upscaled_size", None))
+    figures = activity_lib.measure(
+        method,
+        history_values,
+        probe.epoch_steps,
+        probe.lerac_steps,
+        arm.image_size or getattr(recipe, "upscaled_size", None),
+    )
     inactive = activity_lib.check_acts(method, seed, figures, allow_inactive)
     if inactive:
-        print(f"[{recipe.name}] {method}, seed {seed}: INACTIVE (kept: --allow-inactive): "
-              + "; ".join(inactive), flush=True)
+        print(
+            f"[{recipe.name}] {method}, seed {seed}: INACTIVE (kept: --allow-inactive): "
+            + "; ".join(inactive),
+            flush=True,
+        )
     x_test, y_test = recipe.test_arrays(image_size)
     predictions = np.argmax(model.predict(x_test, batch_size=512, verbose=0), axis=-1)
     correct = predictions == y_test
     accuracy = float(np.mean(correct))
-    print(f"[{recipe.name}] {method}, seed {seed}: test accuracy {accuracy:.4f}, "
-          f"{wall:.1f} s", flush=True)
+    print(
+        f"[{recipe.name}] {method}, seed {seed}: test accuracy {accuracy:.4f}, {wall:.1f} s",
+        flush=True,
+    )
     return {
-        "method": method, "seed": seed, "accuracy": accuracy, "wall_seconds": wall,
-        "train_seconds": clock.train_seconds, "curve": clock.points,
-        "history": history_values, "epoch_steps": probe.epoch_steps,
-        "activity": figures, "correct": correct,
+        "method": method,
+        "seed": seed,
+        "accuracy": accuracy,
+        "wall_seconds": wall,
+        "train_seconds": clock.train_seconds,
+        "curve": clock.points,
+        "history": history_values,
+        "epoch_steps": probe.epoch_steps,
+        "activity": figures,
+        "correct": correct,
     }
 
 
 def summarize(results, methods, recipe=None):
     rows = []
-    train_seconds = {m: statistics.mean(r["train_seconds"] for r in results if r["method"] == m)
-                     for m in methods if any(r["method"] == m for r in results)}
+    train_seconds = {
+        m: statistics.mean(r["train_seconds"] for r in results if r["method"] == m)
+        for m in methods
+        if any(r["method"] == m for r in results)
+    }
     for method in methods:
         # Each arm is compared with conventional training in its regime (`conventional_docl`
         # for DoCL, ...), EfficientTrain with conventional training at its (upscaled) size.
-        reference = (methods_lib.reference(recipe, method, methods) if recipe is not None
-                     else "conventional")
+        reference = (
+            methods_lib.reference(recipe, method, methods) if recipe is not None else "conventional"
+        )
         baseline = {r["seed"]: r["correct"] for r in results if r["method"] == reference}
         runs = [r for r in results if r["method"] == method]
         accuracies = [100 * r["accuracy"] for r in runs]
-        wall_ratio = (train_seconds[method] / train_seconds[reference]
-                      if reference in train_seconds and train_seconds[reference] > 0 else None)
+        wall_ratio = (
+            train_seconds[method] / train_seconds[reference]
+            if reference in train_seconds and train_seconds[reference] > 0
+            else None
+        )
         row = {
             "method": method,
             "seeds": len(runs),
             "accuracy_mean": statistics.mean(accuracies),
             "accuracy_std": statistics.stdev(accuracies) if len(runs) > 1 else 0.0,
             "train_seconds_mean": train_seconds[method],
-            "activity": activity_lib.describe(method, [r.get("activity", {}) for r in runs],
-                                              wall_ratio),
+            "activity": activity_lib.describe(
+                method, [r.get("activity", {}) for r in runs], wall_ratio
+            ),
             "mcnemar_p": None,
         }
         row["mcnemar_vs"] = reference if method != reference and baseline else None
@@ -159,10 +192,13 @@ def summarize(results, methods, recipe=None):
 
 
 def markdown_table(rows, title):
-    lines = [f"### {title}", "",
-             "| method | accuracy (%) mean ± std | seeds | train time (s) | McNemar p (vs) "
-             "| activity (measured) |",
-             "|---|---|---|---|---|---|"]
+    lines = [
+        f"### {title}",
+        "",
+        "| method | accuracy (%) mean ± std | seeds | train time (s) | McNemar p (vs) "
+        "| activity (measured) |",
+        "|---|---|---|---|---|---|",
+    ]
     for row in rows:
         p = "—" if row["mcnemar_p"] is None else f"{row['mcnemar_p']:.3g} ({row['mcnemar_vs']})"
         lines.append(
@@ -182,8 +218,7 @@ def mean_curve(runs):
     length = min(len(curve) for curve in curves)
     times = np.array([[point[0] for point in curve[:length]] for curve in curves])
     accuracy = np.array([[point[1] for point in curve[:length]] for curve in curves])
-    return (times.mean(axis=0), accuracy.mean(axis=0), accuracy.min(axis=0),
-            accuracy.max(axis=0))
+    return (times.mean(axis=0), accuracy.mean(axis=0), accuracy.min(axis=0), accuracy.max(axis=0))
 
 
 def plot_accuracy_vs_time(results, methods, path):
@@ -202,8 +237,7 @@ def plot_accuracy_vs_time(results, methods, path):
     seeds = len({res["seed"] for res in results})
     ax.set_xlabel("training wall time (s), mean over seeds")
     ax.set_ylabel("validation accuracy")
-    ax.set_title(f"Validation accuracy against wall time (mean of {seeds} seed(s); band: "
-                 "min-max)")
+    ax.set_title(f"Validation accuracy against wall time (mean of {seeds} seed(s); band: min-max)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -223,11 +257,12 @@ def compare(recipe, methods, seeds, epochs, out_dir, verbose=1, allow_inactive=F
     results = []
     for seed in seeds:
         for method in methods:
-            results.append(run_one(recipe, method, seed, epochs, out_dir, verbose,
-                                   allow_inactive))
+            results.append(run_one(recipe, method, seed, epochs, out_dir, verbose, allow_inactive))
     rows = summarize(results, methods, recipe)
-    title = (f"{recipe.name}: {recipe.description}, {epochs} epochs, seeds {list(seeds)} "
-             f"({keras.backend.backend()} backend)")
+    title = (
+        f"{recipe.name}: {recipe.description}, {epochs} epochs, seeds {list(seeds)} "
+        f"({keras.backend.backend()} backend)"
+    )
     table = markdown_table(rows, title)
     with open(os.path.join(out_dir, "table.md"), "w") as handle:
         handle.write(table)
@@ -237,8 +272,7 @@ def compare(recipe, methods, seeds, epochs, out_dir, verbose=1, allow_inactive=F
         writer.writerows(rows)
     with open(os.path.join(out_dir, "results.json"), "w") as handle:
         json.dump([{k: v for k, v in r.items() if k != "correct"} for r in results], handle)
-    plot_accuracy_vs_time(results, methods, os.path.join(out_dir, "plots",
-                                                         "accuracy_vs_time.png"))
+    plot_accuracy_vs_time(results, methods, os.path.join(out_dir, "plots", "accuracy_vs_time.png"))
     methods_lib.plot_curricula(recipe, methods, epochs, os.path.join(out_dir, "plots"))
     print(table, flush=True)
     print(f"Written to {out_dir}: table.md, table.csv, results.json, plots/, tensorboard/")

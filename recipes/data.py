@@ -81,8 +81,9 @@ def fashion_mnist(train_size=None, seed=0, validation_size=None):
             f"`train_size` can hold. Received: validation_size={validation_size}, "
             f"train_size={train_size}"
         )
-    val = rng.permutation(np.concatenate(
-        [rest[rng.choice(h, per_class, replace=False)] for h in held]))
+    val = rng.permutation(
+        np.concatenate([rest[rng.choice(h, per_class, replace=False)] for h in held])
+    )
     return ((x_train[keep], y_train[keep]), (x_train[val], y_train[val]), (x_test, y_test))
 
 
@@ -156,7 +157,7 @@ def tfds_text_pairs(name, split, first, second):
     except Exception as error:  # noqa: BLE001
         raise DatasetUnavailable(
             f"TFDS dataset {name!r} is not prepared on this machine and could not be downloaded "
-            f"({type(error).__name__}: {error}). With a network: `python -c \"import "
+            f'({type(error).__name__}: {error}). With a network: `python -c "import '
             f"tensorflow_datasets as tfds; tfds.load('{name}')\"`, or set "
             "TFDS_DATA_DIR to a folder that already holds it."
         ) from error
@@ -167,6 +168,8 @@ def tfds_text_pairs(name, split, first, second):
     examples = {key: np.concatenate(values) for key, values in columns.items()}
     decode = np.vectorize(lambda b: b.decode("utf-8"), otypes=[str])
     return decode(examples[first]), decode(examples[second]), examples["label"].astype("int32")
+
+
 TINY_IMAGENET_URL = "http://cs231n.stanford.edu/tiny-imagenet-200.zip"
 TINY_IMAGENET_HINT = (
     "Tiny ImageNet (ImageNet-200, 64x64 px, 100,000 training and 10,000 validation images) is "
@@ -197,8 +200,11 @@ def tiny_imagenet_files(root=None):
     train_paths, train_labels = [], []
     for wnid in wnids:
         folder = os.path.join(root, "train", wnid, "images")
-        names = sorted(n for n in os.listdir(folder) if n.lower().endswith(".jpeg")) \
-            if os.path.isdir(folder) else []
+        names = (
+            sorted(n for n in os.listdir(folder) if n.lower().endswith(".jpeg"))
+            if os.path.isdir(folder)
+            else []
+        )
         train_paths += [os.path.join(folder, n) for n in names]
         train_labels += [index[wnid]] * len(names)
     val_paths, val_labels = [], []
@@ -208,11 +214,16 @@ def tiny_imagenet_files(root=None):
             if len(fields) < 2:
                 continue
             if fields[1] not in index:
-                raise DatasetUnavailable(f"{annotations} names class {fields[1]!r}, which is not "
-                                         f"in {wnids_file}: the folder is incomplete. {hint}")
+                raise DatasetUnavailable(
+                    f"{annotations} names class {fields[1]!r}, which is not "
+                    f"in {wnids_file}: the folder is incomplete. {hint}"
+                )
             val_paths.append(os.path.join(root, "val", "images", fields[0]))
             val_labels.append(index[fields[1]])
     if not train_paths or not val_paths:
         raise DatasetUnavailable(f"No training or validation images under {root!r}. {hint}")
-    return (wnids, (np.array(train_paths), np.array(train_labels, dtype="int32")),
-            (np.array(val_paths), np.array(val_labels, dtype="int32")))
+    return (
+        wnids,
+        (np.array(train_paths), np.array(train_labels, dtype="int32")),
+        (np.array(val_paths), np.array(val_labels, dtype="int32")),
+    )

@@ -25,25 +25,47 @@ from .models import small_cnn
 class FashionMNIST(Recipe):
     name = "fashion_mnist"
     summary = "Fashion-MNIST, small CNN (offline: Debian package dataset-fashion-mnist)"
-    methods = ("conventional", "lerac", "cbs", "lerac+cbs", "docl", "conventional_upscaled",
-               "efficient_train")
+    methods = (
+        "conventional",
+        "lerac",
+        "cbs",
+        "lerac+cbs",
+        "docl",
+        "conventional_upscaled",
+        "efficient_train",
+    )
 
     # Constructor arguments (`--set NAME=VALUE`, `--train-size`) and the rows they replace.
-    protocol_options = {"train_size": "train_size", "batch_size": "batch", "width": "width",
-                        "validation_size": "validation_size",
-                        "upscaled_train_size": "upscaled_train_size"}
+    protocol_options = {
+        "train_size": "train_size",
+        "batch_size": "batch",
+        "width": "width",
+        "validation_size": "validation_size",
+        "upscaled_train_size": "upscaled_train_size",
+    }
 
-    def __init__(self, train_size=None, batch_size=None, width=None, validation_size=None,
-                 upscaled_train_size=None):
-        table = self.protocol(train_size=train_size, batch_size=batch_size, width=width,
-                              validation_size=validation_size,
-                              upscaled_train_size=upscaled_train_size)
+    def __init__(
+        self,
+        train_size=None,
+        batch_size=None,
+        width=None,
+        validation_size=None,
+        upscaled_train_size=None,
+    ):
+        table = self.protocol(
+            train_size=train_size,
+            batch_size=batch_size,
+            width=width,
+            validation_size=validation_size,
+            upscaled_train_size=upscaled_train_size,
+        )
         self.train_size = table["train_size"]
         self.batch_size = table["batch"]
         self.width = table["width"]
         self.validation_size = table["validation_size"]
         (self.x_train, self.y_train), (self.x_val, self.y_val), (self.x_test, self.y_test) = (
-            data.fashion_mnist(self.train_size, validation_size=self.validation_size))
+            data.fashion_mnist(self.train_size, validation_size=self.validation_size)
+        )
         # The EfficientTrain pair's own (cheaper) protocol: the first images of the subset,
         # which is shuffled and class-balanced.
         self.upscaled_train_size = min(table["upscaled_train_size"], len(self.x_train))
@@ -52,7 +74,8 @@ class FashionMNIST(Recipe):
             f"small CNN (width {self.width}, Flatten head), {len(self.x_train)} training images "
             f"({self.upscaled_train_size} at {table['upscaled_size']} px for the EfficientTrain "
             f"pair), validation {len(self.x_val)} held-out training images, batch "
-            f"{self.batch_size}, Adam {self.learning_rate:g}")
+            f"{self.batch_size}, Adam {self.learning_rate:g}"
+        )
         self.steps_per_epoch = len(self.x_train) // self.batch_size
         self.upscaled_steps_per_epoch = self.upscaled_train_size // self.batch_size
         self.loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
@@ -109,13 +132,14 @@ class FashionMNIST(Recipe):
         if image_size is None:
             return dataset
         size = (image_size, image_size)
-        return dataset.map(lambda x, y: (tf.image.resize(x, size), y),
-                           num_parallel_calls=tf.data.AUTOTUNE)
+        return dataset.map(
+            lambda x, y: (tf.image.resize(x, size), y), num_parallel_calls=tf.data.AUTOTUNE
+        )
 
     def train_dataset(self, seed, image_size=None):
         x, y = self.x_train, self.y_train
         if image_size is not None:  # the EfficientTrain pair's protocol
-            x, y = x[:self.upscaled_train_size], y[:self.upscaled_train_size]
+            x, y = x[: self.upscaled_train_size], y[: self.upscaled_train_size]
         ds = tf.data.Dataset.from_tensor_slices((x, y))
         ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
         ds = ds.batch(self.batch_size, drop_remainder=True)

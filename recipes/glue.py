@@ -72,41 +72,79 @@ def bert_rows(task, preset=PAPER_PRESET, batch_size=None, sequence_length=None):
         rate = ProtocolValue("learning_rate", 5e-5, f"{BERT}:30, :46, :61")
         batch = ProtocolValue("batch", 10, f"{BERT}{lines['batch']}")
     else:
-        model = ProtocolValue("model", preset or "random-init BERT",
-                              USER_SOURCE if preset else
-                              "not given; chosen: a tiny random-init BERT, because it trains "
-                              "offline (no weights to download)")
-        rate = ProtocolValue("learning_rate", 1e-3, "not given; chosen: 1e-3, because the "
-                             "model trains from scratch (Adamax's usual rate)")
-        batch = ProtocolValue("batch", 32, "not given; chosen: 32, because the tiny model "
-                              "trains from scratch on a CPU")
+        model = ProtocolValue(
+            "model",
+            preset or "random-init BERT",
+            USER_SOURCE
+            if preset
+            else "not given; chosen: a tiny random-init BERT, because it trains "
+            "offline (no weights to download)",
+        )
+        rate = ProtocolValue(
+            "learning_rate",
+            1e-3,
+            "not given; chosen: 1e-3, because the model trains from scratch (Adamax's usual rate)",
+        )
+        batch = ProtocolValue(
+            "batch",
+            32,
+            "not given; chosen: 32, because the tiny model trains from scratch on a CPU",
+        )
     return [
         model,
         ProtocolValue("optimizer", "Adamax", f"LeRaC Table 1; {BERT}:22"),
         rate,
-        ProtocolValue("weight_decay", None, f"{BERT}:22",
-                      note="none set: PyTorch's Adamax default is 0"),
+        ProtocolValue(
+            "weight_decay", None, f"{BERT}:22", note="none set: PyTorch's Adamax default is 0"
+        ),
         batch,
         ProtocolValue("epochs", epochs, f"{BERT}{epochs_at}", note="the run's `--epochs`"),
-        ProtocolValue("tokens", 100, "CroitoruAlin/LeRaC data_handlers.py:231, :263",
-                      note="both texts together"),
-        ProtocolValue("lerac.duration", 3, f"{BERT}:26, :33, {BERT_TRAIN}:35, :76-81",
-                      note="3 x10 events from the lowest rate to the base rate (the code "
-                           "stops below 4.9e-4 = 10 x 5e-5 - 1e-5)"),
-        ProtocolValue("lerac_events_per_epoch", per_epoch,
-                      f"{BERT}{per_epoch_at}, {BERT_TRAIN}:35, :47-51, :70-71"),
-        ProtocolValue("lerac.min_learning_rate", rate.value * 1e-3, f"{BERT}:30-31",
-                      note="base x clf_lr; the code starts all of BERT at the base rate and "
-                           "only the pooler and classifier 3 orders below"),
-        ProtocolValue("lerac.update", "exponential", "LeRaC Eq. 8", official="stepwise",
-                      official_source=f"CroitoruAlin/LeRaC {BERT_TRAIN}:76-81"),
+        ProtocolValue(
+            "tokens",
+            100,
+            "CroitoruAlin/LeRaC data_handlers.py:231, :263",
+            note="both texts together",
+        ),
+        ProtocolValue(
+            "lerac.duration",
+            3,
+            f"{BERT}:26, :33, {BERT_TRAIN}:35, :76-81",
+            note="3 x10 events from the lowest rate to the base rate (the code "
+            "stops below 4.9e-4 = 10 x 5e-5 - 1e-5)",
+        ),
+        ProtocolValue(
+            "lerac_events_per_epoch",
+            per_epoch,
+            f"{BERT}{per_epoch_at}, {BERT_TRAIN}:35, :47-51, :70-71",
+        ),
+        ProtocolValue(
+            "lerac.min_learning_rate",
+            rate.value * 1e-3,
+            f"{BERT}:30-31",
+            note="base x clf_lr; the code starts all of BERT at the base rate and "
+            "only the pooler and classifier 3 orders below",
+        ),
+        ProtocolValue(
+            "lerac.update",
+            "exponential",
+            "LeRaC Eq. 8",
+            official="stepwise",
+            official_source=f"CroitoruAlin/LeRaC {BERT_TRAIN}:76-81",
+        ),
         ProtocolValue("lerac.c", 10.0, f"{BERT}:26"),
-        ProtocolValue("docl:optimizer", "the recipe's (Adamax)",
-                      "not given; chosen: the recipe's optimizer, because DoCL's SGD protocol "
-                      "(tianyizhou/DoCL docl.py:65) is written for images"),
-        *docl_rows(rate.value, f"not given; chosen: the recipe's rate {rate.value:g}, because "
-                               "DoCL's 0.1 (tianyizhou/DoCL docl.py:57) is an SGD rate",
-                   mixup_alpha=None, mixup_source=text.NOT_MIXED),
+        ProtocolValue(
+            "docl:optimizer",
+            "the recipe's (Adamax)",
+            "not given; chosen: the recipe's optimizer, because DoCL's SGD protocol "
+            "(tianyizhou/DoCL docl.py:65) is written for images",
+        ),
+        *docl_rows(
+            rate.value,
+            f"not given; chosen: the recipe's rate {rate.value:g}, because "
+            "DoCL's 0.1 (tianyizhou/DoCL docl.py:57) is an SGD rate",
+            mixup_alpha=None,
+            mixup_source=text.NOT_MIXED,
+        ),
     ]
 
 
@@ -140,7 +178,8 @@ def _word_piece_preprocessor(first, second, vocabulary_size, sequence_length):
     """A BERT preprocessor whose lower-cased WordPiece vocabulary comes from the given texts."""
     texts = tf.data.Dataset.from_tensor_slices(np.concatenate([first, second]))
     vocabulary = keras_hub.tokenizers.compute_word_piece_vocabulary(
-        texts.batch(1024), vocabulary_size, lowercase=True)
+        texts.batch(1024), vocabulary_size, lowercase=True
+    )
     tokenizer = keras_hub.models.BertTokenizer(vocabulary=vocabulary, lowercase=True)
     return keras_hub.models.BertTextClassifierPreprocessor(tokenizer, sequence_length)
 
@@ -151,8 +190,10 @@ def _packed(preprocessor):
     def pack(pairs):
         # Passed as `x`: a positional 2-tuple would be read as (x, y), i.e. as (text, label).
         ids = preprocessor(x=pairs)
-        return tf.stack([tf.cast(ids[key], tf.int32)
-                         for key in ("token_ids", "segment_ids", "padding_mask")], axis=1)
+        return tf.stack(
+            [tf.cast(ids[key], tf.int32) for key in ("token_ids", "segment_ids", "padding_mask")],
+            axis=1,
+        )
 
     return pack
 
@@ -183,11 +224,21 @@ class BertPairRecipe(ProtocolRegimes, text.TextRecipe):
     def protocol_rows(cls, preset=PAPER_PRESET, **unused):
         return bert_rows(cls.task, preset)
 
-    def __init__(self, preset=PAPER_PRESET, train_size=None, batch_size=None,
-                 sequence_length=None, vocabulary_size=8000, num_layers=2, hidden_dim=32,
-                 num_heads=2, protocol="paper"):
+    def __init__(
+        self,
+        preset=PAPER_PRESET,
+        train_size=None,
+        batch_size=None,
+        sequence_length=None,
+        vocabulary_size=8000,
+        num_layers=2,
+        hidden_dim=32,
+        num_heads=2,
+        protocol="paper",
+    ):
         table = self.protocol_table = type(self).protocol(
-            protocol, preset=preset, batch_size=batch_size, sequence_length=sequence_length)
+            protocol, preset=preset, batch_size=batch_size, sequence_length=sequence_length
+        )
         self.preset = preset
         self.train_size = train_size
         self.batch_size = table["batch"]
@@ -197,23 +248,32 @@ class BertPairRecipe(ProtocolRegimes, text.TextRecipe):
         self.hidden_dim = hidden_dim
         self.num_heads = num_heads
         (first, second, y_train), (test_first, test_second, y_test) = load_pairs(
-            self.task, train_size)
+            self.task, train_size
+        )
         if preset:
             self.preprocessor = self._from_preset(
-                keras_hub.models.BertTextClassifierPreprocessor, sequence_length=sequence_length)
+                keras_hub.models.BertTextClassifierPreprocessor, sequence_length=sequence_length
+            )
         else:
-            self.preprocessor = _word_piece_preprocessor(first, second, vocabulary_size,
-                                                         sequence_length)
+            self.preprocessor = _word_piece_preprocessor(
+                first, second, vocabulary_size, sequence_length
+            )
         pack = _packed(self.preprocessor)
-        self._set_arrays(text.tokenized(pack, (first, second)), y_train,
-                         text.tokenized(pack, (test_first, test_second)), y_test)
+        self._set_arrays(
+            text.tokenized(pack, (first, second)),
+            y_train,
+            text.tokenized(pack, (test_first, test_second)),
+            y_test,
+        )
         self.learning_rate = table["learning_rate"]
         self.lerac = self.lerac_arguments()
         self.docl = table.section("docl")
         size = preset or f"random-init BERT ({num_layers} layers, hidden {hidden_dim})"
-        self.description = (f"{self.task.tfds_name}, {size}, {len(self.x_train)} training pairs, "
-                            f"{sequence_length} tokens, batch {self.batch_size}, "
-                            f"Adamax {self.learning_rate:g}")
+        self.description = (
+            f"{self.task.tfds_name}, {size}, {len(self.x_train)} training pairs, "
+            f"{sequence_length} tokens, batch {self.batch_size}, "
+            f"Adamax {self.learning_rate:g}"
+        )
 
     def _from_preset(self, cls, **kwargs):
         try:
@@ -227,14 +287,18 @@ class BertPairRecipe(ProtocolRegimes, text.TextRecipe):
 
     def build_model(self, variable_size=False):
         if self.preset:
-            classifier = self._from_preset(keras_hub.models.BertTextClassifier, num_classes=2,
-                                           preprocessor=None)
+            classifier = self._from_preset(
+                keras_hub.models.BertTextClassifier, num_classes=2, preprocessor=None
+            )
         else:
             backbone = keras_hub.models.BertBackbone(
                 vocabulary_size=self.preprocessor.tokenizer.vocabulary_size(),
-                num_layers=self.num_layers, num_heads=self.num_heads,
-                hidden_dim=self.hidden_dim, intermediate_dim=4 * self.hidden_dim,
-                max_sequence_length=self.sequence_length)
+                num_layers=self.num_layers,
+                num_heads=self.num_heads,
+                hidden_dim=self.hidden_dim,
+                intermediate_dim=4 * self.hidden_dim,
+                max_sequence_length=self.sequence_length,
+            )
             classifier = keras_hub.models.BertTextClassifier(backbone, 2, preprocessor=None)
         return packed_bert_classifier(classifier, self.sequence_length)
 
@@ -263,26 +327,55 @@ class LstmPairRecipe(text.LstmRecipe):
     @classmethod
     def protocol_rows(cls, embedding_dim=None, lstm_units=None, dense_units=None, **unused):
         size, source = text.lstm_size(
-            (128, 256, 128), "this recipe's author recalled it as the paper's size, which the "
-            "stored paper text does not reach", embedding_dim, lstm_units, dense_units)
+            (128, 256, 128),
+            "this recipe's author recalled it as the paper's size, which the "
+            "stored paper text does not reach",
+            embedding_dim,
+            lstm_units,
+            dense_units,
+        )
         return text.lstm_rows(
-            100, "not given; chosen: 100, because the official BERT code truncates pairs to "
-                 "100 tokens (CroitoruAlin/LeRaC data_handlers.py:231); issue 13 quotes 200 "
-                 "from Sec. 4.2, which the stored paper text does not reach", size, source)
+            100,
+            "not given; chosen: 100, because the official BERT code truncates pairs to "
+            "100 tokens (CroitoruAlin/LeRaC data_handlers.py:231); issue 13 quotes 200 "
+            "from Sec. 4.2, which the stored paper text does not reach",
+            size,
+            source,
+        )
 
-    def __init__(self, train_size=None, batch_size=None, sequence_length=None,
-                 vocabulary_size=20000, embedding_dim=None, lstm_units=None, dense_units=None,
-                 protocol="paper"):
+    def __init__(
+        self,
+        train_size=None,
+        batch_size=None,
+        sequence_length=None,
+        vocabulary_size=20000,
+        embedding_dim=None,
+        lstm_units=None,
+        dense_units=None,
+        protocol="paper",
+    ):
         self.train_size = train_size
         (first, second, y_train), (test_first, test_second, y_test) = load_pairs(
-            self.task, train_size)
-        self._build_lstm(text.join_pairs(first, second), y_train,
-                         text.join_pairs(test_first, test_second), y_test, batch_size,
-                         sequence_length, vocabulary_size, embedding_dim, lstm_units, dense_units,
-                         protocol)
-        self.description = (f"{self.task.tfds_name}, {self.model_description}, "
-                            f"{len(self.x_train)} training pairs, batch {self.batch_size}, "
-                            f"AdamW {self.learning_rate:g}")
+            self.task, train_size
+        )
+        self._build_lstm(
+            text.join_pairs(first, second),
+            y_train,
+            text.join_pairs(test_first, test_second),
+            y_test,
+            batch_size,
+            sequence_length,
+            vocabulary_size,
+            embedding_dim,
+            lstm_units,
+            dense_units,
+            protocol,
+        )
+        self.description = (
+            f"{self.task.tfds_name}, {self.model_description}, "
+            f"{len(self.x_train)} training pairs, batch {self.batch_size}, "
+            f"AdamW {self.learning_rate:g}"
+        )
 
 
 class RTE(BertPairRecipe):

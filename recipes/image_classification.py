@@ -60,16 +60,25 @@ class SgdRegimes(ProtocolRegimes):
     def make_optimizer(self, rate, regime):
         table = self.protocol_table
         if regime == "docl":
-            return keras.optimizers.SGD(rate, momentum=table["momentum"], nesterov=True,
-                                        weight_decay=table["docl:weight_decay"])
+            return keras.optimizers.SGD(
+                rate,
+                momentum=table["momentum"],
+                nesterov=True,
+                weight_decay=table["docl:weight_decay"],
+            )
         decay = table["cbs:weight_decay" if regime == "cbs" else "weight_decay"]
         return keras.optimizers.SGD(rate, momentum=table["momentum"], weight_decay=decay)
 
     def optimizer(self, epochs):
         """The LeRaC code's SGD and step decay, its epochs scaled to the run."""
         table = self.protocol_table
-        rate = step_decay(table["learning_rate"], epochs, self.steps_per_epoch,
-                          table["decay_epochs"], table["epochs"])
+        rate = step_decay(
+            table["learning_rate"],
+            epochs,
+            self.steps_per_epoch,
+            table["decay_epochs"],
+            table["epochs"],
+        )
         return self.make_optimizer(rate, "default")
 
     def regime(self, name, epochs):
@@ -77,8 +86,13 @@ class SgdRegimes(ProtocolRegimes):
             table = self.protocol_table
 
             def optimizer(epoch_steps, callbacks):
-                rate = step_decay(table["cbs:learning_rate"], epochs, self.steps_per_epoch,
-                                  table["cbs:decay_epochs"], table["cbs:epochs"])
+                rate = step_decay(
+                    table["cbs:learning_rate"],
+                    epochs,
+                    self.steps_per_epoch,
+                    table["cbs:decay_epochs"],
+                    table["cbs:epochs"],
+                )
                 return self.make_optimizer(rate, "cbs")
 
             return Regime("cbs", optimizer)
@@ -100,22 +114,38 @@ class SmallImageRecipe(SgdRegimes, Recipe):
     protocol_options = {"batch_size": "batch", "augment": "augmentation"}
 
     @classmethod
-    def protocol_rows(cls, model="resnet18", wrn_depth=52, wrn_width=2, wrn_dropout=0.3,
-                      **unused):
+    def protocol_rows(cls, model="resnet18", wrn_depth=52, wrn_width=2, wrn_dropout=0.3, **unused):
         if model not in MODELS:
             raise ValueError(f"`model` must be one of {MODELS}. Received: model={model!r}")
-        return image_protocols.small_image_rows(cls.protocol_key, model,
-                                                (wrn_depth, wrn_width, wrn_dropout),
-                                                cls.et_sizes)
+        return image_protocols.small_image_rows(
+            cls.protocol_key, model, (wrn_depth, wrn_width, wrn_dropout), cls.et_sizes
+        )
 
-    def __init__(self, train_size=None, model="resnet18", batch_size=None, augment=None,
-                 resnet_width=64, wrn_depth=52, wrn_width=2, wrn_dropout=0.3, protocol="paper"):
-        if batch_size is not None and (isinstance(batch_size, bool)
-                                       or not isinstance(batch_size, int) or batch_size < 1):
+    def __init__(
+        self,
+        train_size=None,
+        model="resnet18",
+        batch_size=None,
+        augment=None,
+        resnet_width=64,
+        wrn_depth=52,
+        wrn_width=2,
+        wrn_dropout=0.3,
+        protocol="paper",
+    ):
+        if batch_size is not None and (
+            isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1
+        ):
             raise ValueError(f"`batch_size` must be an int >= 1. Received: {batch_size!r}")
         table = self.protocol_table = type(self).protocol(
-            protocol, model=model, batch_size=batch_size, augment=augment, wrn_depth=wrn_depth,
-            wrn_width=wrn_width, wrn_dropout=wrn_dropout)
+            protocol,
+            model=model,
+            batch_size=batch_size,
+            augment=augment,
+            wrn_depth=wrn_depth,
+            wrn_width=wrn_width,
+            wrn_dropout=wrn_dropout,
+        )
         self.train_size = tfds_data.check_size(train_size)
         self.model = model
         self.batch_size = batch_size = table["batch"]
@@ -127,14 +157,21 @@ class SmallImageRecipe(SgdRegimes, Recipe):
         train, (self.x_test, self.y_test) = self._load(train_size)
         self._train, self.num_train = tfds_data.with_length(train)
         if self.num_train < batch_size:
-            raise ValueError(f"`batch_size` ({batch_size}) exceeds the {self.num_train} "
-                             "training images: lower it or raise `train_size`.")
+            raise ValueError(
+                f"`batch_size` ({batch_size}) exceeds the {self.num_train} "
+                "training images: lower it or raise `train_size`."
+            )
         self.steps_per_epoch = self.num_train // batch_size
-        architecture = (f"ResNet-18 (width {resnet_width})" if model == "resnet18" else
-                        f"WRN-{wrn_depth}-{wrn_width} (dropout {wrn_dropout})")
-        self.description = (f"{architecture}, {self.num_train} training images"
-                            f"{' with crop+flip' if self.augment else ''}, batch {batch_size}, "
-                            f"SGD 0.1 momentum 0.9, {table.protocol} protocol")
+        architecture = (
+            f"ResNet-18 (width {resnet_width})"
+            if model == "resnet18"
+            else f"WRN-{wrn_depth}-{wrn_width} (dropout {wrn_dropout})"
+        )
+        self.description = (
+            f"{architecture}, {self.num_train} training images"
+            f"{' with crop+flip' if self.augment else ''}, batch {batch_size}, "
+            f"SGD 0.1 momentum 0.9, {table.protocol} protocol"
+        )
         self.loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
         self.lerac = self.lerac_arguments()
         self.cbs = table.section("cbs")
@@ -151,30 +188,40 @@ class SmallImageRecipe(SgdRegimes, Recipe):
         # [0, 255] -> [-1, 1], the papers' Normalize((0.5,)*3, (0.5,)*3) on [0, 1] tensors.
         preprocess = keras.layers.Rescaling(1 / 127.5, offset=-1.0, name="normalize")
         if self.model == "resnet18":
-            return resnet18(shape, self.num_classes, width=self.resnet_width,
-                            preprocess=preprocess)
-        return wide_resnet(shape, self.num_classes, depth=self.wrn_depth, width=self.wrn_width,
-                           dropout=self.wrn_dropout, preprocess=preprocess)
+            return resnet18(shape, self.num_classes, width=self.resnet_width, preprocess=preprocess)
+        return wide_resnet(
+            shape,
+            self.num_classes,
+            depth=self.wrn_depth,
+            width=self.wrn_width,
+            dropout=self.wrn_dropout,
+            preprocess=preprocess,
+        )
 
     def _augmented(self, dataset):
-        dataset = dataset.map(lambda x, y: (image_ops.to_float(x), y),
-                              num_parallel_calls=tf.data.AUTOTUNE)
+        dataset = dataset.map(
+            lambda x, y: (image_ops.to_float(x), y), num_parallel_calls=tf.data.AUTOTUNE
+        )
         if not self.augment:
             return dataset
         padding = self.crop_padding
-        return dataset.map(lambda x, y: (image_ops.pad_crop_flip(x, padding), y),
-                           num_parallel_calls=tf.data.AUTOTUNE)
+        return dataset.map(
+            lambda x, y: (image_ops.pad_crop_flip(x, padding), y),
+            num_parallel_calls=tf.data.AUTOTUNE,
+        )
 
     def _resized(self, dataset, image_size):
         if image_size is None or image_size == self.image_size:
             return dataset
         size = (image_size, image_size)
-        return dataset.map(lambda x, y: (tf.image.resize(x, size), y),
-                           num_parallel_calls=tf.data.AUTOTUNE)
+        return dataset.map(
+            lambda x, y: (tf.image.resize(x, size), y), num_parallel_calls=tf.data.AUTOTUNE
+        )
 
     def train_dataset(self, seed, image_size=None):
-        ds = self._train.shuffle(min(self.num_train, 50000), seed=seed,
-                                 reshuffle_each_iteration=True)
+        ds = self._train.shuffle(
+            min(self.num_train, 50000), seed=seed, reshuffle_each_iteration=True
+        )
         ds = self._augmented(ds).batch(self.batch_size, drop_remainder=True)
         return self._resized(ds, image_size).prefetch(tf.data.AUTOTUNE)
 

@@ -33,9 +33,14 @@ def random_resized_crop_flip(image, size, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3
     `size` x `size` with bicubic interpolation, then a random horizontal flip: the ImageNet
     training crop of timm / torchvision (`RandomResizedCrop`, `--train_interpolation bicubic`)."""
     begin, crop_size, _ = tf.image.sample_distorted_bounding_box(
-        tf.shape(image), bounding_boxes=tf.zeros([1, 0, 4]), min_object_covered=0.0,
-        aspect_ratio_range=ratio, area_range=scale, max_attempts=10,
-        use_image_if_no_bounding_boxes=True)
+        tf.shape(image),
+        bounding_boxes=tf.zeros([1, 0, 4]),
+        min_object_covered=0.0,
+        aspect_ratio_range=ratio,
+        area_range=scale,
+        max_attempts=10,
+        use_image_if_no_bounding_boxes=True,
+    )
     crop = tf.slice(image, begin, crop_size)
     crop.set_shape([None, None, image.shape[-1]])  # `slice` forgets the channel count
     resized = tf.image.resize(to_float(crop), (size, size), method="bicubic")
@@ -54,12 +59,13 @@ def resize_center_crop(image, size, crop_fraction=0.875):
     resized = tf.image.resize(to_float(image), new_shape, method="bicubic")
     top = (new_shape[0] - size) // 2
     left = (new_shape[1] - size) // 2
-    crop = resized[top:top + size, left:left + size, :]
+    crop = resized[top : top + size, left : left + size, :]
     crop = tf.ensure_shape(crop, [size, size, image.shape[-1]])
     return tf.clip_by_value(crop, 0.0, 255.0)
 
 
 def normalization(mean, std):
     """A Keras layer mapping raw pixels to (x - mean) / std per channel (the model's first)."""
-    return keras.layers.Normalization(mean=list(mean), variance=[s * s for s in std],
-                                      name="normalize")
+    return keras.layers.Normalization(
+        mean=list(mean), variance=[s * s for s in std], name="normalize"
+    )

@@ -56,8 +56,7 @@ def _lerac_cbs(recipe, seed, epochs):
 def _docl(recipe, seed, epochs):
     docl = kc.DoCL(seed=seed, **recipe.docl_arguments(epochs))
     train = docl.apply(recipe.train_examples(), batch_size=recipe.batch_size)
-    return Arm(recipe.build_model(), train,
-               [docl])
+    return Arm(recipe.build_model(), train, [docl])
 
 
 def _conventional_upscaled(recipe, seed, epochs):
@@ -85,8 +84,10 @@ def efficient_train_stages(recipe, epochs):
     lengths = paper_stage_epochs(epochs)
     sizes, magnitudes = params["sizes"], params.get("magnitudes") or [None] * len(lengths)
     if len(sizes) != len(lengths) or len(magnitudes) != len(lengths):
-        raise ValueError(f"Recipe {recipe.name!r}: `efficient_train` sizes and magnitudes must "
-                         f"list {len(lengths)} stages. Received: {params!r}")
+        raise ValueError(
+            f"Recipe {recipe.name!r}: `efficient_train` sizes and magnitudes must "
+            f"list {len(lengths)} stages. Received: {params!r}"
+        )
     paper_stages(epochs, recipe.upscaled_size)  # its warning, if stages round to 0 epochs
     return [kc.Stage(int(n), size, m) for n, size, m in zip(lengths, sizes, magnitudes) if n]
 
@@ -94,9 +95,13 @@ def efficient_train_stages(recipe, epochs):
 def _efficient_train_callback(recipe, epochs, seed=None):
     params = recipe.efficient_train or {}
     options = {key: params[key] for key in ("saturate", "downsample") if key in params}
-    return kc.EfficientTrain(efficient_train_stages(recipe, epochs),
-                             image_size=recipe.upscaled_size,
-                             value_range=params.get("value_range", (0, 1)), seed=seed, **options)
+    return kc.EfficientTrain(
+        efficient_train_stages(recipe, epochs),
+        image_size=recipe.upscaled_size,
+        value_range=params.get("value_range", (0, 1)),
+        seed=seed,
+        **options,
+    )
 
 
 def _efficient_train(recipe, seed, epochs):
@@ -108,16 +113,21 @@ def _efficient_train(recipe, seed, epochs):
         # examples without it: EfficientTrain augments each image at its stage's magnitude.
         # They come shuffled (by file and in a buffer): a second buffer of full-size images
         # would only cost memory.
-        train = et.apply(recipe.efficient_train_examples(seed), batch_size=recipe.batch_size,
-                         drop_remainder=True, shuffle=False)
+        train = et.apply(
+            recipe.efficient_train_examples(seed),
+            batch_size=recipe.batch_size,
+            drop_remainder=True,
+            shuffle=False,
+        )
     else:
         train = et.apply(recipe.train_dataset(seed, size))
     return Arm(recipe.build_model(variable_size=True), train, [et], size, epochs=et.epochs)
 
 
 _PREPARE = {
-    "conventional": lambda recipe, seed, epochs: Arm(recipe.build_model(),
-                                                     recipe.train_dataset(seed), []),
+    "conventional": lambda recipe, seed, epochs: Arm(
+        recipe.build_model(), recipe.train_dataset(seed), []
+    ),
     "lerac": _lerac,
     "cbs": _cbs,
     "lerac+cbs": _lerac_cbs,
@@ -145,9 +155,11 @@ def prepare(method, recipe, seed, epochs):
     if base not in _PREPARE:
         raise ValueError(f"Unknown method {method!r}. Available: {', '.join(available())}")
     if base not in supported(recipe):
-        raise ValueError(f"Recipe {recipe.name!r} does not support method {method!r}. "
-                         f"It supports: {', '.join(supported(recipe))}")
-    regime = method[len(CONVENTIONAL_PREFIX):] if base != method else recipe.regime_of(method)
+        raise ValueError(
+            f"Recipe {recipe.name!r} does not support method {method!r}. "
+            f"It supports: {', '.join(supported(recipe))}"
+        )
+    regime = method[len(CONVENTIONAL_PREFIX) :] if base != method else recipe.regime_of(method)
     return with_regime(recipe, _PREPARE[base](recipe, seed, epochs), regime, seed, epochs)
 
 
@@ -223,12 +235,14 @@ def with_regime(recipe, arm, regime_name, seed, epochs):
     validation = recipe.validation_dataset(arm.image_size)
     if regime.mixup_alpha:
         num_classes = recipe.num_classes
-        train = mixup_lib.mixup(train, regime.mixup_alpha, num_classes, seed=seed,
-                                own_weight_first=True)
+        train = mixup_lib.mixup(
+            train, regime.mixup_alpha, num_classes, seed=seed, own_weight_first=True
+        )
         loss = keras.losses.CategoricalCrossentropy(from_logits=True)
         validation = validation.map(_one_hot(num_classes))
-    return arm._replace(train=train, optimizer=optimizer, loss=loss, validation=validation,
-                        epochs=fit_epochs)
+    return arm._replace(
+        train=train, optimizer=optimizer, loss=loss, validation=validation, epochs=fit_epochs
+    )
 
 
 def plot_run(callbacks, path_prefix):
@@ -249,12 +263,22 @@ def plot_curricula(recipe, methods, epochs, out_dir):
     paths = []
     if any("cbs" in m for m in methods):
         epoch_axis = list(range(epochs))
-        sigma = [kc.sigma_at_epoch(recipe.cbs["sigma"], e, recipe.cbs["factor"],
-                                   recipe.cbs["every"], epochs=epochs) for e in epoch_axis]
-        paths.append(plot_curves(epoch_axis, {"sigma": sigma},
-                                 os.path.join(out_dir, "cbs_sigma.png"),
-                                 title="CBS: Gaussian sigma at the start of each epoch",
-                                 xlabel="epoch", ylabel="sigma"))
+        sigma = [
+            kc.sigma_at_epoch(
+                recipe.cbs["sigma"], e, recipe.cbs["factor"], recipe.cbs["every"], epochs=epochs
+            )
+            for e in epoch_axis
+        ]
+        paths.append(
+            plot_curves(
+                epoch_axis,
+                {"sigma": sigma},
+                os.path.join(out_dir, "cbs_sigma.png"),
+                title="CBS: Gaussian sigma at the start of each epoch",
+                xlabel="epoch",
+                ylabel="sigma",
+            )
+        )
     if "efficient_train" in methods:
         et = _efficient_train_callback(recipe, epochs)  # the schedule only: no data, no model
         paths.append(kc.plot_efficient_train(et, os.path.join(out_dir, "efficient_train.png")))
@@ -262,8 +286,15 @@ def plot_curricula(recipe, methods, epochs, out_dir):
         model = recipe.build_model()
         model.compile(optimizer=recipe.optimizer(epochs), loss=recipe.loss)
         steps = range(0, epochs * recipe.steps_per_epoch, max(1, recipe.steps_per_epoch // 20))
-        paths.append(plot_lerac(kc.LeRaC(**recipe.lerac), model, steps,
-                                os.path.join(out_dir, "lerac_rates.png"),
-                                steps_per_epoch=recipe.steps_per_epoch, epochs=epochs))
+        paths.append(
+            plot_lerac(
+                kc.LeRaC(**recipe.lerac),
+                model,
+                steps,
+                os.path.join(out_dir, "lerac_rates.png"),
+                steps_per_epoch=recipe.steps_per_epoch,
+                epochs=epochs,
+            )
+        )
     keras.backend.clear_session()
     return paths

@@ -24,8 +24,11 @@ import tensorflow as tf
 
 
 def _check_alpha(alpha):
-    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not (
-            np.isfinite(alpha) and alpha > 0):
+    if (
+        isinstance(alpha, bool)
+        or not isinstance(alpha, (int, float))
+        or not (np.isfinite(alpha) and alpha > 0)
+    ):
         raise ValueError(f"`alpha` must be a finite number > 0. Received: alpha={alpha!r}")
     return float(alpha)
 
@@ -33,7 +36,8 @@ def _check_alpha(alpha):
 def _check_classes(num_classes):
     if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
         raise ValueError(
-            f"`num_classes` must be an int >= 2. Received: num_classes={num_classes!r}")
+            f"`num_classes` must be an int >= 2. Received: num_classes={num_classes!r}"
+        )
     return num_classes
 
 
@@ -42,8 +46,10 @@ def mixup_reference(images, labels, lam, permutation, num_classes):
     images = np.asarray(images, np.float32)
     onehot = np.eye(num_classes, dtype=np.float32)[np.asarray(labels).reshape(-1)]
     permutation = np.asarray(permutation)
-    return (lam * images + (1.0 - lam) * images[permutation],
-            lam * onehot + (1.0 - lam) * onehot[permutation])
+    return (
+        lam * images + (1.0 - lam) * images[permutation],
+        lam * onehot + (1.0 - lam) * onehot[permutation],
+    )
 
 
 def sample_beta(seed, alpha, shape=()):
@@ -100,15 +106,17 @@ def mixup(dataset, alpha, num_classes, seed=None, own_weight_first=False):
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
         raise TypeError(f"`seed` must be an int or None. Received: seed={seed!r}")
     if not isinstance(own_weight_first, bool):
-        raise TypeError("`own_weight_first` must be a bool. Received: "
-                        f"own_weight_first={own_weight_first!r}")
+        raise TypeError(
+            f"`own_weight_first` must be a bool. Received: own_weight_first={own_weight_first!r}"
+        )
     seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
 
     def mix(batch, pair):
         images, labels = batch
         lam_seed, order_seed = tf.unstack(tf.random.experimental.stateless_split(pair, 2))
         permutation = tf.random.experimental.stateless_shuffle(
-            tf.range(tf.shape(images)[0]), order_seed)
+            tf.range(tf.shape(images)[0]), order_seed
+        )
         lam = sample_beta(lam_seed, alpha)
         if own_weight_first:
             lam = own_weight(lam)

@@ -15,8 +15,9 @@ def _inputs(input_shape, preprocess):
     return inputs, (inputs if preprocess is None else preprocess(inputs))
 
 
-def small_cnn(input_shape=(28, 28, 1), num_classes=10, width=32, preprocess=None,
-              name="small_cnn", head="gap"):
+def small_cnn(
+    input_shape=(28, 28, 1), num_classes=10, width=32, preprocess=None, name="small_cnn", head="gap"
+):
     """Three conv-BN-ReLU stages and a linear head: a quick CPU model for tests and benchmarks.
 
     `head="gap"` pools globally before the linear layer (any input size); `head="flatten"`
@@ -46,22 +47,23 @@ def small_cnn(input_shape=(28, 28, 1), num_classes=10, width=32, preprocess=None
 
 def _basic_block(x, filters, stride, name):
     shortcut = x
-    y = layers.Conv2D(filters, 3, strides=stride, padding="same", use_bias=False,
-                      name=f"{name}_conv1")(x)
+    y = layers.Conv2D(
+        filters, 3, strides=stride, padding="same", use_bias=False, name=f"{name}_conv1"
+    )(x)
     y = layers.BatchNormalization(name=f"{name}_bn1")(y)
     y = layers.ReLU(name=f"{name}_relu1")(y)
     y = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv2")(y)
     y = layers.BatchNormalization(name=f"{name}_bn2")(y)
     if stride != 1 or x.shape[-1] != filters:
-        shortcut = layers.Conv2D(filters, 1, strides=stride, use_bias=False,
-                                 name=f"{name}_shortcut_conv")(x)
+        shortcut = layers.Conv2D(
+            filters, 1, strides=stride, use_bias=False, name=f"{name}_shortcut_conv"
+        )(x)
         shortcut = layers.BatchNormalization(name=f"{name}_shortcut_bn")(shortcut)
     y = layers.Add(name=f"{name}_add")([y, shortcut])
     return layers.ReLU(name=f"{name}_out")(y)
 
 
-def resnet18(input_shape=(32, 32, 3), num_classes=10, width=64, preprocess=None,
-             name="resnet18"):
+def resnet18(input_shape=(32, 32, 3), num_classes=10, width=64, preprocess=None, name="resnet18"):
     """ResNet-18 for CIFAR-sized inputs (3x3 stem, no max-pool), as in the LeRaC and CBS papers.
 
     The official LeRaC code uses this network unchanged on 64 px Tiny ImageNet (global average
@@ -98,8 +100,16 @@ class PaddingMask(layers.Layer):
         return keras.KerasTensor(tokens.shape, dtype="bool")
 
 
-def lstm_classifier(vocabulary_size, sequence_length, num_classes=2, embedding_dim=128,
-                    lstm_units=256, dense_units=128, smoothing=None, name="lstm_classifier"):
+def lstm_classifier(
+    vocabulary_size,
+    sequence_length,
+    num_classes=2,
+    embedding_dim=128,
+    lstm_units=256,
+    dense_units=128,
+    smoothing=None,
+    name="lstm_classifier",
+):
     """The LeRaC paper's recurrent text classifier: embedding, two LSTMs, two dense layers.
 
     Token ids (0 = padding) -> embedding (`embedding_dim`, paper 128) -> LSTM (`lstm_units`,
@@ -131,19 +141,26 @@ class UnpackBertInputs(layers.Layer):
     """
 
     def call(self, packed):
-        return {"token_ids": packed[:, 0], "segment_ids": packed[:, 1],
-                "padding_mask": packed[:, 2]}
+        return {
+            "token_ids": packed[:, 0],
+            "segment_ids": packed[:, 1],
+            "padding_mask": packed[:, 2],
+        }
 
     def compute_output_spec(self, packed):
         shape = (packed.shape[0], packed.shape[2])
-        return {key: keras.KerasTensor(shape, dtype=packed.dtype)
-                for key in ("token_ids", "segment_ids", "padding_mask")}
+        return {
+            key: keras.KerasTensor(shape, dtype=packed.dtype)
+            for key in ("token_ids", "segment_ids", "padding_mask")
+        }
 
 
 def packed_bert_classifier(classifier, sequence_length, name="bert_classifier"):
     """A keras-hub text classifier (no preprocessor) taking one `(batch, 3, length)` id array."""
     packed = keras.Input((3, sequence_length), dtype="int32", name="packed_ids")
     return keras.Model(packed, classifier(UnpackBertInputs(name="unpack")(packed)), name=name)
+
+
 def _wide_block(x, filters, stride, dropout, name):
     # Pre-activation: BN -> ReLU -> conv, twice; the shortcut is a 1x1 conv when the shape
     # changes. `kc.add_smoothing` then puts the Gaussian right after each 3x3 conv (CBS's
@@ -162,8 +179,15 @@ def _wide_block(x, filters, stride, dropout, name):
     return layers.Add(name=f"{name}_add")([y, shortcut])
 
 
-def wide_resnet(input_shape=(32, 32, 3), num_classes=10, depth=28, width=10, dropout=0.0,
-                preprocess=None, name=None):
+def wide_resnet(
+    input_shape=(32, 32, 3),
+    num_classes=10,
+    depth=28,
+    width=10,
+    dropout=0.0,
+    preprocess=None,
+    name=None,
+):
     """Pre-activation Wide-ResNet WRN-depth-width (Zagoruyko & Komodakis, 2016).
 
     As in the CBS and LeRaC code (`wide_resnet.py`, after meliketoy/wide-resnet.pytorch): a 3x3
@@ -181,8 +205,10 @@ def wide_resnet(input_shape=(32, 32, 3), num_classes=10, depth=28, width=10, dro
         preprocess: None or a layer applied to the inputs (e.g. normalisation).
     """
     if isinstance(depth, bool) or not isinstance(depth, int) or depth < 10 or (depth - 4) % 6:
-        raise ValueError(f"`depth` must be an int >= 10 with (depth - 4) % 6 == 0 (16, 28, 40, "
-                         f"52...). Received: depth={depth!r}")
+        raise ValueError(
+            f"`depth` must be an int >= 10 with (depth - 4) % 6 == 0 (16, 28, 40, "
+            f"52...). Received: depth={depth!r}"
+        )
     if isinstance(width, bool) or not isinstance(width, int) or width < 1:
         raise ValueError(f"`width` must be an int >= 1. Received: width={width!r}")
     if not 0 <= dropout < 1:
@@ -209,7 +235,8 @@ def resnet50(input_shape=(None, None, 3), num_classes=1000, preprocess=None, nam
     classes).
     """
     inputs, x = _inputs(input_shape, preprocess)
-    backbone = keras.applications.ResNet50(include_top=False, weights=None, input_tensor=x,
-                                           pooling="avg")
+    backbone = keras.applications.ResNet50(
+        include_top=False, weights=None, input_tensor=x, pooling="avg"
+    )
     outputs = layers.Dense(num_classes, name="head")(backbone.output)
     return keras.Model(inputs, outputs, name=name)

@@ -27,12 +27,16 @@ from collections.abc import Mapping
 
 PROTOCOLS = ("paper", "official")
 USER_SOURCE = "set by the user"
-PAPER_NOTE = ("paper locations (Table, Sec., Eq., Alg.) are as quoted by issue 13 and "
-              "DESIGN.md: the stored paper texts end at their introductions, so they were not "
-              "checked here (docs/protocol_sources.md)")
+PAPER_NOTE = (
+    "paper locations (Table, Sec., Eq., Alg.) are as quoted by issue 13 and "
+    "DESIGN.md: the stored paper texts end at their introductions, so they were not "
+    "checked here (docs/protocol_sources.md)"
+)
 
-_PAPER = (r"(?:(?:LeRaC|CBS|DoCL|ET|ET\+\+|SepTr) )?"
-          r"(?:Table \d+|Sec\. \d+(?:\.\d+)*|Eq\. \d+|Alg\. \d+ l\. \d+(?:-\d+)?)")
+_PAPER = (
+    r"(?:(?:LeRaC|CBS|DoCL|ET|ET\+\+|SepTr) )?"
+    r"(?:Table \d+|Sec\. \d+(?:\.\d+)*|Eq\. \d+|Alg\. \d+ l\. \d+(?:-\d+)?)"
+)
 _LINES = r":\d+(?:-\d+)?"
 _PATH = r"[\w.][\w./-]*"
 _CODE = rf"[\w.-]+/[\w.-]+ {_PATH}{_LINES}(?:, (?:{_PATH})?{_LINES})*"
@@ -173,7 +177,7 @@ class Protocol(Mapping):
     def section(self, prefix):
         """`{key: value}` of the rows named `prefix.key`: keyword arguments of one object."""
         start = prefix + "."
-        return {name[len(start):]: self[name] for name in self if name.startswith(start)}
+        return {name[len(start) :]: self[name] for name in self if name.startswith(start)}
 
     def overridden(self, **values):
         """A copy where each `name=value` not None replaces that row's value, sourced
@@ -181,24 +185,36 @@ class Protocol(Mapping):
         unknown = sorted(set(values) - set(self._rows))
         if unknown:
             raise KeyError(f"The protocol has no rows {unknown}. Rows: {list(self._rows)}")
-        rows = [ProtocolValue(row.name, values[row.name], USER_SOURCE, note=row.note)
-                if values.get(row.name) is not None else row for row in self.rows]
+        rows = [
+            ProtocolValue(row.name, values[row.name], USER_SOURCE, note=row.note)
+            if values.get(row.name) is not None
+            else row
+            for row in self.rows
+        ]
         return Protocol(rows, self.protocol, self.title)
 
     def table(self):
         """The protocol as a markdown table: one row per value, with its source."""
-        lines = [f"{self.title} ({self.protocol} protocol)" if self.title else
-                 f"{self.protocol} protocol", "",
-                 "| value | setting | source | note |", "|---|---|---|---|"]
+        lines = [
+            f"{self.title} ({self.protocol} protocol)"
+            if self.title
+            else f"{self.protocol} protocol",
+            "",
+            "| value | setting | source | note |",
+            "|---|---|---|---|",
+        ]
         for row in self.rows:
             value, source = row.resolved(self.protocol)
             note = row.note
             if row.differs:
                 other = "paper" if self.protocol == "official" else "official"
                 other_value, other_source = row.resolved(other)
-                note = (f"{other}: {format_value(other_value)} ({other_source})"
-                        + (f"; {note}" if note else ""))
-            lines.append(f"| {_cell(row.name)} | {_cell(format_value(value))} | "
-                         f"{_cell(source)} | {_cell(note)} |")
+                note = f"{other}: {format_value(other_value)} ({other_source})" + (
+                    f"; {note}" if note else ""
+                )
+            lines.append(
+                f"| {_cell(row.name)} | {_cell(format_value(value))} | "
+                f"{_cell(source)} | {_cell(note)} |"
+            )
         lines += ["", f"Note: {PAPER_NOTE}."]
         return "\n".join(lines) + "\n"

@@ -34,14 +34,18 @@ def recipe_section(name):
     lines = [f"## `{name}`", "", cls.summary, ""]
     if not official:
         lines += ["One protocol (the recipe takes no `--protocol`).", ""]
-    lines += ["| value | setting | source | official code, where it differs | note |",
-              "|---|---|---|---|---|"]
+    lines += [
+        "| value | setting | source | official code, where it differs | note |",
+        "|---|---|---|---|---|",
+    ]
     for row in paper.rows:
         other = ""
         if official and row.differs:
             other = f"{format_value(row.official)} ({row.official_source})"
-        lines.append(f"| {_cell(row.name)} | {_cell(format_value(row.value))} | "
-                     f"{_cell(row.source)} | {_cell(other)} | {_cell(row.note)} |")
+        lines.append(
+            f"| {_cell(row.name)} | {_cell(format_value(row.value))} | "
+            f"{_cell(row.source)} | {_cell(other)} | {_cell(row.note)} |"
+        )
     return "\n".join(lines) + "\n"
 
 

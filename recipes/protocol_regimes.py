@@ -21,8 +21,9 @@ class ProtocolRegimes:
 
     def regime(self, name, epochs):
         if name == "docl" and "docl" in self.regimes.values():
-            return docl_regime(self.protocol_table, epochs,
-                               lambda rate: self.make_optimizer(rate, "docl"))
+            return docl_regime(
+                self.protocol_table, epochs, lambda rate: self.make_optimizer(rate, "docl")
+            )
         return super().regime(name, epochs)
 
     def docl_arguments(self, epochs):
@@ -34,5 +35,6 @@ class ProtocolRegimes:
         the protocol has no such row: e.g. 4 for the Tiny ImageNet and BoolQ code)."""
         table = self.protocol_table
         per_epoch = table.get("lerac_events_per_epoch", 1)
-        return dict(table.section("lerac"),
-                    steps_per_epoch=max(1, self.steps_per_epoch // per_epoch))
+        return dict(
+            table.section("lerac"), steps_per_epoch=max(1, self.steps_per_epoch // per_epoch)
+        )

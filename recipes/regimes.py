@@ -56,8 +56,13 @@ def episode_cosine(plan, epoch_steps, max_learning_rate, min_learning_rate, deca
     start and target rates multiplied by `decay` per cycle (`kc.CosineRestarts`)."""
     import keras_curriculum as kc
 
-    return kc.CosineRestarts(episodes.cycle_steps(plan, epoch_steps), max_learning_rate,
-                             min_learning_rate, max_decay=decay, min_decay=decay)
+    return kc.CosineRestarts(
+        episodes.cycle_steps(plan, epoch_steps),
+        max_learning_rate,
+        min_learning_rate,
+        max_decay=decay,
+        min_decay=decay,
+    )
 
 
 @keras.saving.register_keras_serializable(package="keras_curriculum_recipes")
@@ -81,8 +86,10 @@ class CycleRates(LearningRateSchedule):
         self.ends = [float(r) for r in ends]
         self.linear = sorted(int(c) for c in linear)
         self.name = name
-        if not (len(self.cycle_steps) == len(self.starts) == len(self.ends)) or min(
-                self.cycle_steps, default=0) < 1:
+        if (
+            not (len(self.cycle_steps) == len(self.starts) == len(self.ends))
+            or min(self.cycle_steps, default=0) < 1
+        ):
             raise ValueError(
                 "`cycle_steps`, `starts` and `ends` must have one value per cycle, cycles of at "
                 f"least one step. Received: cycle_steps={cycle_steps!r}, starts={starts!r}, "
@@ -98,11 +105,13 @@ class CycleRates(LearningRateSchedule):
         """numpy twin of `__call__` at integer `steps`."""
         steps = np.asarray(steps, np.float64)
         cycle = np.minimum(np.searchsorted(self._ends, steps, side="right"), len(self._ends) - 1)
-        fraction = np.clip((steps - self._begins[cycle]) / np.asarray(self.cycle_steps)[cycle],
-                           0, 1)
+        fraction = np.clip(
+            (steps - self._begins[cycle]) / np.asarray(self.cycle_steps)[cycle], 0, 1
+        )
         start, end = np.asarray(self.starts)[cycle], np.asarray(self.ends)[cycle]
-        shape = np.where(self._is_linear[cycle], 1.0 - fraction,
-                         0.5 * (1.0 + np.cos(np.pi * fraction)))
+        shape = np.where(
+            self._is_linear[cycle], 1.0 - fraction, 0.5 * (1.0 + np.cos(np.pi * fraction))
+        )
         return end + (start - end) * shape
 
     def __call__(self, step):
@@ -111,22 +120,43 @@ class CycleRates(LearningRateSchedule):
         def at(values):
             return ops.take(ops.convert_to_tensor(np.asarray(values, np.float32)), cycle)
 
-        cycle = ops.minimum(ops.sum(ops.cast(ops.greater_equal(
-            step, ops.convert_to_tensor(self._ends.astype(np.float32))), "int32")),
-            len(self.cycle_steps) - 1)
+        cycle = ops.minimum(
+            ops.sum(
+                ops.cast(
+                    ops.greater_equal(step, ops.convert_to_tensor(self._ends.astype(np.float32))),
+                    "int32",
+                )
+            ),
+            len(self.cycle_steps) - 1,
+        )
         fraction = ops.clip((step - at(self._begins)) / at(self.cycle_steps), 0.0, 1.0)
-        shape = ops.where(at(self._is_linear.astype(np.float32)) > 0.5, 1.0 - fraction,
-                          0.5 * (1.0 + ops.cos(math.pi * fraction)))
+        shape = ops.where(
+            at(self._is_linear.astype(np.float32)) > 0.5,
+            1.0 - fraction,
+            0.5 * (1.0 + ops.cos(math.pi * fraction)),
+        )
         end = at(self.ends)
         return end + (at(self.starts) - end) * shape
 
     def get_config(self):
-        return {"cycle_steps": self.cycle_steps, "starts": self.starts, "ends": self.ends,
-                "linear": self.linear, "name": self.name}
+        return {
+            "cycle_steps": self.cycle_steps,
+            "starts": self.starts,
+            "ends": self.ends,
+            "linear": self.linear,
+            "name": self.name,
+        }
 
 
-def official_docl_rates(plan, epoch_steps, max_learning_rate=0.1, min_learning_rate=5e-4,
-                        max_decay=0.9, min_decay=0.8, warmup_span=6 / 5):
+def official_docl_rates(
+    plan,
+    epoch_steps,
+    max_learning_rate=0.1,
+    min_learning_rate=5e-4,
+    max_decay=0.9,
+    min_decay=0.8,
+    warmup_span=6 / 5,
+):
     """The official DoCL rate schedule on an episode plan (tianyizhou/DoCL docl.py).
 
     The warm start rises linearly from `min_learning_rate` towards `max_learning_rate` over
@@ -136,7 +166,8 @@ def official_docl_rates(plan, epoch_steps, max_learning_rate=0.1, min_learning_r
     then x 0.9 and x 0.8, docl.py:405-411).
     """
     steps = episodes.cycle_steps(plan, epoch_steps)
-    starts, ends = episodes.official_cycle_rates(len(plan.episode_epochs), max_learning_rate,
-                                                 min_learning_rate, max_decay, min_decay)
+    starts, ends = episodes.official_cycle_rates(
+        len(plan.episode_epochs), max_learning_rate, min_learning_rate, max_decay, min_decay
+    )
     warm_end = min_learning_rate + (max_learning_rate - min_learning_rate) / warmup_span
     return CycleRates(steps, [min_learning_rate, *starts], [warm_end, *ends], linear=[0])

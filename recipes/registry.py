@@ -50,14 +50,15 @@ def _import_class(spec):
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as error:
         if error.name and (module_name + ".").startswith(error.name + "."):
-            raise ValueError(f"`--recipe` {spec!r}: no module {error.name!r} in the current "
-                             "directory or the installed packages.") from error
+            raise ValueError(
+                f"`--recipe` {spec!r}: no module {error.name!r} in the current "
+                "directory or the installed packages."
+            ) from error
         raise
     cls = module
     for part in class_name.split("."):
         if not hasattr(cls, part):
-            raise ValueError(f"`--recipe` {spec!r}: module {module_name!r} has no "
-                             f"{class_name!r}.")
+            raise ValueError(f"`--recipe` {spec!r}: module {module_name!r} has no {class_name!r}.")
         cls = getattr(cls, part)
     return cls
 
@@ -73,8 +74,10 @@ def recipe_class(spec):
     else:
         points = _entry_points()
         if spec not in points:
-            raise ValueError(f"Unknown recipe {spec!r}. Available: {', '.join(sorted(points))}; "
-                             "or `package.module:Class` for a recipe of your own.")
+            raise ValueError(
+                f"Unknown recipe {spec!r}. Available: {', '.join(sorted(points))}; "
+                "or `package.module:Class` for a recipe of your own."
+            )
         cls = points[spec].load()
     check_recipe_class(cls)
     return cls
@@ -92,10 +95,12 @@ def _literal_summary(point):
     for node in tree.body:
         if isinstance(node, ast.ClassDef) and node.name == class_name.strip():
             for statement in node.body:
-                if (isinstance(statement, ast.Assign)
-                        and any(getattr(t, "id", None) == "summary" for t in statement.targets)
-                        and isinstance(statement.value, ast.Constant)
-                        and isinstance(statement.value.value, str)):
+                if (
+                    isinstance(statement, ast.Assign)
+                    and any(getattr(t, "id", None) == "summary" for t in statement.targets)
+                    and isinstance(statement.value, ast.Constant)
+                    and isinstance(statement.value.value, str)
+                ):
                     return statement.value.value
     return None
 

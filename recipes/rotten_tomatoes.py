@@ -23,13 +23,13 @@ from . import text
 
 class RottenTomatoes(text.LstmRecipe):
     """Args:
-        train_size: None (all 10,201 training snippets) or a stratified subset size.
-        batch_size: None (the protocol's 256) or an int.
-        sequence_length: None (the protocol's 40 tokens) or an int.
-        vocabulary_size: words kept by the tokeniser.
-        embedding_dim, lstm_units, dense_units: the LSTM's size (None: 64 each, for CPU runs).
-        split_seed: seed of the fixed train / test split.
-        protocol: "paper" or "official" (the same here: no LSTM code is published).
+    train_size: None (all 10,201 training snippets) or a stratified subset size.
+    batch_size: None (the protocol's 256) or an int.
+    sequence_length: None (the protocol's 40 tokens) or an int.
+    vocabulary_size: words kept by the tokeniser.
+    embedding_dim, lstm_units, dense_units: the LSTM's size (None: 64 each, for CPU runs).
+    split_seed: seed of the fixed train / test split.
+    protocol: "paper" or "official" (the same here: no LSTM code is published).
     """
 
     name = "rotten_tomatoes"
@@ -40,21 +40,52 @@ class RottenTomatoes(text.LstmRecipe):
     @classmethod
     def protocol_rows(cls, embedding_dim=None, lstm_units=None, dense_units=None, **unused):
         size, source = text.lstm_size(
-            (64, 64, 64), "a CPU runs the comparison (the paper's size could not be read; "
+            (64, 64, 64),
+            "a CPU runs the comparison (the paper's size could not be read; "
             "one epoch at embedding 128 with LSTMs of 256 took 43 s here)",
-            embedding_dim, lstm_units, dense_units)
-        return text.lstm_rows(40, "not given; chosen: 40, because Rotten Tomatoes is not in "
-                                  "the paper and 95 % of its snippets have at most 34 words",
-                              size, source)
+            embedding_dim,
+            lstm_units,
+            dense_units,
+        )
+        return text.lstm_rows(
+            40,
+            "not given; chosen: 40, because Rotten Tomatoes is not in "
+            "the paper and 95 % of its snippets have at most 34 words",
+            size,
+            source,
+        )
 
-    def __init__(self, train_size=None, batch_size=None, sequence_length=None,
-                 vocabulary_size=20000, embedding_dim=None, lstm_units=None, dense_units=None,
-                 split_seed=0, protocol="paper"):
+    def __init__(
+        self,
+        train_size=None,
+        batch_size=None,
+        sequence_length=None,
+        vocabulary_size=20000,
+        embedding_dim=None,
+        lstm_units=None,
+        dense_units=None,
+        split_seed=0,
+        protocol="paper",
+    ):
         self.train_size = train_size
         self.split_seed = split_seed
         (train_texts, y_train), (test_texts, y_test) = data.rotten_tomatoes(
-            test_fraction=0.2, train_size=train_size, seed=split_seed)
-        self._build_lstm(train_texts, y_train, test_texts, y_test, batch_size, sequence_length,
-                         vocabulary_size, embedding_dim, lstm_units, dense_units, protocol)
-        self.description = (f"{self.model_description}, {len(self.x_train)} training snippets, "
-                            f"batch {self.batch_size}, AdamW {self.learning_rate:g}")
+            test_fraction=0.2, train_size=train_size, seed=split_seed
+        )
+        self._build_lstm(
+            train_texts,
+            y_train,
+            test_texts,
+            y_test,
+            batch_size,
+            sequence_length,
+            vocabulary_size,
+            embedding_dim,
+            lstm_units,
+            dense_units,
+            protocol,
+        )
+        self.description = (
+            f"{self.model_description}, {len(self.x_train)} training snippets, "
+            f"batch {self.batch_size}, AdamW {self.learning_rate:g}"
+        )

@@ -18,8 +18,17 @@ def fix_length(waveform, length):
     return tf.ensure_shape(padded, [length])
 
 
-def mel_spectrogram(waveform, sample_rate, frame_length, frame_step, fft_length, num_mel_bins,
-                    magnitude_power=0.5, lower_hz=0.0, upper_hz=None):
+def mel_spectrogram(
+    waveform,
+    sample_rate,
+    frame_length,
+    frame_step,
+    fft_length,
+    num_mel_bins,
+    magnitude_power=0.5,
+    lower_hz=0.0,
+    upper_hz=None,
+):
     """Mel-scaled STFT magnitudes of a 1-D float waveform: `(frames, num_mel_bins)`.
 
     frames = 1 + (len(waveform) - frame_length) // frame_step (no padding at the ends). The
@@ -28,17 +37,35 @@ def mel_spectrogram(waveform, sample_rate, frame_length, frame_step, fft_length,
     (HTK Mel scale, `tf.signal.linear_to_mel_weight_matrix`) from `lower_hz` to `upper_hz`
     (default: sample_rate / 2).
     """
-    stft = tf.signal.stft(waveform, frame_length, frame_step, fft_length,
-                          window_fn=tf.signal.hamming_window, pad_end=False)
+    stft = tf.signal.stft(
+        waveform,
+        frame_length,
+        frame_step,
+        fft_length,
+        window_fn=tf.signal.hamming_window,
+        pad_end=False,
+    )
     magnitude = tf.abs(stft) ** magnitude_power
     weights = tf.signal.linear_to_mel_weight_matrix(
-        num_mel_bins, fft_length // 2 + 1, sample_rate, lower_hz,
-        sample_rate / 2 if upper_hz is None else upper_hz)
+        num_mel_bins,
+        fft_length // 2 + 1,
+        sample_rate,
+        lower_hz,
+        sample_rate / 2 if upper_hz is None else upper_hz,
+    )
     return tf.matmul(magnitude, weights)
 
 
-def spectrogram_image(waveform, sample_rate, length, frame_length, frame_step, fft_length,
-                      num_mel_bins, magnitude_power=0.5):
+def spectrogram_image(
+    waveform,
+    sample_rate,
+    length,
+    frame_length,
+    frame_step,
+    fft_length,
+    num_mel_bins,
+    magnitude_power=0.5,
+):
     """The model input for one clip: `(frames, num_mel_bins, 1)` float32 in [0, 1].
 
     `waveform` holds integer PCM samples (TFDS audio: int16 values in int64) or floats; it is
@@ -46,8 +73,15 @@ def spectrogram_image(waveform, sample_rate, length, frame_length, frame_step, f
     log(x + 1e-6) and min-max normalised per clip (a constant clip maps to 0).
     """
     waveform = tf.cast(waveform, tf.float32) / 32768.0
-    mel = mel_spectrogram(fix_length(waveform, length), sample_rate, frame_length, frame_step,
-                          fft_length, num_mel_bins, magnitude_power)
+    mel = mel_spectrogram(
+        fix_length(waveform, length),
+        sample_rate,
+        frame_length,
+        frame_step,
+        fft_length,
+        num_mel_bins,
+        magnitude_power,
+    )
     log_mel = tf.math.log(mel + LOG_FLOOR)
     low, high = tf.reduce_min(log_mel), tf.reduce_max(log_mel)
     scaled = tf.math.divide_no_nan(log_mel - low, high - low)

@@ -21,8 +21,10 @@ from .protocol_regimes import ProtocolRegimes
 
 LERAC = "CroitoruAlin/LeRaC"
 NO_LSTM_CODE = "the LeRaC code publishes no LSTM training"
-NOT_MIXED = ("not given; chosen: none, because Mix-up mixes inputs and token ids cannot be "
-             "mixed before the embedding")
+NOT_MIXED = (
+    "not given; chosen: none, because Mix-up mixes inputs and token ids cannot be "
+    "mixed before the embedding"
+)
 
 # Joins the two texts of a sentence pair for the LSTM; survives TextVectorization's default
 # standardisation (lower case, punctuation stripped) as one token.
@@ -46,8 +48,9 @@ def vectorize(train_texts, test_texts, vocabulary_size, sequence_length):
     or truncated at the end to `sequence_length`; words outside the `vocabulary_size - 2` most
     frequent training words map to 1 (out of vocabulary).
     """
-    layer = keras.layers.TextVectorization(max_tokens=vocabulary_size,
-                                           output_sequence_length=sequence_length)
+    layer = keras.layers.TextVectorization(
+        max_tokens=vocabulary_size, output_sequence_length=sequence_length
+    )
     layer.adapt(tf.data.Dataset.from_tensor_slices(train_texts).batch(1024))
     return layer, tokenized(layer, train_texts), tokenized(layer, test_texts)
 
@@ -101,54 +104,89 @@ def lstm_size(default, reason, embedding_dim=None, lstm_units=None, dense_units=
     `default` unless the user gave any of them."""
     given = (embedding_dim, lstm_units, dense_units)
     if all(v is None for v in given):
-        return tuple(default), (f"not given; chosen: embedding {default[0]}, LSTMs of "
-                                f"{default[1]}, dense {default[2]}, because {reason}")
+        return tuple(default), (
+            f"not given; chosen: embedding {default[0]}, LSTMs of "
+            f"{default[1]}, dense {default[2]}, because {reason}"
+        )
     return tuple(d if v is None else v for d, v in zip(default, given)), USER_SOURCE
 
 
 def lstm_rows(sequence_length, tokens_source, size, size_source, learning_rate=1e-3):
     """The LSTM protocol rows: `size` = (embedding, LSTM units, dense units) of this recipe."""
     return [
-        ProtocolValue("model", "embedding, 2 LSTMs, dense (ReLU), logits",
-                      f"not given; chosen: two stacked LSTMs, because {NO_LSTM_CODE}"),
+        ProtocolValue(
+            "model",
+            "embedding, 2 LSTMs, dense (ReLU), logits",
+            f"not given; chosen: two stacked LSTMs, because {NO_LSTM_CODE}",
+        ),
         ProtocolValue("model_size", size, size_source),
         ProtocolValue("tokens", sequence_length, tokens_source),
-        ProtocolValue("optimizer", "AdamW",
-                      f"not given; chosen: AdamW, because {NO_LSTM_CODE} and the stored paper "
-                      "text does not reach Table 1"),
-        ProtocolValue("learning_rate", learning_rate,
-                      f"not given; chosen: {learning_rate:g}, because it is Adam's usual rate "
-                      f"and {NO_LSTM_CODE}"),
-        ProtocolValue("weight_decay", 0.01,
-                      "not given; chosen: 0.01, because it is PyTorch's AdamW default"),
-        ProtocolValue("batch", 256,
-                      f"not given; chosen: 256, because {NO_LSTM_CODE}; it keeps a few dozen "
-                      "steps per epoch on the smallest set"),
-        ProtocolValue("lerac.duration", 2,
-                      "not given; chosen: 2 epochs, because the comparison runs a few epochs; "
-                      "issue 13 quotes k = 3-4 from Table 1, which the stored text does not "
-                      "reach"),
-        ProtocolValue("lerac.min_learning_rate", learning_rate * 1e-4,
-                      f"not given; chosen: 4 orders below the rate, because {NO_LSTM_CODE} "
-                      f"(the official BERT code starts 3 below, {LERAC} "
-                      "experiments/bert_experiments.py:30-31)"),
+        ProtocolValue(
+            "optimizer",
+            "AdamW",
+            f"not given; chosen: AdamW, because {NO_LSTM_CODE} and the stored paper "
+            "text does not reach Table 1",
+        ),
+        ProtocolValue(
+            "learning_rate",
+            learning_rate,
+            f"not given; chosen: {learning_rate:g}, because it is Adam's usual rate "
+            f"and {NO_LSTM_CODE}",
+        ),
+        ProtocolValue(
+            "weight_decay", 0.01, "not given; chosen: 0.01, because it is PyTorch's AdamW default"
+        ),
+        ProtocolValue(
+            "batch",
+            256,
+            f"not given; chosen: 256, because {NO_LSTM_CODE}; it keeps a few dozen "
+            "steps per epoch on the smallest set",
+        ),
+        ProtocolValue(
+            "lerac.duration",
+            2,
+            "not given; chosen: 2 epochs, because the comparison runs a few epochs; "
+            "issue 13 quotes k = 3-4 from Table 1, which the stored text does not "
+            "reach",
+        ),
+        ProtocolValue(
+            "lerac.min_learning_rate",
+            learning_rate * 1e-4,
+            f"not given; chosen: 4 orders below the rate, because {NO_LSTM_CODE} "
+            f"(the official BERT code starts 3 below, {LERAC} "
+            "experiments/bert_experiments.py:30-31)",
+        ),
         ProtocolValue("lerac.update", "exponential", "LeRaC Eq. 8"),
         ProtocolValue("cbs.sigma", 1.0, "pairlab/CBS arguments.py:20"),
         ProtocolValue("cbs.kernel_size", 3, "pairlab/CBS arguments.py:23"),
         ProtocolValue("cbs.factor", 0.9, "pairlab/CBS arguments.py:21"),
-        ProtocolValue("cbs.every", 1,
-                      "not given; chosen: every epoch, because the comparison runs a few "
-                      "epochs (the CBS code: every 5, pairlab/CBS arguments.py:22)"),
-        ProtocolValue("cbs_placement", "Gaussian on the token embeddings, along the tokens",
-                      "not given; chosen: after the embedding, because the CBS and LeRaC code "
-                      "have no text model and it is the one place a 1-D Gaussian fits without "
-                      "rewriting the LSTM cell"),
-        ProtocolValue("docl:optimizer", "the recipe's (AdamW)",
-                      "not given; chosen: the recipe's optimizer, because DoCL's SGD protocol "
-                      "(tianyizhou/DoCL docl.py:65) is written for images"),
-        *docl_rows(learning_rate, f"not given; chosen: the recipe's rate {learning_rate:g}, "
-                                  "because DoCL's 0.1 (tianyizhou/DoCL docl.py:57) is an SGD "
-                                  "rate", mixup_alpha=None, mixup_source=NOT_MIXED),
+        ProtocolValue(
+            "cbs.every",
+            1,
+            "not given; chosen: every epoch, because the comparison runs a few "
+            "epochs (the CBS code: every 5, pairlab/CBS arguments.py:22)",
+        ),
+        ProtocolValue(
+            "cbs_placement",
+            "Gaussian on the token embeddings, along the tokens",
+            "not given; chosen: after the embedding, because the CBS and LeRaC code "
+            "have no text model and it is the one place a 1-D Gaussian fits without "
+            "rewriting the LSTM cell",
+        ),
+        ProtocolValue(
+            "docl:optimizer",
+            "the recipe's (AdamW)",
+            "not given; chosen: the recipe's optimizer, because DoCL's SGD protocol "
+            "(tianyizhou/DoCL docl.py:65) is written for images",
+        ),
+        *docl_rows(
+            learning_rate,
+            f"not given; chosen: the recipe's rate {learning_rate:g}, "
+            "because DoCL's 0.1 (tianyizhou/DoCL docl.py:57) is an SGD "
+            "rate",
+            mixup_alpha=None,
+            mixup_source=NOT_MIXED,
+        ),
     ]
 
 
@@ -172,29 +210,55 @@ class LstmRecipe(ProtocolRegimes, TextRecipe):
     methods = ("conventional", "lerac", "cbs", "lerac+cbs", "docl")
     protocol_options = {"batch_size": "batch"}
 
-    def _build_lstm(self, train_texts, y_train, test_texts, y_test, batch_size, sequence_length,
-                    vocabulary_size, embedding_dim, lstm_units, dense_units, protocol):
+    def _build_lstm(
+        self,
+        train_texts,
+        y_train,
+        test_texts,
+        y_test,
+        batch_size,
+        sequence_length,
+        vocabulary_size,
+        embedding_dim,
+        lstm_units,
+        dense_units,
+        protocol,
+    ):
         table = self.protocol_table = type(self).protocol(
-            protocol, batch_size=batch_size, sequence_length=sequence_length,
-            embedding_dim=embedding_dim, lstm_units=lstm_units, dense_units=dense_units)
+            protocol,
+            batch_size=batch_size,
+            sequence_length=sequence_length,
+            embedding_dim=embedding_dim,
+            lstm_units=lstm_units,
+            dense_units=dense_units,
+        )
         self.batch_size = table["batch"]
         self.learning_rate = table["learning_rate"]
         self.sequence_length = table["tokens"]
         self.vocabulary_size = vocabulary_size
         self.embedding_dim, self.lstm_units, self.dense_units = table["model_size"]
-        self.vectorizer, x_train, x_test = vectorize(train_texts, test_texts, vocabulary_size,
-                                                     self.sequence_length)
+        self.vectorizer, x_train, x_test = vectorize(
+            train_texts, test_texts, vocabulary_size, self.sequence_length
+        )
         self._set_arrays(x_train, y_train, x_test, y_test)
         self.lerac = self.lerac_arguments()
         self.cbs = table.section("cbs")
         self.docl = table.section("docl")
-        self.model_description = (f"LSTM (embedding {self.embedding_dim}, 2x{self.lstm_units}, "
-                                  f"dense {self.dense_units}), {self.sequence_length} tokens")
+        self.model_description = (
+            f"LSTM (embedding {self.embedding_dim}, 2x{self.lstm_units}, "
+            f"dense {self.dense_units}), {self.sequence_length} tokens"
+        )
 
     def build_model(self, variable_size=False, smoothing=None):
-        return lstm_classifier(self.vocabulary_size, self.sequence_length, 2,
-                               embedding_dim=self.embedding_dim, lstm_units=self.lstm_units,
-                               dense_units=self.dense_units, smoothing=smoothing)
+        return lstm_classifier(
+            self.vocabulary_size,
+            self.sequence_length,
+            2,
+            embedding_dim=self.embedding_dim,
+            lstm_units=self.lstm_units,
+            dense_units=self.dense_units,
+            smoothing=smoothing,
+        )
 
     def build_smoothed_model(self, sigma, kernel_size):
         """The model with CBS's Gaussian smoothing of the token embeddings (1-D, along tokens)."""

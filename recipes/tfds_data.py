@@ -22,13 +22,17 @@ def build_command(name, manual_dir=False):
 def unavailable_message(name, error, data_dir=None, manual=None):
     """What to tell the user when `tfds.load(name)` failed with `error`."""
     where = data_dir or "$TFDS_DATA_DIR (default ~/tensorflow_datasets)"
-    lines = [f"TFDS dataset {name!r} is not available under {where} ({type(error).__name__}: "
-             f"{str(error).splitlines()[0] if str(error) else ''})."]
+    lines = [
+        f"TFDS dataset {name!r} is not available under {where} ({type(error).__name__}: "
+        f"{str(error).splitlines()[0] if str(error) else ''})."
+    ]
     if manual:
         lines.append(f"It needs a manual download: {manual.strip()}")
-    lines.append(f"Prepare it with network access: `{build_command(name, bool(manual))}`"
-                 + (f" --data_dir {data_dir}" if data_dir else "")
-                 + ", then run the recipe again (pass the same data_dir).")
+    lines.append(
+        f"Prepare it with network access: `{build_command(name, bool(manual))}`"
+        + (f" --data_dir {data_dir}" if data_dir else "")
+        + ", then run the recipe again (pass the same data_dir)."
+    )
     return " ".join(lines)
 
 
@@ -46,8 +50,14 @@ def load(name, split, data_dir=None, download=True, as_supervised=True, **kwargs
     import tensorflow_datasets as tfds
 
     try:
-        return tfds.load(name, split=split, data_dir=data_dir, download=download,
-                         as_supervised=as_supervised, **kwargs)
+        return tfds.load(
+            name,
+            split=split,
+            data_dir=data_dir,
+            download=download,
+            as_supervised=as_supervised,
+            **kwargs,
+        )
     except Exception as error:  # noqa: BLE001 - TFDS raises AssertionError, OSError, ...
         try:
             manual = tfds.builder(name, data_dir=data_dir).MANUAL_DOWNLOAD_INSTRUCTIONS
@@ -103,5 +113,6 @@ def to_numpy(dataset, batch_size=1024):
 
 def labels(dataset, batch_size=4096):
     """The labels of a finite `(x, y)` dataset as an int32 array (images are not kept)."""
-    return np.concatenate([y for y in dataset.map(lambda x, y: y).batch(batch_size)
-                           .as_numpy_iterator()]).astype("int32")
+    return np.concatenate(
+        [y for y in dataset.map(lambda x, y: y).batch(batch_size).as_numpy_iterator()]
+    ).astype("int32")

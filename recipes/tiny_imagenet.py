@@ -60,12 +60,31 @@ class TinyImageNet(SmallImageRecipe):
     et_sizes = (48, 48, 48, 56, 64)
     protocol_key = "tiny_imagenet"
 
-    def __init__(self, train_size=None, model="resnet18", batch_size=None, augment=None,
-                 resnet_width=64, wrn_depth=52, wrn_width=2, wrn_dropout=0.3, data_dir=None,
-                 protocol="paper"):
+    def __init__(
+        self,
+        train_size=None,
+        model="resnet18",
+        batch_size=None,
+        augment=None,
+        resnet_width=64,
+        wrn_depth=52,
+        wrn_width=2,
+        wrn_dropout=0.3,
+        data_dir=None,
+        protocol="paper",
+    ):
         self.data_dir = data_dir
-        super().__init__(train_size, model, batch_size, augment, resnet_width, wrn_depth,
-                         wrn_width, wrn_dropout, protocol)
+        super().__init__(
+            train_size,
+            model,
+            batch_size,
+            augment,
+            resnet_width,
+            wrn_depth,
+            wrn_width,
+            wrn_dropout,
+            protocol,
+        )
 
     def _load(self, train_size):
         import numpy as np
@@ -78,6 +97,8 @@ class TinyImageNet(SmallImageRecipe):
         # Decoded once, then kept in memory (1.2 GB of uint8 for the full training set).
         train = train.map(_read_jpeg, num_parallel_calls=tf.data.AUTOTUNE).cache()
         x_test, y_test = tfds_data.to_numpy(
-            tf.data.Dataset.from_tensor_slices(test).map(_read_jpeg,
-                                                         num_parallel_calls=tf.data.AUTOTUNE))
+            tf.data.Dataset.from_tensor_slices(test).map(
+                _read_jpeg, num_parallel_calls=tf.data.AUTOTUNE
+            )
+        )
         return train, (x_test.astype("float32"), y_test)

@@ -24,8 +24,9 @@ def _recorded(values, missing):
     return np.isfinite(values) & (values != missing)
 
 
-def assert_same_recorded(actual, desired, *, min_recorded=None, missing=None, rtol=0.0,
-                         atol=0.0, err_msg=""):
+def assert_same_recorded(
+    actual, desired, *, min_recorded=None, missing=None, rtol=0.0, atol=0.0, err_msg=""
+):
     """Asserts `actual` equals `desired` (within `rtol`, `atol`) and both recorded enough.
 
     An entry is recorded when it is finite and not `missing` (the value the recorder starts
@@ -49,8 +50,11 @@ def assert_same_recorded(actual, desired, *, min_recorded=None, missing=None, rt
             f"{err_msg} {name} recorded {count} of {values.size} entries, expected at least "
             f"{needed}: {values.ravel()[:20]}"
         )
-    np.testing.assert_array_equal(_recorded(actual, missing), _recorded(desired, missing),
-                                  err_msg=f"{err_msg} recorded in different places")
+    np.testing.assert_array_equal(
+        _recorded(actual, missing),
+        _recorded(desired, missing),
+        err_msg=f"{err_msg} recorded in different places",
+    )
     if rtol == 0.0 and atol == 0.0:
         np.testing.assert_array_equal(actual, desired, err_msg=err_msg)
     else:
@@ -88,8 +92,9 @@ def _read_figure(figure, path):
         label = line.get_label()
         xy = np.asarray(line.get_xydata(), dtype=float)
         curves.append(Curve("" if label.startswith("_") else label, xy[:, 0], xy[:, 1]))
-    return SavedPlot(str(path), axes.get_title(), axes.get_xlabel(), axes.get_ylabel(),
-                     axes.get_yscale(), curves)
+    return SavedPlot(
+        str(path), axes.get_title(), axes.get_xlabel(), axes.get_ylabel(), axes.get_yscale(), curves
+    )
 
 
 def record_saved_plots(monkeypatch):
@@ -131,9 +136,10 @@ def rebuilt(obj):
     for the caller to check, on inputs where each argument makes a difference."""
     config = obj.get_config()
     arguments = [
-        name for name, parameter in inspect.signature(type(obj).__init__).parameters.items()
-        if name != "self" and parameter.kind not in (parameter.VAR_POSITIONAL,
-                                                     parameter.VAR_KEYWORD)
+        name
+        for name, parameter in inspect.signature(type(obj).__init__).parameters.items()
+        if name != "self"
+        and parameter.kind not in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD)
     ]
     assert not set(arguments) - set(config), f"config lacks {set(arguments) - set(config)}"
     serialized = json.dumps(keras.saving.serialize_keras_object(obj))

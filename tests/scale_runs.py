@@ -24,8 +24,14 @@ BATCH = 8
 SIZE = 16
 NUM_EXAMPLES = 32
 ET_TABLE = [(1, 8, None), (1, 12, None), (2, None, None)]
-CURRICULUM_LOGS = ("lerac_lr_first", "lerac_lr_last", "cbs_sigma", "et_height", "et_stage",
-                   "docl_fraction")
+CURRICULUM_LOGS = (
+    "lerac_lr_first",
+    "lerac_lr_last",
+    "cbs_sigma",
+    "et_height",
+    "et_stage",
+    "docl_fraction",
+)
 
 
 def data():
@@ -89,13 +95,22 @@ def build(config, jit_compile="auto", steps_per_execution=1, backup_dir=None):
         callbacks.append(kc.LeRaC(duration=2, min_learning_rate=1e-4))
     if config == "efficient_train":
         et = kc.EfficientTrain(ET_TABLE, value_range=(0, 1))
-        train = et.apply(tf.data.Dataset.from_tensor_slices((x, y)), batch_size=BATCH,
-                         drop_remainder=True)
+        train = et.apply(
+            tf.data.Dataset.from_tensor_slices((x, y)), batch_size=BATCH, drop_remainder=True
+        )
         callbacks.append(et)
     elif config == "docl":
-        docl = kc.DoCL(warmup_epochs=1, episode_epochs=1, fraction_decay=0.5, min_fraction=0.25,
-                       initial_fraction=0.5, tau=0.5, seed=5, state_dtype="float32",
-                       backup_dir=backup_dir)
+        docl = kc.DoCL(
+            warmup_epochs=1,
+            episode_epochs=1,
+            fraction_decay=0.5,
+            min_fraction=0.25,
+            initial_fraction=0.5,
+            tau=0.5,
+            seed=5,
+            state_dtype="float32",
+            backup_dir=backup_dir,
+        )
         train = docl.apply((x, y), batch_size=BATCH, drop_remainder=True)
         callbacks.append(docl)
         metrics.append(docl.metric())
@@ -104,7 +119,9 @@ def build(config, jit_compile="auto", steps_per_execution=1, backup_dir=None):
     model.compile(
         optimizer=keras.optimizers.SGD(0.05, momentum=0.9),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=metrics, jit_compile=jit_compile, steps_per_execution=steps_per_execution,
+        metrics=metrics,
+        jit_compile=jit_compile,
+        steps_per_execution=steps_per_execution,
     )
     return model, train, callbacks, docl
 
@@ -150,12 +167,12 @@ def run_resumed(config, backup_dir, epoch, batch=None, fresh=True):
 
     def backup():
         return keras.callbacks.BackupAndRestore(
-            backup_dir, save_freq=1 if batch is not None else "epoch")
+            backup_dir, save_freq=1 if batch is not None else "epoch"
+        )
 
     model, train, callbacks, docl = build(config, backup_dir=backup_dir + "_docl")
     try:
-        model.fit(train, epochs=EPOCHS, callbacks=[backup()] + callbacks + [Interrupt()],
-                  verbose=0)
+        model.fit(train, epochs=EPOCHS, callbacks=[backup()] + callbacks + [Interrupt()], verbose=0)
     except Interrupted:
         pass
     else:
@@ -164,15 +181,19 @@ def run_resumed(config, backup_dir, epoch, batch=None, fresh=True):
         model, train, callbacks, docl = build(config, backup_dir=backup_dir + "_docl")
     counter = TraceCounter(model)
     recorder = _epoch_recorder(docl, counter)
-    history = model.fit(train, epochs=EPOCHS, callbacks=[backup()] + callbacks + [recorder],
-                        verbose=0)
+    history = model.fit(
+        train, epochs=EPOCHS, callbacks=[backup()] + callbacks + [recorder], verbose=0
+    )
     return _state(model, history, counter, recorder, docl)
 
 
 def _state(model, history, counter, recorder, docl):
     state = {
-        "logs": {k: [float(v) for v in history.history[k]] for k in CURRICULUM_LOGS
-                 if k in history.history},
+        "logs": {
+            k: [float(v) for v in history.history[k]]
+            for k in CURRICULUM_LOGS
+            if k in history.history
+        },
         "weights": [np.asarray(w) for w in model.get_weights()],
         "traces": counter.count,
         "traces_per_epoch": recorder.traces_per_epoch,
@@ -220,12 +241,12 @@ def from_npz(path):
 # Replicas sum their half-batch gradients in another order than one device sums the batch:
 # float32 rounding, compounded by momentum over 16 steps, reaches about 1e-4 of a weight. A
 # curriculum out of step on one replica moves weights by orders of magnitude more.
-REPLICA_TOLERANCE = dict(weights_rtol=1e-3, weights_atol=1e-4, scores_rtol=1e-3,
-                         scores_atol=1e-4)
+REPLICA_TOLERANCE = dict(weights_rtol=1e-3, weights_atol=1e-4, scores_rtol=1e-3, scores_atol=1e-4)
 
 
-def assert_same_state(got, want, weights_rtol=1e-5, weights_atol=1e-6, scores_rtol=1e-4,
-                      scores_atol=1e-5, label=""):
+def assert_same_state(
+    got, want, weights_rtol=1e-5, weights_atol=1e-6, scores_rtol=1e-4, scores_atol=1e-5, label=""
+):
     """Same curriculum (logs, DoCL subsets) exactly; weights and scores to float tolerance.
 
     Every compared value must be recorded (finite; every example scored), so two runs that
@@ -233,15 +254,26 @@ def assert_same_state(got, want, weights_rtol=1e-5, weights_atol=1e-6, scores_rt
     """
     assert want["logs"] and got["logs"].keys() == want["logs"].keys(), (label, got["logs"].keys())
     for key in want["logs"]:
-        assert_same_recorded(got["logs"][key], want["logs"][key], rtol=1e-6,
-                             err_msg=f"{label}: {key}")
+        assert_same_recorded(
+            got["logs"][key], want["logs"][key], rtol=1e-6, err_msg=f"{label}: {key}"
+        )
     assert want["weights"] and len(got["weights"]) == len(want["weights"])
     for g, w in zip(got["weights"], want["weights"]):
-        assert_same_recorded(g.astype("float32"), w.astype("float32"), rtol=weights_rtol,
-                             atol=weights_atol, err_msg=f"{label}: weights")
+        assert_same_recorded(
+            g.astype("float32"),
+            w.astype("float32"),
+            rtol=weights_rtol,
+            atol=weights_atol,
+            err_msg=f"{label}: weights",
+        )
     if "docl_scores" in want:
-        assert_same_recorded(got["docl_scores"], want["docl_scores"], rtol=scores_rtol,
-                             atol=scores_atol, err_msg=f"{label}: DoCL scores")
+        assert_same_recorded(
+            got["docl_scores"],
+            want["docl_scores"],
+            rtol=scores_rtol,
+            atol=scores_atol,
+            err_msg=f"{label}: DoCL scores",
+        )
         assert want["docl_orders"] and len(got["docl_orders"]) == len(want["docl_orders"])
         for e, (g, w) in enumerate(zip(got["docl_orders"], want["docl_orders"])):
             assert_same_recorded(g, w, err_msg=f"{label}: DoCL order of epoch {e}")

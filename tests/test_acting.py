@@ -61,8 +61,11 @@ def tensorboard_scalars(log_dir):
             for value in event.summary.value:
                 if not value.tag.startswith("epoch_"):
                     continue  # the model's config, weights histograms
-                number = (float(tf.make_ndarray(value.tensor)) if value.HasField("tensor")
-                          else value.simple_value)
+                number = (
+                    float(tf.make_ndarray(value.tensor))
+                    if value.HasField("tensor")
+                    else value.simple_value
+                )
                 values.setdefault(value.tag, {})[event.step] = number
     return {tag: [by_step[s] for s in sorted(by_step)] for tag, by_step in values.items()}
 
@@ -71,14 +74,14 @@ def csv_columns(path):
     """{column: [value per epoch]} (CSVLogger adds empty `val_` columns: left as text)."""
     with open(path) as f:
         rows = list(csv.DictReader(f))
-    return {key: [row[key] if row[key] == "NA" else float(row[key]) for row in rows]
-            for key in rows[0]}
+    return {
+        key: [row[key] if row[key] == "NA" else float(row[key]) for row in rows] for key in rows[0]
+    }
 
 
 def dense_chain():
     """Three Dense layers: three LeRaC groups, input side first."""
-    model = keras.Sequential([keras.Input((4,)), layers.Dense(4), layers.Dense(4),
-                              layers.Dense(3)])
+    model = keras.Sequential([keras.Input((4,)), layers.Dense(4), layers.Dense(4), layers.Dense(3)])
     model.compile(optimizer=keras.optimizers.SGD(BASE), loss="sparse_categorical_crossentropy")
     return model
 
@@ -92,13 +95,17 @@ def conv_model():
 
 def image_data(n=8, size=8, channels=2):
     rng = np.random.default_rng(0)
-    return (rng.normal(size=(n, size, size, channels)).astype("float32"),
-            rng.integers(0, 3, n).astype("int32"))
+    return (
+        rng.normal(size=(n, size, size, channels)).astype("float32"),
+        rng.integers(0, 3, n).astype("int32"),
+    )
 
 
 def compiled(model):
-    model.compile(optimizer=keras.optimizers.SGD(BASE),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.compile(
+        optimizer=keras.optimizers.SGD(BASE),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
     return model
 
 
@@ -114,8 +121,10 @@ def test_lerac_default_duration_resolves_to_five_percent_of_the_fit():
     # Unknown steps per epoch: epochs, at least one.
     assert (lerac.resolved_unit(10), lerac.resolved_duration(10)) == ("epoch", 1)
     # Explicit counts and units keep their meaning.
-    assert (kc.LeRaC(duration=3).resolved_unit(10, 20),
-            kc.LeRaC(duration=3).resolved_duration(10, 20)) == ("epoch", 3)
+    assert (
+        kc.LeRaC(duration=3).resolved_unit(10, 20),
+        kc.LeRaC(duration=3).resolved_duration(10, 20),
+    ) == ("epoch", 3)
     assert kc.LeRaC(duration=0.05, unit="epoch").resolved_duration(10, 20) == 1
 
 
@@ -136,8 +145,9 @@ def test_lerac_longer_than_half_the_fit_warns_before_the_first_step():
     x, y = np.ones((8, 4), "float32"), np.zeros(8, "int32")
 
     def fit(lerac):
-        return lambda probe: dense_chain().fit(x, y, batch_size=4, epochs=3, verbose=0,
-                                               callbacks=[lerac, probe])
+        return lambda probe: dense_chain().fit(
+            x, y, batch_size=4, epochs=3, verbose=0, callbacks=[lerac, probe]
+        )
 
     messages = warnings_before_first_step(fit(kc.LeRaC(duration=2)))
     assert matching(messages, r"LeRaC\(duration=2\).*67%.*`duration`.*duration=0\.05")
@@ -151,7 +161,8 @@ def test_lerac_longer_than_half_the_fit_warns_before_the_first_step():
 def test_sigma_default_is_the_paper_curve_over_the_fit():
     for epoch in range(0, 200, 5):  # at the paper's decay points: its staircase exactly
         assert kc.sigma_at_epoch(1.0, epoch, 0.9, 0.025, epochs=200) == pytest.approx(
-            0.9 ** (epoch // 5))
+            0.9 ** (epoch // 5)
+        )
     # 8 epochs: 0.9 ** 5 per epoch, never rounded to "no decay".
     assert kc.sigma_at_epoch(1.0, 1, 0.9, 0.025, epochs=8) == pytest.approx(0.9**5)
     assert kc.sigma_at_epoch(1.0, 7, 0.9, 2) == pytest.approx(0.9**3)  # an int: the staircase
@@ -160,8 +171,9 @@ def test_sigma_default_is_the_paper_curve_over_the_fit():
 @pytest.mark.parametrize("epochs", [8, 30])
 def test_bypass_epoch_of_a_fraction_is_the_first_epoch_below_the_threshold(epochs):
     threshold = kc.bypass_sigma(3, 2)
-    first = next(e for e in range(10 * epochs)
-                 if kc.sigma_at_epoch(1.0, e, 0.9, 0.025, epochs) <= threshold)
+    first = next(
+        e for e in range(10 * epochs) if kc.sigma_at_epoch(1.0, e, 0.9, 0.025, epochs) <= threshold
+    )
     assert kc.bypass_epoch(1.0, 0.9, 0.025, 3, 2, epochs=epochs) == first
 
 
@@ -169,8 +181,9 @@ def test_sigma_decay_default_in_an_eight_epoch_fit():
     model = compiled(kc.add_smoothing(conv_model()))
     x, y = image_data()
     history = model.fit(x, y, batch_size=4, epochs=8, verbose=0, callbacks=[kc.SigmaDecay()])
-    np.testing.assert_allclose(history.history["cbs_sigma"], [0.9 ** (5 * e) for e in range(8)],
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        history.history["cbs_sigma"], [0.9 ** (5 * e) for e in range(8)], rtol=1e-6
+    )
 
 
 def test_sigma_that_stays_above_half_warns_before_the_first_step():
@@ -178,7 +191,8 @@ def test_sigma_that_stays_above_half_warns_before_the_first_step():
 
     def fit(decay):
         return lambda probe: compiled(kc.add_smoothing(conv_model())).fit(
-            x, y, batch_size=4, epochs=8, verbose=0, callbacks=[decay, probe])
+            x, y, batch_size=4, epochs=8, verbose=0, callbacks=[decay, probe]
+        )
 
     messages = warnings_before_first_step(fit(kc.SigmaDecay(every=5)))
     assert matching(messages, r"SigmaDecay\(factor=0\.9, every=5\).*90%.*`every`.*every=0\.025")
@@ -197,9 +211,11 @@ def one_hot_data():
 
 def linear_model(docl, activation=None):
     model = keras.Sequential([keras.Input((N,)), layers.Dense(C, activation=activation)])
-    model.compile(optimizer=keras.optimizers.SGD(0.5),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=activation is None),
-                  metrics=[docl.metric()])
+    model.compile(
+        optimizer=keras.optimizers.SGD(0.5),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=activation is None),
+        metrics=[docl.metric()],
+    )
     return model
 
 
@@ -217,8 +233,16 @@ def test_official_schedule_compressed_into_eight_epochs_by_hand():
     # episodes: m=5 [1,2), m=7 [2,4), m=8 [4,6), m=9 [6,8); k_m = round(100 * 0.9^m).
     warmup, episodes = docl_plan.resolve_plan(5 / 300, "official", 8)
     plans = [docl_plan.epoch_plan(e, 100, warmup, episodes) for e in range(8)]
-    assert [p.phase for p in plans] == ["warmup", "sample", "sample", "refresh", "sample",
-                                        "refresh", "sample", "sample"]
+    assert [p.phase for p in plans] == [
+        "warmup",
+        "sample",
+        "sample",
+        "refresh",
+        "sample",
+        "refresh",
+        "sample",
+        "sample",
+    ]
     assert [p.size for p in plans] == [100, 59, 48, 100, 43, 100, 39, 39]
 
 
@@ -236,7 +260,11 @@ def test_docl_fractional_warmup_resolves_against_the_fit():
     docl = kc.DoCL(warmup_epochs=0.1, episode_epochs=2)
     docl.apply(one_hot_data(), batch_size=B)
     assert [docl.epoch_plan(e, epochs=20).phase for e in range(4)] == [
-        "warmup", "warmup", "sample", "sample"]
+        "warmup",
+        "warmup",
+        "sample",
+        "sample",
+    ]
     with pytest.raises(ValueError, match="pass `epochs`"):
         docl.epoch_plan(0)
 
@@ -244,8 +272,9 @@ def test_docl_fractional_warmup_resolves_against_the_fit():
 def test_docl_that_never_subsamples_warns_before_the_first_step():
     def fit(docl):
         train = docl.apply(one_hot_data(), batch_size=B)
-        return lambda probe: linear_model(docl).fit(train, epochs=4, verbose=0,
-                                                    callbacks=[docl, probe])
+        return lambda probe: linear_model(docl).fit(
+            train, epochs=4, verbose=0, callbacks=[docl, probe]
+        )
 
     messages = warnings_before_first_step(fit(kc.DoCL(warmup_epochs=5, episode_epochs=10)))
     assert matching(messages, r"all 40 examples.*4 epochs.*warmup_epochs=5.*`warmup_epochs`")
@@ -266,9 +295,11 @@ def test_docl_schedule_built_for_other_epochs_is_refused():
     train = docl.apply(one_hot_data(), batch_size=B)
     schedule = docl.learning_rate_schedule(0.5, epochs=6)
     model = keras.Sequential([keras.Input((N,)), layers.Dense(C)])
-    model.compile(optimizer=keras.optimizers.SGD(schedule),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  metrics=[docl.metric()])
+    model.compile(
+        optimizer=keras.optimizers.SGD(schedule),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=[docl.metric()],
+    )
     with pytest.raises(ValueError, match=r"`epochs`.*6.*Received: epochs=4"):
         model.fit(train, epochs=4, verbose=0, callbacks=[docl])
     assert int(keras.ops.convert_to_numpy(model.optimizer.iterations)) == 0
@@ -283,7 +314,10 @@ def test_paper_preset_drops_stages_that_round_to_zero_epochs():
     with pytest.warns(UserWarning, match=r"stage\(s\) 0, 2 of 5 round to 0 epochs"):
         stages = paper_stages(3, 224)
     assert [(s.epochs, s.size, s.magnitude) for s in stages] == [
-        (1, (160, 160), 3), (1, (192, 192), 7), (1, (224, 224), 9)]
+        (1, (160, 160), 3),
+        (1, (192, 192), 7),
+        (1, (224, 224), 9),
+    ]
     with pytest.warns(UserWarning, match="round to 0 epochs"):
         assert kc.EfficientTrain.paper(epochs=3, image_size=32).epochs == 3
 
@@ -302,7 +336,8 @@ def et_fit(table, callbacks_before=()):
 
     def fit(*more):
         return compiled(keras.Model(inputs, outputs)).fit(
-            train, epochs=et.epochs, verbose=0, callbacks=[*callbacks_before, et, *more])
+            train, epochs=et.epochs, verbose=0, callbacks=[*callbacks_before, et, *more]
+        )
 
     return fit
 
@@ -310,8 +345,9 @@ def et_fit(table, callbacks_before=()):
 def test_efficient_train_at_full_size_warns_before_the_first_step():
     messages = warnings_before_first_step(et_fit([(2, None, 1)]))
     assert matching(messages, r"full image size 16x16.*EfficientTrain.paper")
-    assert not matching(warnings_before_first_step(et_fit([(1, 8, 1), (1, None, 1)])),
-                        "full image size")
+    assert not matching(
+        warnings_before_first_step(et_fit([(1, 8, 1), (1, None, 1)])), "full image size"
+    )
 
 
 def test_efficient_train_logs_no_nan_magnitude():
@@ -330,9 +366,19 @@ def test_lerac_and_cbs_values_reach_tensorboard_and_csv_listed_before_them(tmp_p
     model = compiled(kc.add_smoothing(conv_model()))
     x, y = image_data()
     epochs = 20  # 5 % of 20 epochs: k = 1 epoch; sigma 0.9^(2 e)
-    model.fit(x, y, batch_size=4, epochs=epochs, verbose=0,
-              callbacks=[keras.callbacks.TensorBoard(log_dir), keras.callbacks.CSVLogger(path),
-                         kc.LeRaC(), kc.SigmaDecay()])
+    model.fit(
+        x,
+        y,
+        batch_size=4,
+        epochs=epochs,
+        verbose=0,
+        callbacks=[
+            keras.callbacks.TensorBoard(log_dir),
+            keras.callbacks.CSVLogger(path),
+            kc.LeRaC(),
+            kc.SigmaDecay(),
+        ],
+    )
     expected = {
         "lerac_lr_last": [BASE * 1e-5] + [BASE] * (epochs - 1),
         "lerac_lr_first": [BASE] * epochs,
@@ -358,7 +404,11 @@ def test_docl_fraction_reaches_tensorboard_listed_before_it(tmp_path):
     log_dir = str(tmp_path / "tb")
     docl = kc.DoCL(seed=0)
     train = docl.apply(one_hot_data(), batch_size=B)
-    linear_model(docl).fit(train, epochs=8, verbose=0,
-                           callbacks=[keras.callbacks.TensorBoard(log_dir), docl])
-    np.testing.assert_allclose(tensorboard_scalars(log_dir)["epoch_docl_fraction"],
-                               [n / N for n in (40, 24, 19, 40, 17, 40, 15, 15)], rtol=1e-6)
+    linear_model(docl).fit(
+        train, epochs=8, verbose=0, callbacks=[keras.callbacks.TensorBoard(log_dir), docl]
+    )
+    np.testing.assert_allclose(
+        tensorboard_scalars(log_dir)["epoch_docl_fraction"],
+        [n / N for n in (40, 24, 19, 40, 17, 40, 15, 15)],
+        rtol=1e-6,
+    )

@@ -17,8 +17,9 @@ class Tiny(FashionMNIST):
     """640 training images in batches of 64 (10 steps an epoch); the EfficientTrain pair trains
     320 of them at 42 px (5 steps an epoch)."""
 
-    def __init__(self, train_size=640, batch_size=64, width=4, validation_size=100,
-                 upscaled_train_size=320):
+    def __init__(
+        self, train_size=640, batch_size=64, width=4, validation_size=100, upscaled_train_size=320
+    ):
         super().__init__(train_size, batch_size, width, validation_size, upscaled_train_size)
 
 
@@ -35,8 +36,10 @@ class TinyShortLeRaC(Tiny):
 
 def test_figures_of_logged_values_match_hand_computed_ones():
     history = {
-        "cbs_sigma": [1.0, 0.5, 0.25], "cbs_active_layers": [3, 3, 0],
-        "et_height": [30.0, 36.0, 42.0], "et_width": [30.0, 36.0, 42.0],
+        "cbs_sigma": [1.0, 0.5, 0.25],
+        "cbs_active_layers": [3, 3, 0],
+        "et_height": [30.0, 36.0, 42.0],
+        "et_width": [30.0, 36.0, 42.0],
         "docl_fraction": [1.0, 0.6, 0.5],
     }
     lerac_steps = [True] * 3 + [False] * 27
@@ -52,14 +55,17 @@ def test_figures_of_logged_values_match_hand_computed_ones():
     assert activity.reasons({**cbs, **et, **docl}) == []
 
 
-@pytest.mark.parametrize("figures, message", [
-    ({"lerac": {"fraction": 0.015}}, r"LeRaC trained 1.5 % of the steps"),
-    ({"lerac": {"fraction": 0.6}}, r"LeRaC trained 60.0 %"),
-    ({"cbs": {"sigma_first": 1.0, "sigma_last": 0.6, "bypass_epoch": None}}, r"1 -> 0.6"),
-    ({"efficient_train": {"pixels": 0.9}}, r"0.90 of the full image"),
-    ({"docl": {"fraction": 1.0}}, r"mean 1.00 of the data"),
-    ({"docl": {}}, r"DoCL logged no values"),
-])
+@pytest.mark.parametrize(
+    "figures, message",
+    [
+        ({"lerac": {"fraction": 0.015}}, r"LeRaC trained 1.5 % of the steps"),
+        ({"lerac": {"fraction": 0.6}}, r"LeRaC trained 60.0 %"),
+        ({"cbs": {"sigma_first": 1.0, "sigma_last": 0.6, "bypass_epoch": None}}, r"1 -> 0.6"),
+        ({"efficient_train": {"pixels": 0.9}}, r"0.90 of the full image"),
+        ({"docl": {"fraction": 1.0}}, r"mean 1.00 of the data"),
+        ({"docl": {}}, r"DoCL logged no values"),
+    ],
+)
 def test_each_threshold_refuses_an_arm_that_does_not_act(figures, message):
     with pytest.raises(activity.InactiveArm, match=message):
         activity.check_acts("arm", 0, figures)
@@ -72,8 +78,14 @@ def test_each_threshold_refuses_an_arm_that_does_not_act(figures, message):
 def test_activity_of_a_tiny_run_against_hand_computed_values(tmp_path):
     recipe = Tiny()
     recipe.lerac = {"duration": 6, "unit": "step", "min_learning_rate": 1e-8}
-    rows = compare.compare(recipe, ["conventional", "lerac", "cbs", "conventional_upscaled",
-                                    "efficient_train"], range(1), 4, str(tmp_path), verbose=0)
+    rows = compare.compare(
+        recipe,
+        ["conventional", "lerac", "cbs", "conventional_upscaled", "efficient_train"],
+        range(1),
+        4,
+        str(tmp_path),
+        verbose=0,
+    )
     results = {r["method"]: r for r in json.load(open(tmp_path / "results.json"))}
     # LeRaC: 6 of the 4 x 10 steps inside the curriculum.
     assert results["lerac"]["epoch_steps"] == [10, 10, 10, 10]
@@ -82,12 +94,12 @@ def test_activity_of_a_tiny_run_against_hand_computed_values(tmp_path):
     # epoch; logged at the end of the first and of the last epoch.
     cbs = results["cbs"]["activity"]["cbs"]
     assert cbs["sigma_first"] == pytest.approx(1.0)
-    assert cbs["sigma_last"] == pytest.approx(0.9 ** 30, rel=1e-5)
+    assert cbs["sigma_last"] == pytest.approx(0.9**30, rel=1e-5)
     # EfficientTrain's paper table over 4 epochs at 42 px: the first stage rounds to 0 epochs,
     # then 30, 30, 36 and 42 px, 5 steps each.
     pixels = results["efficient_train"]["activity"]["efficient_train"]["pixels"]
     assert results["efficient_train"]["epoch_steps"] == [5, 5, 5, 5]
-    assert pixels == pytest.approx((30 ** 2 + 30 ** 2 + 36 ** 2 + 42 ** 2) / (4 * 42 ** 2))
+    assert pixels == pytest.approx((30**2 + 30**2 + 36**2 + 42**2) / (4 * 42**2))
     by_method = {row["method"]: row for row in rows}
     assert by_method["lerac"]["activity"] == "15.0 % of steps in curriculum"
     assert by_method["efficient_train"]["activity"].startswith("pixels 0.69 of full, wall time ")
@@ -99,16 +111,41 @@ def test_activity_of_a_tiny_run_against_hand_computed_values(tmp_path):
 def test_an_inactive_arm_is_refused_unless_allowed(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(cli, "recipe_class", lambda spec: TinyShortLeRaC)
     out = str(tmp_path / "refused")
-    code = cli.main(["--methods", "conventional,lerac", "--seeds", "1", "--epochs", "6",
-                     "--out", out, "--verbose", "0"])
+    code = cli.main(
+        [
+            "--methods",
+            "conventional,lerac",
+            "--seeds",
+            "1",
+            "--epochs",
+            "6",
+            "--out",
+            out,
+            "--verbose",
+            "0",
+        ]
+    )
     assert code == 3
     error = capsys.readouterr().err
     assert "Arm 'lerac' (seed 0) did not act: LeRaC trained 1.7 % of the steps" in error
     assert "--allow-inactive" in error
     assert not os.path.exists(os.path.join(out, "table.md"))
     out = str(tmp_path / "allowed")
-    code = cli.main(["--methods", "lerac", "--seeds", "1", "--epochs", "6", "--out", out,
-                     "--verbose", "0", "--allow-inactive"])
+    code = cli.main(
+        [
+            "--methods",
+            "lerac",
+            "--seeds",
+            "1",
+            "--epochs",
+            "6",
+            "--out",
+            out,
+            "--verbose",
+            "0",
+            "--allow-inactive",
+        ]
+    )
     assert code == 0
     assert "1.7 % of steps in curriculum (INACTIVE)" in open(os.path.join(out, "table.md")).read()
 
@@ -121,8 +158,10 @@ def test_quick_main_job_every_arm_acts(tmp_path):
     """`kc-recipes --recipe fashion_mnist --length quick` (about a minute): every curriculum arm
     acts by the runner's thresholds (the runner would refuse it otherwise; checked again)."""
     out = str(tmp_path / "quick")
-    assert cli.main(["--recipe", "fashion_mnist", "--length", "quick", "--out", out,
-                     "--verbose", "0"]) == 0
+    assert (
+        cli.main(["--recipe", "fashion_mnist", "--length", "quick", "--out", out, "--verbose", "0"])
+        == 0
+    )
     results = json.load(open(os.path.join(out, "results.json")))
     assert sorted(r["method"] for r in results) == sorted(FashionMNIST.methods)
     for run in results:

@@ -38,10 +38,10 @@ def _mel_filterbank(num_mel, num_bins, sample_rate, low_hz, high_hz):
 def _numpy_spectrogram_image(pcm, sample_rate, length, frame, hop, fft, num_mel):
     x = np.zeros(length)
     clip = pcm[:length] / 32768.0
-    x[:len(clip)] = clip
+    x[: len(clip)] = clip
     window = 0.54 - 0.46 * np.cos(2 * np.pi * np.arange(frame) / frame)  # periodic Hamming
     starts = range(0, length - frame + 1, hop)
-    frames = np.stack([x[s:s + frame] * window for s in starts])
+    frames = np.stack([x[s : s + frame] * window for s in starts])
     magnitude = np.abs(np.fft.rfft(frames, n=fft)) ** 0.5
     mel = magnitude @ _mel_filterbank(num_mel, fft // 2 + 1, sample_rate, 0.0, sample_rate / 2)
     log_mel = np.log(mel + 1e-6)
@@ -51,8 +51,14 @@ def _numpy_spectrogram_image(pcm, sample_rate, length, frame, hop, fft, num_mel)
 @pytest.mark.parametrize("samples", [900, 3000])  # padded / clipped to 2,000 samples
 def test_spectrogram_image_matches_numpy_stft_and_mel_filterbank(samples):
     pcm = np.random.default_rng(samples).integers(-20000, 20000, samples)
-    args = dict(sample_rate=8000, length=2000, frame_length=256, frame_step=32,
-                fft_length=256, num_mel_bins=32)
+    args = dict(
+        sample_rate=8000,
+        length=2000,
+        frame_length=256,
+        frame_step=32,
+        fft_length=256,
+        num_mel_bins=32,
+    )
     image = spectrogram.spectrogram_image(tf.constant(pcm), **args).numpy()
     frames = spectrogram.num_frames(2000, 256, 32)
     assert image.shape == (frames, 32, 1) and frames == 1 + (2000 - 256) // 32
@@ -67,8 +73,14 @@ def test_fix_length_pads_with_zeros_and_clips():
 
 
 def test_fsdd_split_rule_keeps_recordings_0_to_4_for_testing():
-    names = ["3_jackson_0.wav", "3_jackson_4.wav", "3_jackson_5.wav", "9_theo_49.wav",
-             "dir/0_nicolas_2.wav", "0_nicolas_14.wav"]
+    names = [
+        "3_jackson_0.wav",
+        "3_jackson_4.wav",
+        "3_jackson_5.wav",
+        "9_theo_49.wav",
+        "dir/0_nicolas_2.wav",
+        "0_nicolas_14.wav",
+    ]
     got = [bool(audio._is_fsdd_test_file(tf.constant(n))) for n in names]
     assert got == [True, True, False, False, True, False]
 
@@ -81,11 +93,14 @@ def test_missing_audio_data_names_the_build_command(tmp_path):
         audio.CremaD(data_dir=str(tmp_path), download=False)
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"model": "sept"}, "`model` must be one of"),
-    ({"duration": 0.01}, "`duration` must cover one STFT window"),
-    ({"batch_size": 0}, "`batch_size` must be an int"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"model": "sept"}, "`model` must be one of"),
+        ({"duration": 0.01}, "`duration` must cover one STFT window"),
+        ({"batch_size": 0}, "`batch_size` must be an int"),
+    ],
+)
 def test_bad_audio_arguments_are_refused_before_loading(kwargs, message):
     with pytest.raises(ValueError, match=message):
         audio.SpokenDigit(**kwargs)
@@ -110,16 +125,17 @@ def _mock_clips(num_examples, classes):
 
         def examples():
             for i in range(num_examples):
-                example = {"audio": rng.integers(-3000, 3000, rng.integers(300, 3000)),
-                           "label": i % classes}
+                example = {
+                    "audio": rng.integers(-3000, 3000, rng.integers(300, 3000)),
+                    "label": i % classes,
+                }
                 if "audio/filename" in features:
                     example["audio/filename"] = f"{i % 10}_george_{i % 7}.wav"
                 if "speaker_id" in features:
                     example["speaker_id"] = str(1001 + i % 3)
                 yield example
 
-        return tf.data.Dataset.from_generator(examples,
-                                              output_signature=features.get_tensor_spec())
+        return tf.data.Dataset.from_generator(examples, output_signature=features.get_tensor_spec())
 
     return tfds.testing.mock_data(as_dataset_fn=as_dataset)
 
@@ -134,18 +150,25 @@ def test_spoken_digit_splits_by_file_name_and_runs_cbs(tmp_path):
     # Names i % 7 in 0..4 are test recordings: 20 of 28.
     assert recipe.num_train == 8 and recipe.x_test.shape == (20, 18, 64, 1)
     assert recipe.x_test.min() >= 0.0 and recipe.x_test.max() == pytest.approx(1.0)
-    rows = compare.compare(recipe, ["conventional", "cbs"], range(1), 1, str(tmp_path),
-                           verbose=0, allow_inactive=True)
+    rows = compare.compare(
+        recipe, ["conventional", "cbs"], range(1), 1, str(tmp_path), verbose=0, allow_inactive=True
+    )
     assert rows[1]["mcnemar_vs"] == "conventional"
     assert _history(str(tmp_path))["cbs"]["cbs_sigma"] == [0.8]
 
 
 def test_crema_d_runs_lerac(tmp_path):
     with _mock_clips(12, 6):
-        recipe = audio.CremaD(train_size=8, batch_size=4, duration=0.1, model="small_cnn",
-                              width=4)
+        recipe = audio.CremaD(train_size=8, batch_size=4, duration=0.1, model="small_cnn", width=4)
     assert recipe.num_train == 8 and recipe.x_test.shape == (12, 18, 128, 1)
-    compare.compare(recipe, ["conventional", "lerac"], range(1), 1, str(tmp_path),
-                    verbose=0, allow_inactive=True)
+    compare.compare(
+        recipe,
+        ["conventional", "lerac"],
+        range(1),
+        1,
+        str(tmp_path),
+        verbose=0,
+        allow_inactive=True,
+    )
     # The audio protocol takes the CIFAR-10 ResNet-18 minimum of the official code: 1e-6.
     assert _history(str(tmp_path))["lerac"]["lerac_lr_last"][0] == pytest.approx(1e-6, rel=1e-3)

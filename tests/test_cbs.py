@@ -83,15 +83,17 @@ def tiny_resnet(input_shape=(8, 8, 3)):
     x = layers.Conv2D(8, 3, padding="same", use_bias=False, name="stem_conv")(inputs)
     x = layers.ReLU(name="stem_relu")(layers.BatchNormalization(name="stem_bn")(x))
     for name, filters, stride in (("b1", 8, 1), ("b2", 16, 2)):
-        y = layers.Conv2D(filters, 3, strides=stride, padding="same", use_bias=False,
-                          name=f"{name}_conv1")(x)
+        y = layers.Conv2D(
+            filters, 3, strides=stride, padding="same", use_bias=False, name=f"{name}_conv1"
+        )(x)
         y = layers.ReLU(name=f"{name}_relu1")(layers.BatchNormalization(name=f"{name}_bn1")(y))
         y = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv2")(y)
         y = layers.BatchNormalization(name=f"{name}_bn2")(y)
         shortcut = x
         if stride != 1:
-            shortcut = layers.Conv2D(filters, 1, strides=stride, use_bias=False,
-                                     name=f"{name}_shortcut_conv")(x)
+            shortcut = layers.Conv2D(
+                filters, 1, strides=stride, use_bias=False, name=f"{name}_shortcut_conv"
+            )(x)
         x = layers.ReLU(name=f"{name}_out")(layers.Add(name=f"{name}_add")([y, shortcut]))
     x = layers.GlobalAveragePooling2D(name="gap")(x)
     return keras.Model(inputs, layers.Dense(3, name="head")(x), name="tiny_resnet")
@@ -103,8 +105,9 @@ def tiny_data(n=8, shape=(8, 8, 2), classes=3, seed=0):
 
 
 def compiled(model, **kwargs):
-    model.compile(optimizer=keras.optimizers.SGD(0.05), loss="sparse_categorical_crossentropy",
-                  **kwargs)
+    model.compile(
+        optimizer=keras.optimizers.SGD(0.05), loss="sparse_categorical_crossentropy", **kwargs
+    )
     return model
 
 
@@ -187,19 +190,32 @@ def test_bypass_epoch_is_first_epoch_below_threshold():
 
 @pytest.mark.parametrize(
     "shape,kwargs",
-    [((2, 6, 5, 3), {}), ((2, 7, 4), {"sigma": 0.8, "kernel_size": 5}),
-     ((2, 6, 6, 2), {"sigma": 0.0, "bypass_tolerance": None, "smooth_at_inference": False})],
+    [
+        ((2, 6, 5, 3), {}),
+        ((2, 7, 4), {"sigma": 0.8, "kernel_size": 5}),
+        ((2, 6, 6, 2), {"sigma": 0.0, "bypass_tolerance": None, "smooth_at_inference": False}),
+    ],
 )
 def test_layer_passes_common_layer_checks(shape, kwargs, tmp_path):
-    check_layer(GaussianSmoothing(**kwargs), shape, tmp_path=tmp_path,
-                num_trainable_weights=0, num_non_trainable_weights=1)
+    check_layer(
+        GaussianSmoothing(**kwargs),
+        shape,
+        tmp_path=tmp_path,
+        num_trainable_weights=0,
+        num_non_trainable_weights=1,
+    )
 
 
-@pytest.mark.parametrize("name, value, others", [
-    ("sigma", 0.6, {}), ("kernel_size", 5, {}), ("smooth_at_inference", False, {}),
-    ("bypass_tolerance", None, {"sigma": 0.2}),  # the default 1e-3 bypasses sigma 0.2 (k = 3)
-    ("data_format", "channels_first", {}),
-])
+@pytest.mark.parametrize(
+    "name, value, others",
+    [
+        ("sigma", 0.6, {}),
+        ("kernel_size", 5, {}),
+        ("smooth_at_inference", False, {}),
+        ("bypass_tolerance", None, {"sigma": 0.2}),  # the default 1e-3 bypasses sigma 0.2 (k = 3)
+        ("data_format", "channels_first", {}),
+    ],
+)
 def test_layer_rebuilt_from_its_config_smooths_the_same(name, value, others):
     x = np.random.default_rng(0).normal(size=(2, 3, 7, 6)).astype("float32")
     layer = GaussianSmoothing(**others, **{name: value})
@@ -208,8 +224,9 @@ def test_layer_rebuilt_from_its_config_smooths_the_same(name, value, others):
     for training in (False, True):
         want = ops.convert_to_numpy(layer(x, training=training))
         for copy in rebuilt(layer):
-            np.testing.assert_allclose(ops.convert_to_numpy(copy(x, training=training)), want,
-                                       atol=1e-6)
+            np.testing.assert_allclose(
+                ops.convert_to_numpy(copy(x, training=training)), want, atol=1e-6
+            )
         differs |= not np.allclose(ops.convert_to_numpy(without(x, training=training)), want)
     assert differs, f"`{name}` makes no difference on this input: the check would miss it"
 
@@ -243,8 +260,12 @@ def test_padding_is_zero_same_padding(k):
     np.testing.assert_allclose(y, y[::-1, ::-1], atol=1e-6)  # symmetric: no off-by-one shift
 
 
-@needs_keras("3.15", "TensorFlow's CPU depthwise convolution has no channels_first, which "
-             "Keras transposes around from 3.15 on", backends=("tensorflow",))
+@needs_keras(
+    "3.15",
+    "TensorFlow's CPU depthwise convolution has no channels_first, which "
+    "Keras transposes around from 3.15 on",
+    backends=("tensorflow",),
+)
 def test_channels_first_matches_channels_last():
     x = np.random.default_rng(0).normal(size=(2, 6, 5, 3)).astype("float32")
     last = ops.convert_to_numpy(GaussianSmoothing(1.0, 5, data_format="channels_last")(x))
@@ -277,11 +298,13 @@ def test_inference_smoothing_can_be_turned_off():
     x = np.random.default_rng(0).normal(size=(1, 6, 6, 2)).astype("float32")
     default, train_only = GaussianSmoothing(1.0), GaussianSmoothing(1.0, smooth_at_inference=False)
     reference = numpy_smooth(x, 1.0, 3)
-    np.testing.assert_allclose(ops.convert_to_numpy(default(x, training=False)), reference,
-                               atol=2e-5)
+    np.testing.assert_allclose(
+        ops.convert_to_numpy(default(x, training=False)), reference, atol=2e-5
+    )
     np.testing.assert_array_equal(ops.convert_to_numpy(train_only(x, training=False)), x)
-    np.testing.assert_allclose(ops.convert_to_numpy(train_only(x, training=True)), reference,
-                               atol=2e-5)
+    np.testing.assert_allclose(
+        ops.convert_to_numpy(train_only(x, training=True)), reference, atol=2e-5
+    )
 
 
 def test_set_sigma_changes_the_kernel_and_reports_switches():
@@ -295,8 +318,9 @@ def test_set_sigma_changes_the_kernel_and_reports_switches():
     assert layer.current_sigma == 0.7 and layer.sigma == 1.0
 
 
-@pytest.mark.parametrize("policy,compute", [("mixed_bfloat16", "bfloat16"),
-                                            ("mixed_float16", "float16")])
+@pytest.mark.parametrize(
+    "policy,compute", [("mixed_bfloat16", "bfloat16"), ("mixed_float16", "float16")]
+)
 def test_mixed_precision_computes_in_compute_dtype(policy, compute):
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy(policy)
@@ -308,10 +332,12 @@ def test_mixed_precision_computes_in_compute_dtype(policy, compute):
         conv, features = keras.Model(model.input, [layer.input, layer.output])(x)
         assert keras.backend.standardize_dtype(features.dtype) == compute
         reference = numpy_smooth(ops.convert_to_numpy(ops.cast(conv, "float32")), 1.0, 3)
-        np.testing.assert_allclose(ops.convert_to_numpy(ops.cast(features, "float32")),
-                                   reference, atol=0.02 * np.abs(reference).max())
-        history = model.fit(x, y, batch_size=4, epochs=2, verbose=0,
-                            callbacks=[SigmaDecay(0.5, 1)])
+        np.testing.assert_allclose(
+            ops.convert_to_numpy(ops.cast(features, "float32")),
+            reference,
+            atol=0.02 * np.abs(reference).max(),
+        )
+        history = model.fit(x, y, batch_size=4, epochs=2, verbose=0, callbacks=[SigmaDecay(0.5, 1)])
         assert np.all(np.isfinite(history.history["loss"]))
     finally:
         keras.config.set_dtype_policy(previous)
@@ -325,8 +351,9 @@ def test_add_smoothing_on_residual_network_counts_placement_and_sharing():
     model = tiny_resnet()
     smoothed = add_smoothing(model)
     inserted = smoothing_layers(smoothed)
-    three_by_three = [l for l in model.layers if isinstance(l, layers.Conv2D)
-                      and l.kernel_size == (3, 3)]
+    three_by_three = [
+        l for l in model.layers if isinstance(l, layers.Conv2D) and l.kernel_size == (3, 3)
+    ]
     assert len(three_by_three) == 5
     assert sorted(l.name for l in inserted) == sorted(f"{c.name}_smoothing" for c in three_by_three)
     for layer in inserted:  # conv -> smoothing -> BN
@@ -343,7 +370,8 @@ def test_add_smoothing_shares_weights_in_training_and_equals_original_at_sigma_0
     model = tiny_resnet()
     x, y = tiny_data(shape=(8, 8, 3))
     np.testing.assert_array_equal(
-        ops.convert_to_numpy(add_smoothing(model, sigma=0.0)(x)), ops.convert_to_numpy(model(x)))
+        ops.convert_to_numpy(add_smoothing(model, sigma=0.0)(x)), ops.convert_to_numpy(model(x))
+    )
     smoothed = compiled(add_smoothing(model, sigma=1.0))
     assert not np.allclose(ops.convert_to_numpy(smoothed(x)), ops.convert_to_numpy(model(x)))
     before = ops.convert_to_numpy(model.get_layer("stem_conv").kernel).copy()
@@ -362,10 +390,14 @@ def test_add_smoothing_exclusions_and_pointwise():
 
 def test_add_smoothing_passes_layer_arguments():
     model = tiny_resnet()
-    inserted = smoothing_layers(add_smoothing(model, sigma=0.8, kernel_size=5,
-                                              smooth_at_inference=False, bypass_tolerance=None))
-    assert {(l.sigma, l.kernel_size, l.smooth_at_inference, l.bypass_tolerance)
-            for l in inserted} == {(0.8, 5, False, None)}
+    inserted = smoothing_layers(
+        add_smoothing(
+            model, sigma=0.8, kernel_size=5, smooth_at_inference=False, bypass_tolerance=None
+        )
+    )
+    assert {
+        (l.sigma, l.kernel_size, l.smooth_at_inference, l.bypass_tolerance) for l in inserted
+    } == {(0.8, 5, False, None)}
 
 
 def test_add_smoothing_on_sequence_model_smooths_along_time():
@@ -377,9 +409,11 @@ def test_add_smoothing_on_sequence_model_smooths_along_time():
     x = np.random.default_rng(0).normal(size=(2, 12, 4)).astype("float32")
     conv = ops.convert_to_numpy(model.get_layer("conv1d")(x))
     pointwise = model.get_layer("pointwise")
-    np.testing.assert_allclose(ops.convert_to_numpy(smoothed(x)),
-                               ops.convert_to_numpy(pointwise(numpy_smooth(conv, 1.0, 3))),
-                               atol=1e-4)
+    np.testing.assert_allclose(
+        ops.convert_to_numpy(smoothed(x)),
+        ops.convert_to_numpy(pointwise(numpy_smooth(conv, 1.0, 3))),
+        atol=1e-4,
+    )
 
 
 def _small_keras_hub_backbone():
@@ -387,9 +421,14 @@ def _small_keras_hub_backbone():
 
     # The smallest ResNetBackbone keras-hub accepts (its first stage must have 64 filters).
     return keras_hub.models.ResNetBackbone(
-        input_conv_filters=[64], input_conv_kernel_sizes=[3], stackwise_num_filters=[64, 16],
-        stackwise_num_blocks=[1, 1], stackwise_num_strides=[1, 2], block_type="basic_block",
-        image_shape=(16, 16, 3))
+        input_conv_filters=[64],
+        input_conv_kernel_sizes=[3],
+        stackwise_num_filters=[64, 16],
+        stackwise_num_blocks=[1, 1],
+        stackwise_num_strides=[1, 2],
+        block_type="basic_block",
+        image_shape=(16, 16, 3),
+    )
 
 
 def test_add_smoothing_on_nested_keras_hub_backbone(tmp_path):
@@ -405,7 +444,8 @@ def test_add_smoothing_on_nested_keras_hub_backbone(tmp_path):
         add_smoothing(classifier)
     smoothed = add_smoothing(classifier, recursive=True)
     assert sorted(l.name for l in smoothing_layers(smoothed)) == sorted(
-        f"{c.name}_smoothing" for c in spatial)
+        f"{c.name}_smoothing" for c in spatial
+    )
     assert {id(v) for v in classifier.weights} <= {id(v) for v in smoothed.weights}
 
     x = np.random.default_rng(0).normal(size=(2, 16, 16, 3)).astype("float32")
@@ -413,16 +453,18 @@ def test_add_smoothing_on_nested_keras_hub_backbone(tmp_path):
         warnings.simplefilter("error")  # a top-level backbone has nothing nested: no warning
         direct = add_smoothing(backbone, sigma=0.0)
     assert len(smoothing_layers(direct)) == 5
-    np.testing.assert_allclose(ops.convert_to_numpy(direct(x)), ops.convert_to_numpy(backbone(x)),
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        ops.convert_to_numpy(direct(x)), ops.convert_to_numpy(backbone(x)), atol=1e-6
+    )
     # The rewritten model is a plain Functional model that saves and reloads.
     for layer in smoothing_layers(smoothed):
         layer.set_sigma(0.6)
     path = str(tmp_path / "hub.keras")
     smoothed.save(path)
     reloaded = keras.saving.load_model(path)
-    np.testing.assert_allclose(ops.convert_to_numpy(reloaded(x)),
-                               ops.convert_to_numpy(smoothed(x)), atol=1e-5)
+    np.testing.assert_allclose(
+        ops.convert_to_numpy(reloaded(x)), ops.convert_to_numpy(smoothed(x)), atol=1e-5
+    )
     assert [l.current_sigma for l in smoothing_layers(reloaded)] == [pytest.approx(0.6)] * 5
 
 
@@ -446,8 +488,9 @@ def test_decay_sequence_across_epochs_reaches_the_train_step():
     model = compiled(add_smoothing(tiny_convnet()))
     x, y = tiny_data()
     probe = Probe(smoothing_layers(model)[0])
-    history = model.fit(x, y, batch_size=4, epochs=7, verbose=0,
-                        callbacks=[SigmaDecay(factor=0.5, every=2), probe])
+    history = model.fit(
+        x, y, batch_size=4, epochs=7, verbose=0, callbacks=[SigmaDecay(factor=0.5, every=2), probe]
+    )
     expected = schedule_by_hand(1.0, 0.5, 2, 7)  # 1, 1, .5, .5, .25, .25, .125
     np.testing.assert_allclose(history.history["cbs_sigma"], expected, rtol=1e-6)
     np.testing.assert_allclose(probe.sigmas, expected, rtol=1e-6)
@@ -466,7 +509,8 @@ def test_decay_resumes_exactly_after_backup_and_restore(tmp_path):
     model = compiled(add_smoothing(tiny_convnet()))
     sigmas = []
     record = keras.callbacks.LambdaCallback(
-        on_epoch_end=lambda epoch, logs: sigmas.append((epoch, logs["cbs_sigma"])))
+        on_epoch_end=lambda epoch, logs: sigmas.append((epoch, logs["cbs_sigma"]))
+    )
     callbacks = [SigmaDecay(0.9, 2), record, keras.callbacks.BackupAndRestore(backup)]
     with pytest.raises(RuntimeError, match="interrupted"):
         model.fit(x, y, batch_size=4, epochs=7, verbose=0, callbacks=callbacks + [Interrupt()])
@@ -483,18 +527,23 @@ def test_decay_resumes_exactly_after_backup_and_restore(tmp_path):
 def test_bypass_retraces_once_and_removes_smoothing_from_the_step(monkeypatch):
     calls = []
     original = GaussianSmoothing.smooth
-    monkeypatch.setattr(GaussianSmoothing, "smooth",
-                        lambda self, inputs: calls.append(epoch_now[0]) or original(self, inputs))
+    monkeypatch.setattr(
+        GaussianSmoothing,
+        "smooth",
+        lambda self, inputs: calls.append(epoch_now[0]) or original(self, inputs),
+    )
     epoch_now = [None]
     base = tiny_convnet()
     model = compiled(add_smoothing(base))
     x, y = tiny_data()
     probe = Probe(smoothing_layers(model)[0])
     tracker = keras.callbacks.LambdaCallback(
-        on_epoch_begin=lambda epoch, logs: epoch_now.__setitem__(0, epoch))
+        on_epoch_begin=lambda epoch, logs: epoch_now.__setitem__(0, epoch)
+    )
     calls.clear()  # building the Functional graph called it symbolically
-    model.fit(x, y, batch_size=4, epochs=6, verbose=0,
-              callbacks=[SigmaDecay(0.5, 1), probe, tracker])
+    model.fit(
+        x, y, batch_size=4, epochs=6, verbose=0, callbacks=[SigmaDecay(0.5, 1), probe, tracker]
+    )
     # sigma = 1, .5, .25, .125 (bypassed from epoch 3 on): the train function is rebuilt once,
     # and the convolution is neither traced nor run after that.
     assert [f is probe.functions[0] for f in probe.functions] == [True] * 3 + [False] * 3
@@ -510,24 +559,34 @@ def test_logs_reach_loggers(tmp_path):
     model = compiled(add_smoothing(tiny_convnet()))
     x, y = tiny_data()
     path = tmp_path / "log.csv"
-    model.fit(x, y, batch_size=4, epochs=4, verbose=0,
-              callbacks=[SigmaDecay(0.5, 1), keras.callbacks.CSVLogger(str(path))])
+    model.fit(
+        x,
+        y,
+        batch_size=4,
+        epochs=4,
+        verbose=0,
+        callbacks=[SigmaDecay(0.5, 1), keras.callbacks.CSVLogger(str(path))],
+    )
     rows = [line.split(",") for line in path.read_text().split()]
     sigma, active = rows[0].index("cbs_sigma"), rows[0].index("cbs_active_layers")
     assert [float(row[sigma]) for row in rows[1:]] == [1.0, 0.5, 0.25, 0.125]
     assert [int(row[active]) for row in rows[1:]] == [1, 1, 1, 0]
 
 
-@pytest.mark.parametrize("every, sigmas, identity_from", [
-    # Staircase: 1, 1, 0.5, 0.5, ...: sigma halves every 2 epochs. Kernel 3, rank 2 is the
-    # identity below sigma 0.2455 (see above): epochs 4-5 (0.25) still smooth, 6 (0.125) not.
-    (2, [1.0, 1.0, 0.5, 0.5, 0.25, 0.25, 0.125, 0.125, 0.0625, 0.0625], 6),
-    # A fifth of the 10-epoch fit: the same halving every 2 epochs, on the paper's smooth curve
-    # 0.5 ** (e / 2), applied each epoch: 0.5 ** 2.5 = 0.177 < 0.2455 first at epoch 5.
-    (0.2, [0.5 ** (e / 2) for e in range(10)], 5),
-])
-def test_plot_draws_sigma_per_epoch_and_marks_the_bypass(every, sigmas, identity_from, tmp_path,
-                                                          saved_plots):
+@pytest.mark.parametrize(
+    "every, sigmas, identity_from",
+    [
+        # Staircase: 1, 1, 0.5, 0.5, ...: sigma halves every 2 epochs. Kernel 3, rank 2 is the
+        # identity below sigma 0.2455 (see above): epochs 4-5 (0.25) still smooth, 6 (0.125) not.
+        (2, [1.0, 1.0, 0.5, 0.5, 0.25, 0.25, 0.125, 0.125, 0.0625, 0.0625], 6),
+        # A fifth of the 10-epoch fit: the same halving every 2 epochs, on the paper's smooth curve
+        # 0.5 ** (e / 2), applied each epoch: 0.5 ** 2.5 = 0.177 < 0.2455 first at epoch 5.
+        (0.2, [0.5 ** (e / 2) for e in range(10)], 5),
+    ],
+)
+def test_plot_draws_sigma_per_epoch_and_marks_the_bypass(
+    every, sigmas, identity_from, tmp_path, saved_plots
+):
     decay = SigmaDecay(factor=0.5, every=every)
     decay.plot(str(tmp_path / "method.png"), epochs=10)
     kc.plot(decay, str(tmp_path / "kc_plot.png"), epochs=10)
@@ -540,18 +599,22 @@ def test_plot_draws_sigma_per_epoch_and_marks_the_bypass(every, sigmas, identity
         assert_curve(curve, range(10), sigmas)
     # A layer built with sigma 2 and a 5-tap 1-D kernel: 2 * 0.5^(e // 2), never the identity
     # within 4 epochs (bypass_sigma(5, 1) = 0.256).
-    SigmaDecay(factor=0.5, every=2).plot(str(tmp_path / "other.png"), epochs=4,
-                                         initial_sigma=2.0, kernel_size=5, rank=1)
+    SigmaDecay(factor=0.5, every=2).plot(
+        str(tmp_path / "other.png"), epochs=4, initial_sigma=2.0, kernel_size=5, rank=1
+    )
     (curve,) = saved_plots[-1].curves
     assert curve.label == "sigma"
     assert_curve(curve, range(4), [2.0, 2.0, 1.0, 1.0])
 
 
-@pytest.mark.parametrize("every, want", [
-    (3, [0.8, 0.8, 0.8, 0.4, 0.4, 0.4, 0.2, 0.2]),
-    # A quarter of the 8-epoch fit: halving every 2 epochs on the smooth curve 0.8 * 0.5^(e/2).
-    (0.25, [0.8 * 0.5 ** (e / 2) for e in range(8)]),
-])
+@pytest.mark.parametrize(
+    "every, want",
+    [
+        (3, [0.8, 0.8, 0.8, 0.4, 0.4, 0.4, 0.2, 0.2]),
+        # A quarter of the 8-epoch fit: halving every 2 epochs on the smooth curve 0.8 * 0.5^(e/2).
+        (0.25, [0.8 * 0.5 ** (e / 2) for e in range(8)]),
+    ],
+)
 def test_decay_rebuilt_from_its_config_sets_the_same_sigmas(every, want):
     model = add_smoothing(tiny_convnet(), sigma=0.8)
     (layer,) = smoothing_layers(model)
@@ -585,8 +648,12 @@ def test_jit_compile_with_decay_and_bypass():
     reference = compiled(add_smoothing(tiny_convnet()), jit_compile=False)
     reference.set_weights(model.get_weights())
     x, y = tiny_data()
-    histories = [m.fit(x, y, batch_size=4, epochs=4, shuffle=False, verbose=0,
-                       callbacks=[SigmaDecay(0.5, 1)]).history for m in (model, reference)]
+    histories = [
+        m.fit(
+            x, y, batch_size=4, epochs=4, shuffle=False, verbose=0, callbacks=[SigmaDecay(0.5, 1)]
+        ).history
+        for m in (model, reference)
+    ]
     assert histories[0]["cbs_active_layers"] == [1, 1, 1, 0]
     assert_same_recorded(histories[0]["loss"], histories[1]["loss"], rtol=1e-4)
 
@@ -598,10 +665,16 @@ def test_composes_with_lerac_in_one_fit():
     kernels = []
     watch = keras.callbacks.LambdaCallback(
         on_epoch_begin=lambda e, logs: kernels.append(ops.convert_to_numpy(head).copy()),
-        on_train_end=lambda logs: kernels.append(ops.convert_to_numpy(head).copy()))
-    history = model.fit(x, y, batch_size=4, epochs=3, verbose=0,
-                        callbacks=[SigmaDecay(0.1, 1), LeRaC(duration=3, min_learning_rate=1e-9),
-                                   watch])
+        on_train_end=lambda logs: kernels.append(ops.convert_to_numpy(head).copy()),
+    )
+    history = model.fit(
+        x,
+        y,
+        batch_size=4,
+        epochs=3,
+        verbose=0,
+        callbacks=[SigmaDecay(0.1, 1), LeRaC(duration=3, min_learning_rate=1e-9), watch],
+    )
     assert history.history["cbs_active_layers"] == [1, 0, 0]
     assert "lerac_lr_last" in history.history
     # The bypass retrace at epoch 1 kept LeRaC's per-layer rates: the head (deepest group, rate

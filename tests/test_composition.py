@@ -33,12 +33,19 @@ def test_patches_compose_in_the_fixed_order_by_hand():
         seen.append(step)
         return rate * ops.convert_to_tensor(np.array([1.0, 0.5], "float32"))
 
-    registry.set("lerac", internals.Patch(schedule_map=lambda s: ops.maximum(s - 4, 0),
-                                          group_rates=group_rates, group_of_index=[0, 1]))
+    registry.set(
+        "lerac",
+        internals.Patch(
+            schedule_map=lambda s: ops.maximum(s - 4, 0),
+            group_rates=group_rates,
+            group_of_index=[0, 1],
+        ),
+    )
     registry.set("efficient_train", internals.Patch(step_map=lambda s: s * 2 + 1, rate_scale=4.0))
     # Schedule step: (3 * 2 + 1) - 4 = 3 -> 1 - 3 / 100 = 0.97; times the scale 4.
-    np.testing.assert_allclose(float(ops.convert_to_numpy(optimizer.learning_rate)), 4 * 0.97,
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        float(ops.convert_to_numpy(optimizer.learning_rate)), 4 * 0.97, rtol=1e-6
+    )
     optimizer.apply([ops.ones(2), ops.ones(2)], [first, second])
     assert int(ops.convert_to_numpy(seen[-1])) == 7  # LeRaC saw the mapped step
     np.testing.assert_allclose(ops.convert_to_numpy(first), 1 - 4 * 0.97, rtol=1e-6)
@@ -80,16 +87,20 @@ def test_lerac_with_scaled_saturation_follows_the_fixed_batch_epochs():
     train = et.apply(_images(), batch_size=8)
     lerac = kc.LeRaC(duration=epochs_k, min_learning_rate=lowest)
     model = _conv_model()
-    model.compile(optimizer=keras.optimizers.SGD(base),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.compile(
+        optimizer=keras.optimizers.SGD(base),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
     history = model.fit(train, epochs=et.epochs, callbacks=[et, lerac], verbose=0)
     scales = [et.batch_plan[stage].learning_rate_scale for stage in (0, 0, 1, 1)]
     assert scales[0] > 1 and scales[2] == 1  # the first stage really was saturated
     ratio = lowest / base
-    expected = [scale * base * ratio ** (1 - min(epoch / epochs_k, 1))
-                for epoch, scale in enumerate(scales)]
+    expected = [
+        scale * base * ratio ** (1 - min(epoch / epochs_k, 1)) for epoch, scale in enumerate(scales)
+    ]
     np.testing.assert_allclose(history.history["lerac_lr_last"], expected, rtol=1e-5)
     optimizer = model.optimizer
     assert "update_step" not in vars(optimizer) and "_get_current_learning_rate" not in vars(
-        optimizer)
+        optimizer
+    )
     np.testing.assert_allclose(float(ops.convert_to_numpy(optimizer.learning_rate)), base)

@@ -28,7 +28,7 @@ def official_plus_fractions(budget):
     for index, size in enumerate(PLUS_RESOLUTIONS):
         run = int(budget * 224 * 224 / (size * size))
         end = int(run / 10 * (index + 1))
-        start = 0 if previous is None else round(previous[0] * previous[1] ** 2 / size ** 2)
+        start = 0 if previous is None else round(previous[0] * previous[1] ** 2 / size**2)
         shares[size] = shares.get(size, 0.0) + (end - start) / run
         previous = (end, size)
     return shares
@@ -42,8 +42,9 @@ def test_compute_clock_by_hand():
 
 
 def test_stage_costs_are_pixel_ratios():
-    np.testing.assert_allclose(clock.stage_costs([96, (160, 112), None], 224),
-                               [96**2 / 224**2, 160 * 112 / 224**2, 1.0])
+    np.testing.assert_allclose(
+        clock.stage_costs([96, (160, 112), None], 224), [96**2 / 224**2, 160 * 112 / 224**2, 1.0]
+    )
     np.testing.assert_allclose(clock.stage_costs([(32, 48)], (64, 96)), [0.25])
 
 
@@ -54,11 +55,13 @@ def test_share_of_the_schedule_per_resolution_matches_the_official_launcher(budg
     costs = clock.stage_costs([s.size for s in stages], 224)
     bounds = np.concatenate([[0], np.cumsum(epochs)])
     positions = clock.compute_clock(bounds, epochs, costs) / clock.compute_clock(
-        bounds[-1], epochs, costs)
+        bounds[-1], epochs, costs
+    )
     official = official_plus_fractions(budget)
     for size in (96, 160, 224):
-        spent = sum(positions[i + 1] - positions[i]
-                    for i, r in enumerate(PLUS_RESOLUTIONS) if r == size)
+        spent = sum(
+            positions[i + 1] - positions[i] for i, r in enumerate(PLUS_RESOLUTIONS) if r == size
+        )
         assert spent == pytest.approx(official[size], abs=0.003)
     assert official[96] == pytest.approx(0.2, abs=0.002)
     # The same table read by an epoch-based schedule spends about half of it at 96 px.
@@ -83,8 +86,7 @@ class _Identity(keras.optimizers.schedules.LearningRateSchedule):
 
 def test_keras_ops_call_matches_the_numpy_clock():
     stages = plus_stages(200, 224)
-    schedule = clock.ComputeClockSchedule.from_stages(_Identity(), stages, 224,
-                                                      steps_per_epoch=7)
+    schedule = clock.ComputeClockSchedule.from_stages(_Identity(), stages, 224, steps_per_epoch=7)
     steps = [0, 1, 762, 763, 1525, 1526, 3000, 3184, 3185, 5000]
     expected = clock.compute_clock(steps, schedule.stage_steps, schedule.stage_costs)
     got = [float(schedule(s)) for s in steps]
@@ -97,8 +99,7 @@ def test_schedule_drives_an_optimizer_and_round_trips():
     optimizer = keras.optimizers.SGD(schedule)
     optimizer.iterations.assign(9)
     assert float(optimizer.learning_rate) == pytest.approx(float(base(5.0)), rel=1e-6)
-    restored = keras.saving.deserialize_keras_object(
-        keras.saving.serialize_keras_object(schedule))
+    restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(schedule))
     assert isinstance(restored, clock.ComputeClockSchedule)
     assert restored.get_config()["stage_steps"] == [8, 10]
     assert restored.name == "clock"

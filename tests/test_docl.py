@@ -95,14 +95,26 @@ def test_sampler_draws_distinct_indices_reproducibly():
 
 def test_epoch_plan_follows_algorithm_1():
     plans = [
-        docl_module.epoch_plan(e, 100, warmup_epochs=2, episode_epochs=[1, 2], fraction_decay=0.5,
-                               min_fraction=0.2)
+        docl_module.epoch_plan(
+            e, 100, warmup_epochs=2, episode_epochs=[1, 2], fraction_decay=0.5, min_fraction=0.2
+        )
         for e in range(11)
     ]
     phases = [p.phase for p in plans]
     sizes = [p.size for p in plans]
-    assert phases == ["warmup", "warmup", "sample", "refresh", "sample", "sample", "refresh",
-                      "sample", "sample", "refresh", "sample"]
+    assert phases == [
+        "warmup",
+        "warmup",
+        "sample",
+        "refresh",
+        "sample",
+        "sample",
+        "refresh",
+        "sample",
+        "sample",
+        "refresh",
+        "sample",
+    ]
     # k_0 = n, then k_m = max(min_fraction n, fraction_decay^m n).
     assert sizes == [100, 100, 100, 100, 50, 50, 100, 25, 25, 100, 20]
 
@@ -125,18 +137,22 @@ def test_cosine_restarts_matches_numpy():
 
 def test_metric_rebuilt_from_its_config_buffers_the_same_rows():
     rng = np.random.default_rng(0)
-    steps = [(rng.integers(0, 3, 4).astype("int32"), rng.dirichlet(np.ones(3), 4).astype("float32"))
-             for _ in range(3)]
+    steps = [
+        (rng.integers(0, 3, 4).astype("int32"), rng.dirichlet(np.ones(3), 4).astype("float32"))
+        for _ in range(3)
+    ]
     metric = DoCLLogits(batch_size=4, buffer_steps=2, from_logits=False)
     for copy in [metric] + rebuilt(metric):
         for labels, probabilities in steps:
             copy.update_state(labels, probabilities)
         # By hand: step t goes to slot t % 2, so slot 0 holds step 2 and slot 1 step 1; the
         # model outputs probabilities (from_logits=False), recorded as their logarithm.
-        np.testing.assert_allclose(keras.ops.convert_to_numpy(copy.logits),
-                                   np.log([steps[2][1], steps[1][1]]), rtol=1e-6)
-        np.testing.assert_array_equal(keras.ops.convert_to_numpy(copy.labels),
-                                      [steps[2][0], steps[1][0]])
+        np.testing.assert_allclose(
+            keras.ops.convert_to_numpy(copy.logits), np.log([steps[2][1], steps[1][1]]), rtol=1e-6
+        )
+        np.testing.assert_array_equal(
+            keras.ops.convert_to_numpy(copy.labels), [steps[2][0], steps[1][0]]
+        )
         np.testing.assert_array_equal(keras.ops.convert_to_numpy(copy.rows), [[4], [4]])
         assert int(keras.ops.convert_to_numpy(copy.steps)) == 3
 
@@ -201,9 +217,17 @@ def _make_source(kind, x, y):
 
 
 def _small_docl(**kwargs):
-    defaults = dict(warmup_epochs=2, episode_epochs=1, fraction_decay=0.5, min_fraction=0.25,
-                    initial_fraction=0.5, tau=0.5, seed=5, state_dtype="float32",
-                    shuffle_window=16)
+    defaults = dict(
+        warmup_epochs=2,
+        episode_epochs=1,
+        fraction_decay=0.5,
+        min_fraction=0.25,
+        initial_fraction=0.5,
+        tau=0.5,
+        seed=5,
+        state_dtype="float32",
+        shuffle_window=16,
+    )
     defaults.update(kwargs)
     return DoCL(**defaults)
 
@@ -258,7 +282,12 @@ def test_subset_sizes_and_refresh_pass_update_every_example():
 
     model.fit(train, epochs=5, callbacks=[docl, Visits()], verbose=0)
     assert [docl.epoch_plan(e).phase for e in range(5)] == [
-        "warmup", "warmup", "sample", "refresh", "sample"]
+        "warmup",
+        "warmup",
+        "sample",
+        "refresh",
+        "sample",
+    ]
     assert seen_per_epoch == [40, 40, 20, 40, 10]
     assert [h["steps"] for h in docl.history] == [5, 5, 3, 5, 2]
     assert [h["fraction"] for h in docl.history] == [1.0, 1.0, 0.5, 1.0, 0.25]
@@ -293,9 +322,12 @@ def test_no_extra_forward_pass():
         train = docl.apply((x, y), batch_size=B)
         keras.utils.set_random_seed(0)
         model = keras.Sequential([keras.Input((N,)), Counting(), keras.layers.Dense(C)])
-        model.compile(optimizer="sgd",
-                      loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                      metrics=[docl.metric()] if use_docl else [], run_eagerly=True)
+        model.compile(
+            optimizer="sgd",
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            metrics=[docl.metric()] if use_docl else [],
+            run_eagerly=True,
+        )
         steps = _StepCounter()
         calls.clear()
         model.fit(train, epochs=3, callbacks=[docl, steps] if use_docl else [steps], verbose=0)
@@ -341,14 +373,17 @@ def test_resume_after_backup_and_restore_is_exact(tmp_path):
         model = _linear_model(docl)
         callbacks = [keras.callbacks.BackupAndRestore(str(directory)), docl]
         if stop_at is not None:
+
             class Stop(keras.callbacks.Callback):
                 def on_epoch_begin(self, epoch, logs=None):
                     if epoch == stop_at:
                         raise RuntimeError("interrupted")
+
             callbacks.append(Stop())
         try:
-            model.fit(docl.apply((x, y), batch_size=B), epochs=epochs, callbacks=callbacks,
-                      verbose=0)
+            model.fit(
+                docl.apply((x, y), batch_size=B), epochs=epochs, callbacks=callbacks, verbose=0
+            )
         except RuntimeError:
             pass
         return docl
@@ -363,8 +398,9 @@ def test_resume_after_backup_and_restore_is_exact(tmp_path):
 
 def test_rebuilt_from_its_config_runs_the_same_curriculum():
     x, y = _one_hot_data()
-    docl = _small_docl(episode_epochs=[1, 2], tau=0.3, gamma=0.8, fraction_decay=0.4,
-                       refresh=False, seed=11)
+    docl = _small_docl(
+        episode_epochs=[1, 2], tau=0.3, gamma=0.8, fraction_decay=0.4, refresh=False, seed=11
+    )
     runs = []
     for copy in [docl] + rebuilt(docl):
         model = _linear_model(copy)
@@ -377,8 +413,11 @@ def test_rebuilt_from_its_config_runs_the_same_curriculum():
         for key in ("size", "steps", "scored"):
             assert [h[key] for h in copy.history] == [h[key] for h in docl.history], key
         # No example is scored in the first epoch (its mean is NaN), every one after it.
-        assert_same_recorded([h["mean_score"] for h in copy.history],
-                             [h["mean_score"] for h in docl.history], min_recorded=4)
+        assert_same_recorded(
+            [h["mean_score"] for h in copy.history],
+            [h["mean_score"] for h in docl.history],
+            min_recorded=4,
+        )
         assert_same_recorded(copy.scores, docl.scores)
         assert_same_recorded(copy.last_visit_steps, docl.last_visit_steps, missing=-1)
 
@@ -470,6 +509,7 @@ _DISTRIBUTED = textwrap.dedent(
 def test_mirrored_strategy_gives_the_single_device_scores():
     tests_dir = os.path.dirname(os.path.abspath(__file__))
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.path.dirname(tests_dir), tests_dir]))
-    result = subprocess.run([sys.executable, "-c", _DISTRIBUTED], capture_output=True, text=True,
-                            timeout=300, env=env)
+    result = subprocess.run(
+        [sys.executable, "-c", _DISTRIBUTED], capture_output=True, text=True, timeout=300, env=env
+    )
     assert "DISTRIBUTED_OK" in result.stdout, result.stderr[-3000:]

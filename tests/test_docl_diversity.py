@@ -4,7 +4,6 @@
 a module.
 """
 
-
 import numpy as np
 import pytest
 
@@ -21,7 +20,7 @@ def naive_greedy(features, size):
     distances = dense_distances(features)
     count = len(features)
     sigma = distances.sum() / (count * (count - 1))
-    kernel = np.exp(-distances**2 / (2 * sigma**2))
+    kernel = np.exp(-(distances**2) / (2 * sigma**2))
     coverage, chosen = np.zeros(count), []
     for _ in range(size):
         gains = np.maximum(kernel - coverage[:, None], 0).sum(axis=0)
@@ -37,8 +36,9 @@ def test_mean_pairwise_distance_against_dense():
     distances = dense_distances(features)
     expected = distances.sum() / (37 * 36)
     for chunk in (1, 8, 37, 100):
-        assert diversity.mean_pairwise_distance(features, chunk) == pytest.approx(expected,
-                                                                                rel=1e-12)
+        assert diversity.mean_pairwise_distance(features, chunk) == pytest.approx(
+            expected, rel=1e-12
+        )
     assert diversity.mean_pairwise_distance(features[:1]) == 0.0
 
 
@@ -47,11 +47,11 @@ def dense_gains(features, chosen):
     distances = dense_distances(features)
     count = len(features)
     sigma = distances.sum() / (count * (count - 1))
-    kernel = np.exp(-distances**2 / (2 * sigma**2))
+    kernel = np.exp(-(distances**2) / (2 * sigma**2))
     coverage, picked, best = np.zeros(count), [], []
     for index in chosen:
         gains = np.maximum(kernel - coverage[:, None], 0).sum(axis=0)
-        gains[list(chosen[:len(picked)])] = -np.inf
+        gains[list(chosen[: len(picked)])] = -np.inf
         picked.append(gains[index])
         best.append(gains.max())
         coverage = np.maximum(coverage, kernel[:, index])
@@ -87,8 +87,9 @@ def test_greedy_takes_one_example_per_cluster_first():
     rng = np.random.default_rng(3)
     centres = np.array([[0.0, 0.0], [50.0, 0.0], [0.0, 50.0]])
     sizes = (20, 12, 8)
-    features = np.concatenate([c + rng.normal(scale=0.1, size=(n, 2))
-                               for c, n in zip(centres, sizes)])
+    features = np.concatenate(
+        [c + rng.normal(scale=0.1, size=(n, 2)) for c, n in zip(centres, sizes)]
+    )
     cluster = np.repeat(np.arange(3), sizes)
     chosen = diversity.facility_location_greedy(features, 3, chunk_size=5)
     # Largest cluster first (it covers the most), then the others.
@@ -105,7 +106,7 @@ def test_explicit_sigma_is_used():
     rng = np.random.default_rng(5)
     features = rng.normal(size=(30, 4))
     distances = dense_distances(features)
-    kernel = np.exp(-distances**2 / (2 * 0.3**2))
+    kernel = np.exp(-(distances**2) / (2 * 0.3**2))
     first = int(np.argmax(kernel.sum(axis=0)))
     assert diversity.facility_location_greedy(features, 1, sigma=0.3)[0] == first
 

@@ -107,8 +107,14 @@ def test_episode_cosine_rates_at_each_episode_start_and_end():
 def test_official_cycle_rates_by_hand():
     starts, ends = episodes.official_cycle_rates(6)
     # Episodes 1-4 raise the start rate by 1 / 0.9 (explore), 5-6 lower both (0.9, 0.8).
-    expected_starts = [0.1 / 0.9, 0.1 / 0.81, 0.1 / 0.729, 0.1 / 0.6561,
-                       0.1 / 0.6561 * 0.9, 0.1 / 0.6561 * 0.81]
+    expected_starts = [
+        0.1 / 0.9,
+        0.1 / 0.81,
+        0.1 / 0.729,
+        0.1 / 0.6561,
+        0.1 / 0.6561 * 0.9,
+        0.1 / 0.6561 * 0.81,
+    ]
     np.testing.assert_allclose(starts, expected_starts, rtol=1e-12)
     np.testing.assert_allclose(ends, [5e-4] * 4 + [4e-4, 3.2e-4], rtol=1e-12)
     with pytest.raises(ValueError, match="`min_rate` must be"):

@@ -77,9 +77,11 @@ def _cnn():
 
 def _compiled_cnn():
     model = _cnn()
-    model.compile(keras.optimizers.SGD(0.01),
-                  keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  metrics=["accuracy"])
+    model.compile(
+        keras.optimizers.SGD(0.01),
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
     return model
 
 
@@ -118,8 +120,13 @@ def _blocks(page):
         while previous >= 0 and not lines[previous].strip():
             previous -= 1
         marker = MARKER.fullmatch(lines[previous].strip()) if previous >= 0 else None
-        blocks.append((start + 1, "\n".join(lines[start + 1 : end]),
-                       marker.group("body").strip() if marker else None))
+        blocks.append(
+            (
+                start + 1,
+                "\n".join(lines[start + 1 : end]),
+                marker.group("body").strip() if marker else None,
+            )
+        )
         index = end + 1
     return blocks
 
@@ -156,7 +163,7 @@ def _parse(marker):
                 raise ValueError(f"A skip marker must give its reason: `skip (reason)`: {part!r}")
             skip = skip.group(1).strip()
         elif part.startswith("needs="):
-            needs = [name.strip() for name in part[len("needs="):].split(",") if name.strip()]
+            needs = [name.strip() for name in part[len("needs=") :].split(",") if name.strip()]
         elif REPLACE.fullmatch(part):
             match = REPLACE.fullmatch(part)
             replacements.append((match.group("old"), match.group("new")))
@@ -165,8 +172,11 @@ def _parse(marker):
     return needs, replacements, skip
 
 
-CASES = [pytest.param(page, line, code, marker, id=f"{page}:{line}")
-         for page in PAGES for line, code, marker in _blocks(page)]
+CASES = [
+    pytest.param(page, line, code, marker, id=f"{page}:{line}")
+    for page in PAGES
+    for line, code, marker in _blocks(page)
+]
 
 
 def test_every_page_with_python_blocks_is_collected():

@@ -116,7 +116,9 @@ def test_low_frequency_crop_layer(data_format, tmp_path):
     first = data_format == "channels_first"
     shape, out_shape = ((2, 3, 12, 10), (2, 3, 7, 6)) if first else ((2, 12, 10, 3), (2, 7, 6, 3))
     out = check_layer(
-        LowFrequencyCrop((7, 6), data_format=data_format), shape, tmp_path=tmp_path,
+        LowFrequencyCrop((7, 6), data_format=data_format),
+        shape,
+        tmp_path=tmp_path,
         expected_output_shape=out_shape,
     )
     x = np.random.default_rng(0).normal(size=shape).astype("float32")
@@ -268,8 +270,9 @@ def test_stage_in_force_in_every_batch_matches_the_table(mode, fit_kwargs, batch
     else:
         train = et.apply(source.batch(4))
     probe = HeightsPerEpoch()
-    history = probe_model().fit(train, epochs=et.epochs, callbacks=[et, probe], verbose=0,
-                                **fit_kwargs)
+    history = probe_model().fit(
+        train, epochs=et.epochs, callbacks=[et, probe], verbose=0, **fit_kwargs
+    )
     assert sorted(probe.heights) == list(EXPECTED)
     for epoch, heights in probe.heights.items():
         assert heights and set(heights) == {EXPECTED[epoch]}, (epoch, heights)
@@ -285,13 +288,26 @@ def test_stage_after_backup_and_restore_resume(tmp_path):
     model = probe_model()
     first = EfficientTrain(TABLE)
     with pytest.raises(RuntimeError, match="simulated"):
-        model.fit(first.apply(train_source), epochs=5, steps_per_epoch=2, verbose=0,
-                  callbacks=[keras.callbacks.BackupAndRestore(backup), first,
-                             HeightsPerEpoch(stop_after=1)])
+        model.fit(
+            first.apply(train_source),
+            epochs=5,
+            steps_per_epoch=2,
+            verbose=0,
+            callbacks=[
+                keras.callbacks.BackupAndRestore(backup),
+                first,
+                HeightsPerEpoch(stop_after=1),
+            ],
+        )
     # A new process would rebuild everything: fresh curriculum object, fresh pipeline.
     second, probe = EfficientTrain(TABLE), HeightsPerEpoch()
-    model.fit(second.apply(train_source), epochs=5, steps_per_epoch=2, verbose=0,
-              callbacks=[keras.callbacks.BackupAndRestore(backup), second, probe])
+    model.fit(
+        second.apply(train_source),
+        epochs=5,
+        steps_per_epoch=2,
+        verbose=0,
+        callbacks=[keras.callbacks.BackupAndRestore(backup), second, probe],
+    )
     assert sorted(probe.heights) == [2, 3, 4]
     for epoch, heights in probe.heights.items():
         assert heights == [EXPECTED[epoch]] * 2
@@ -324,16 +340,26 @@ def test_default_augmentation_is_rand_augment_at_magnitude_over_ten():
 @pytest.mark.parametrize("factory", ["paper", "plus"])
 def test_fit_runs_every_stage_of_a_variable_size_model(factory):
     if factory == "paper":
-        et = EfficientTrain.paper(epochs=5, image_size=16,
-                                  augmenter=lambda m: layers.Rescaling(1.0))
+        et = EfficientTrain.paper(
+            epochs=5, image_size=16, augmenter=lambda m: layers.Rescaling(1.0)
+        )
     else:
-        et = EfficientTrain.plus(budget_epochs=1, image_size=16, sizes=[8] * 5 + [16] * 5,
-                                 augmenter=lambda m: layers.Rescaling(1.0))
+        et = EfficientTrain.plus(
+            budget_epochs=1,
+            image_size=16,
+            sizes=[8] * 5 + [16] * 5,
+            augmenter=lambda m: layers.Rescaling(1.0),
+        )
     model = small_cnn((None, None, 3), num_classes=3, width=4)
     model.compile("adam", "sparse_categorical_crossentropy")
     source = tf.data.Dataset.from_tensor_slices((X, Y))
-    history = model.fit(et.apply(source, batch_size=12), epochs=et.epochs, verbose=0,
-                        validation_data=source.batch(12), callbacks=[et])
+    history = model.fit(
+        et.apply(source, batch_size=12),
+        epochs=et.epochs,
+        verbose=0,
+        validation_data=source.batch(12),
+        callbacks=[et],
+    )
     expected = [et.stage_at(e).size[0] for e in range(et.epochs)]
     assert history.history["et_height"] == expected and len(set(expected)) > 1
     assert len(history.history["val_loss"]) == et.epochs
@@ -357,8 +383,14 @@ def _batch_per_epoch(et, dataset):
 
 def test_rebuilt_from_its_config_with_an_augmenter_gives_the_same_batches():
     dataset = tf.data.Dataset.from_tensor_slices((X[:4], Y[:4])).batch(4)
-    et = EfficientTrain([(1, 8, 1), (1, 12, 4), (1, None, None)], image_size=16,
-                        downsample="resize", augmenter=brighten, saturate=None, seed=2)
+    et = EfficientTrain(
+        [(1, 8, 1), (1, 12, 4), (1, None, None)],
+        image_size=16,
+        downsample="resize",
+        augmenter=brighten,
+        saturate=None,
+        seed=2,
+    )
     want = _batch_per_epoch(et, dataset)
     # By hand: the augmenter scales by 1 + m before the (Lanczos, antialiased) resize; the
     # full-size stage is as is.

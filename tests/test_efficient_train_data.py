@@ -59,8 +59,10 @@ def test_presets_take_their_magnitudes_or_none():
     assert [s.magnitude for s in plus_stages(20, 32)] == list(range(10))
 
 
-@pytest.mark.parametrize("magnitudes, error", [([1, 2], ValueError), ([1, 2, 3, 4, 11], ValueError),
-                                               ("strong", TypeError), (5, TypeError)])
+@pytest.mark.parametrize(
+    "magnitudes, error",
+    [([1, 2], ValueError), ([1, 2, 3, 4, 11], ValueError), ("strong", TypeError), (5, TypeError)],
+)
 def test_bad_magnitudes_raise_naming_them(magnitudes, error):
     with pytest.raises(error, match="`magnitudes`"):
         kc.EfficientTrain.paper(epochs=5, image_size=28, magnitudes=magnitudes)
@@ -69,8 +71,9 @@ def test_bad_magnitudes_raise_naming_them(magnitudes, error):
 def test_paper_without_magnitudes_only_crops():
     x = indexed_images()
     et = kc.EfficientTrain.paper(epochs=5, image_size=SIZE, magnitudes=None)
-    train = et.apply(tf.data.Dataset.from_tensor_slices((x, np.zeros(N))), batch_size=N,
-                     shuffle=False)
+    train = et.apply(
+        tf.data.Dataset.from_tensor_slices((x, np.zeros(N))), batch_size=N, shuffle=False
+    )
     et.on_epoch_begin(0)
     images = next(iter(train))[0].numpy()
     size = et.stage_at(0).size
@@ -129,10 +132,13 @@ def test_shuffle_buffer_size_is_accepted():
     assert all(position >= example - 3 for position, example in enumerate(order))
 
 
-@pytest.mark.parametrize("shuffle, error, match", [
-    (1, ValueError, "`shuffle` must be an integer >= 2"),
-    ("yes", TypeError, "`shuffle`"),
-])
+@pytest.mark.parametrize(
+    "shuffle, error, match",
+    [
+        (1, ValueError, "`shuffle` must be an integer >= 2"),
+        ("yes", TypeError, "`shuffle`"),
+    ],
+)
 def test_bad_shuffle_raises(shuffle, error, match):
     with pytest.raises(error, match=match):
         kc.EfficientTrain(TABLE).apply(unbatched(), batch_size=8, shuffle=shuffle)
@@ -170,8 +176,14 @@ class BatchRecorder(keras.callbacks.Callback):
 
 def test_efficient_train_over_docl_crops_each_stage_and_keeps_docl_sampling():
     x, y = indexed_images(), np.arange(N) % 3
-    docl = kc.DoCL(warmup_epochs=1, episode_epochs=1, initial_fraction=0.5, fraction_decay=0.5,
-                   min_fraction=0.25, seed=3)
+    docl = kc.DoCL(
+        warmup_epochs=1,
+        episode_epochs=1,
+        initial_fraction=0.5,
+        fraction_decay=0.5,
+        min_fraction=0.25,
+        seed=3,
+    )
     et = kc.EfficientTrain(TABLE, seed=0)
     seen = []  # (examples, height) of every batch the train step receives, in order
     recorder = BatchRecorder(docl)
@@ -187,9 +199,11 @@ def test_efficient_train_over_docl_crops_each_stage_and_keeps_docl_sampling():
 
     train = et.apply(docl.apply((x, y), batch_size=8)).map(tap)  # map after ET: allowed
     model = docl_model()
-    model.compile(keras.optimizers.SGD(0.05),
-                  keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  metrics=[docl.metric()])
+    model.compile(
+        keras.optimizers.SGD(0.05),
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=[docl.metric()],
+    )
     history = model.fit(train, epochs=et.epochs, verbose=0, callbacks=[docl, et, recorder])
     assert history.history["et_height"] == HEIGHTS
     sizes = [record["size"] for record in docl.history]
@@ -225,14 +239,17 @@ def test_other_compositions_with_docl_fail_before_the_first_step(order):
     docl = kc.DoCL(warmup_epochs=1, episode_epochs=1, seed=0)
     et = kc.EfficientTrain(TABLE)
     if order == "docl_over_et":
-        train = docl.apply(et.apply(unbatched(x), batch_size=8, shuffle=False).unbatch(),
-                           batch_size=8)
+        train = docl.apply(
+            et.apply(unbatched(x), batch_size=8, shuffle=False).unbatch(), batch_size=8
+        )
     else:
         train = et.apply(docl.apply((x, y), batch_size=8).map(lambda a, b: (a, b)))
     model = docl_model()
-    model.compile(keras.optimizers.SGD(0.05),
-                  keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  metrics=[docl.metric()])
+    model.compile(
+        keras.optimizers.SGD(0.05),
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=[docl.metric()],
+    )
     with pytest.raises(ValueError, match=r"et\.apply\(docl\.apply\(data, batch_size=\.\.\.\)\)"):
         model.fit(train, epochs=et.epochs, verbose=0, callbacks=[docl, et])
     assert int(keras.ops.convert_to_numpy(model.optimizer.iterations.value)) == 0

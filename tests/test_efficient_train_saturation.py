@@ -51,8 +51,11 @@ def test_exact_batch_keeps_the_effective_batch():
 def test_plan_stages_for_each_mode():
     sizes = [(160, 160), (192, 192), (224, 224)]
     exact = bs.plan_stages("exact", 128, 2, (224, 224), sizes)
-    assert exact == [bs.StageBatch(256, 1, 1.0), bs.StageBatch(128, 2, 1.0),
-                     bs.StageBatch(128, 2, 1.0)]
+    assert exact == [
+        bs.StageBatch(256, 1, 1.0),
+        bs.StageBatch(128, 2, 1.0),
+        bs.StageBatch(128, 2, 1.0),
+    ]
     scaled = bs.plan_stages("scaled", 128, 1, (224, 224), sizes)
     assert [(p.batch_size, p.accumulation) for p in scaled] == [(256, 1), (176, 1), (128, 1)]
     assert [p.learning_rate_scale for p in scaled] == [2.0, 176 / 128, 1.0]
@@ -121,8 +124,9 @@ def tiny_model(learning_rate=None, accumulation=None, momentum=0.9):
     if learning_rate is None:
         learning_rate = keras.optimizers.schedules.ExponentialDecay(0.5, 3, 0.5)
     model.compile(
-        keras.optimizers.SGD(learning_rate, momentum=momentum,
-                             gradient_accumulation_steps=accumulation),
+        keras.optimizers.SGD(
+            learning_rate, momentum=momentum, gradient_accumulation_steps=accumulation
+        ),
         keras.losses.SparseCategoricalCrossentropy(from_logits=True),
     )
     return model
@@ -166,10 +170,14 @@ class StopAtEpochBegin(keras.callbacks.Callback):
 def fit(et, model, batched=False, callbacks=(), **kwargs):
     updates = Updates()
     # Unshuffled, so a run on the batched source sees the same batches in the same order.
-    train = (et.apply(source(batched)) if batched
-             else et.apply(source(False), batch_size=4, shuffle=False))
-    history = model.fit(train, epochs=et.epochs, verbose=0,
-                        callbacks=[et, updates, *callbacks], **kwargs)
+    train = (
+        et.apply(source(batched))
+        if batched
+        else et.apply(source(False), batch_size=4, shuffle=False)
+    )
+    history = model.fit(
+        train, epochs=et.epochs, verbose=0, callbacks=[et, updates, *callbacks], **kwargs
+    )
     return history.history, updates
 
 
@@ -178,8 +186,10 @@ def fixed_run():
     """The fixed-batch reference: micro-batches of 4, accumulation 4, no saturation."""
     model = tiny_model(accumulation=4)
     history, updates = fit(EfficientTrain(TABLE, saturate=None), model)
-    counters = [int(keras.ops.convert_to_numpy(c))
-                for c in (model.optimizer.iterations, model.optimizer._iterations)]
+    counters = [
+        int(keras.ops.convert_to_numpy(c))
+        for c in (model.optimizer.iterations, model.optimizer._iterations)
+    ]
     return history, updates, counters
 
 
@@ -203,8 +213,9 @@ def test_exact_mode_applies_the_same_updates_as_the_fixed_batch(fixed_run):
     optimizer = model.optimizer
     assert optimizer.gradient_accumulation_steps == 4 and optimizer._learning_rate is schedule
     assert "_keras_curriculum_stage_batching" not in vars(optimizer)
-    assert [int(keras.ops.convert_to_numpy(c))
-            for c in (optimizer.iterations, optimizer._iterations)] == fixed_counters
+    assert [
+        int(keras.ops.convert_to_numpy(c)) for c in (optimizer.iterations, optimizer._iterations)
+    ] == fixed_counters
 
 
 class Interrupt(keras.callbacks.Callback):
@@ -218,12 +229,20 @@ def test_exact_resume_after_backup_and_restore_on_batched_data(fixed_run, tmp_pa
     backup = str(tmp_path / "backup")
     model, first = tiny_model(accumulation=4), EfficientTrain(TABLE)
     with pytest.raises(RuntimeError, match="simulated"):
-        model.fit(first.apply(source(True)), epochs=4, verbose=0,
-                  callbacks=[keras.callbacks.BackupAndRestore(backup), first, Interrupt()])
+        model.fit(
+            first.apply(source(True)),
+            epochs=4,
+            verbose=0,
+            callbacks=[keras.callbacks.BackupAndRestore(backup), first, Interrupt()],
+        )
     # A new process rebuilds everything; the checkpoint holds the counter in stage-0 units.
     model, second = tiny_model(accumulation=4), EfficientTrain(TABLE)
-    history = model.fit(second.apply(source(True)), epochs=4, verbose=0,
-                        callbacks=[keras.callbacks.BackupAndRestore(backup), second])
+    history = model.fit(
+        second.apply(source(True)),
+        epochs=4,
+        verbose=0,
+        callbacks=[keras.callbacks.BackupAndRestore(backup), second],
+    )
     assert history.history["et_accumulation"] == [4, 4]
     for a, b in zip(model.get_weights(), fixed_updates.states[-1]):
         assert_same_recorded(a, b, rtol=1e-5, atol=1e-6)
@@ -249,7 +268,8 @@ def test_scaled_mode_scales_a_float_rate_and_a_second_fit_traces_nothing(backend
     fit(et, model, callbacks=[rates])
     np.testing.assert_allclose(rates.rates, [0.2, 0.05], rtol=1e-6)
     assert float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)) == pytest.approx(
-        0.05, rel=1e-6)
+        0.05, rel=1e-6
+    )
     # A second fit with the same object reuses the step traced for each (size, batch).
     traces = TraceCount.traces
     fit(et, model)
@@ -260,8 +280,12 @@ def test_scaled_mode_scales_a_float_rate_and_a_second_fit_traces_nothing(backend
 def test_auto_without_accumulation_keeps_the_fixed_batch():
     et = EfficientTrain(SHORT)
     with pytest.raises(RuntimeError, match="not training"):
-        tiny_model().fit(et.apply(source(False), batch_size=4), epochs=et.epochs, verbose=0,
-                         callbacks=[et, StopAtEpochBegin()])
+        tiny_model().fit(
+            et.apply(source(False), batch_size=4),
+            epochs=et.epochs,
+            verbose=0,
+            callbacks=[et, StopAtEpochBegin()],
+        )
     assert et.batch_plan == [bs.StageBatch(4, 1, 1.0)] * 2
 
 
@@ -280,12 +304,18 @@ def test_bad_settings_raise_before_training():
         ("scaled", dict(learning_rate=lambda: 0.1), 32, {}, "saturate.*float"),
     ]
     for saturate, model_kwargs, n, fit_kwargs, name in cases:
-        et = EfficientTrain(SHORT, saturate=saturate,
-                            max_batch_size=2 if name == "max_batch_size" else None)
+        et = EfficientTrain(
+            SHORT, saturate=saturate, max_batch_size=2 if name == "max_batch_size" else None
+        )
         model = tiny_model(**model_kwargs)
         with pytest.raises(ValueError, match=name):  # StopAtEpochBegin would raise otherwise
-            model.fit(et.apply(source(False, n), batch_size=4), epochs=et.epochs, verbose=0,
-                      callbacks=[et, StopAtEpochBegin()], **fit_kwargs)
+            model.fit(
+                et.apply(source(False, n), batch_size=4),
+                epochs=et.epochs,
+                verbose=0,
+                callbacks=[et, StopAtEpochBegin()],
+                **fit_kwargs,
+            )
 
 
 def test_exact_mode_with_lerac_is_refused_before_training():
@@ -297,8 +327,12 @@ def test_exact_mode_with_lerac_is_refused_before_training():
         weights = model.get_weights()
         callbacks = [et, kc.LeRaC(duration=1, min_learning_rate=1e-3)]
         with pytest.raises(ValueError, match="saturate='exact'.*LeRaC"):
-            model.fit(et.apply(source(False), batch_size=4), epochs=et.epochs, verbose=0,
-                      callbacks=callbacks[::-1] if order else callbacks)
+            model.fit(
+                et.apply(source(False), batch_size=4),
+                epochs=et.epochs,
+                verbose=0,
+                callbacks=callbacks[::-1] if order else callbacks,
+            )
         assert all(np.array_equal(a, b) for a, b in zip(model.get_weights(), weights))
         assert int(keras.ops.convert_to_numpy(model.optimizer.iterations)) == 0
 
@@ -311,8 +345,12 @@ def test_saturation_needs_one_pass_per_epoch():
     model = tiny_model(accumulation=4)
     with pytest.warns(UserWarning, match="fixed batch.*whole batches"):
         with pytest.raises(RuntimeError, match="not training"):
-            model.fit(et.apply(source(False, 40), batch_size=4), epochs=et.epochs, verbose=0,
-                      callbacks=[et, StopAtEpochBegin()])
+            model.fit(
+                et.apply(source(False, 40), batch_size=4),
+                epochs=et.epochs,
+                verbose=0,
+                callbacks=[et, StopAtEpochBegin()],
+            )
     assert et.batch_plan == [bs.StageBatch(4, 4, 1.0)] * 2
 
 

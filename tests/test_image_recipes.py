@@ -91,7 +91,8 @@ def test_cbs_smooths_every_3x3_conv_of_the_wrn_after_bn_relu_and_never_a_shortcu
     convs = {layer.name: layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)}
     smoothed = [_parent(layer) for layer in kc.smoothing_layers(model)]
     assert sorted(c.name for c in smoothed) == sorted(
-        name for name, c in convs.items() if c.kernel_size == (3, 3))
+        name for name, c in convs.items() if c.kernel_size == (3, 3)
+    )
     assert not any("shortcut" in c.name for c in smoothed)
     for conv in smoothed:
         if conv.name != "stem_conv":  # pre-activation: BN -> ReLU -> conv -> Gaussian
@@ -100,8 +101,10 @@ def test_cbs_smooths_every_3x3_conv_of_the_wrn_after_bn_relu_and_never_a_shortcu
             assert isinstance(_parent(relu), keras.layers.BatchNormalization)
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"depth": 27}, "depth"), ({"width": 0}, "width"), ({"dropout": 1.0}, "dropout")])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [({"depth": 27}, "depth"), ({"width": 0}, "width"), ({"dropout": 1.0}, "dropout")],
+)
 def test_wide_resnet_rejects_bad_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):
         wide_resnet(**kwargs)
@@ -114,7 +117,7 @@ def test_pad_crop_flip_returns_a_shifted_or_mirrored_crop_of_the_padded_image():
     rng = np.random.default_rng(0)
     image = rng.integers(1, 255, size=(8, 8, 3)).astype("float32")
     padded = np.pad(image, ((4, 4), (4, 4), (0, 0)))
-    candidates = [padded[i:i + 8, j:j + 8] for i in range(9) for j in range(9)]
+    candidates = [padded[i : i + 8, j : j + 8] for i in range(9) for j in range(9)]
     candidates += [c[:, ::-1] for c in candidates]
     tf.random.set_seed(0)
     for _ in range(10):
@@ -144,28 +147,43 @@ def test_step_decay_divides_by_ten_at_the_papers_fractions_of_the_run():
     # The LeRaC code divides before its (1-based) epochs 35, 65, 95: from the first step of
     # Keras epochs 34, 64, 94 (step 340 with 10 steps per epoch).
     schedule = step_decay(0.1, epochs=200, steps_per_epoch=10)
-    np.testing.assert_allclose(rates(schedule, [0, 339, 340, 639, 640, 939, 940, 1999]),
-                               [0.1, 0.1, 0.01, 0.01, 1e-3, 1e-3, 1e-4, 1e-4], rtol=1e-6)
+    np.testing.assert_allclose(
+        rates(schedule, [0, 339, 340, 639, 640, 939, 940, 1999]),
+        [0.1, 0.1, 0.01, 0.01, 1e-3, 1e-3, 1e-4, 1e-4],
+        rtol=1e-6,
+    )
     # 4 epochs: 34/200 -> epoch 1, 64/200 -> epoch 1 (the same), 94/200 -> epoch 2.
     schedule = step_decay(0.1, epochs=4, steps_per_epoch=10)
-    np.testing.assert_allclose(rates(schedule, [9, 10, 19, 20, 39]),
-                               [0.1, 0.01, 0.01, 1e-3, 1e-3], rtol=1e-6)
+    np.testing.assert_allclose(
+        rates(schedule, [9, 10, 19, 20, 39]), [0.1, 0.01, 0.01, 1e-3, 1e-3], rtol=1e-6
+    )
     assert step_decay(0.1, epochs=1, steps_per_epoch=10) == 0.1
     # Tiny ImageNet: epochs 32, 62, 92 of 100.
     schedule = step_decay(0.1, 100, 10, (32, 62, 92), 100)
-    np.testing.assert_allclose(rates(schedule, [319, 320, 619, 620, 919, 920]),
-                               [0.1, 0.01, 0.01, 1e-3, 1e-3, 1e-4], rtol=1e-6)
+    np.testing.assert_allclose(
+        rates(schedule, [319, 320, 619, 620, 919, 920]),
+        [0.1, 0.01, 0.01, 1e-3, 1e-3, 1e-4],
+        rtol=1e-6,
+    )
 
 
 @pytest.mark.parametrize("recipe, multiple", [(cifar.Cifar10, 4), (tiny_imagenet.TinyImageNet, 8)])
 def test_efficient_train_tables_of_the_native_size_recipes(recipe, multiple):
     # The ET table's 160/192/224 of 224 px at the recipe's size, rounded to `multiple` px.
-    stub = type("Stub", (), {"name": recipe.name, "upscaled_size": recipe.image_size,
-                             "efficient_train": {"sizes": recipe.et_sizes}})()
+    stub = type(
+        "Stub",
+        (),
+        {
+            "name": recipe.name,
+            "upscaled_size": recipe.image_size,
+            "efficient_train": {"sizes": recipe.et_sizes},
+        },
+    )()
     stages = methods_lib.efficient_train_stages(stub, 10)
     assert [s.epochs for s in stages] == [2] * 5
-    expected = [multiple * round(b * recipe.image_size / 224 / multiple)
-                for b in (160, 160, 160, 192, 224)]
+    expected = [
+        multiple * round(b * recipe.image_size / 224 / multiple) for b in (160, 160, 160, 192, 224)
+    ]
     assert [s.size for s in stages] == expected
 
 
@@ -178,8 +196,10 @@ def test_missing_tfds_data_names_the_build_command(tmp_path):
 
 
 def test_missing_imagenet_explains_the_manual_download(tmp_path):
-    with pytest.raises(data.DatasetUnavailable,
-                       match="(?s)ILSVRC2012_img_train.tar.*tfds build imagenet2012 --manual_dir"):
+    with pytest.raises(
+        data.DatasetUnavailable,
+        match="(?s)ILSVRC2012_img_train.tar.*tfds build imagenet2012 --manual_dir",
+    ):
         imagenet.ImageNet(data_dir=str(tmp_path), download=False)
 
 
@@ -219,8 +239,15 @@ def test_cifar10_runs_efficient_train_at_native_size(tmp_path):
     # DoCL's regime (episodes, Mix-up) needs 3 epochs: tests/test_protocols.py runs it.
     recipe = _tiny_cifar(cifar.Cifar10)
     assert recipe.x_test.shape == (16, 32, 32, 3) and recipe.steps_per_epoch == 2
-    rows = compare.compare(recipe, ["conventional", "efficient_train"], range(1), 1,
-                           str(tmp_path), verbose=0, allow_inactive=True)
+    rows = compare.compare(
+        recipe,
+        ["conventional", "efficient_train"],
+        range(1),
+        1,
+        str(tmp_path),
+        verbose=0,
+        allow_inactive=True,
+    )
     assert rows[1]["mcnemar_vs"] == "conventional"  # ET trains at 32 px, as conventional does
     history = _history(str(tmp_path))
     assert history["efficient_train"]["et_height"] == [32.0]  # 1 epoch: the last stage
@@ -230,8 +257,15 @@ def test_cifar100_runs_lerac_with_cbs(tmp_path):
     recipe = _tiny_cifar(cifar.Cifar100, num_examples=24)
     assert len(recipe.y_test) == 24 and recipe.num_train == 16  # train_size is applied
     assert recipe.build_model().output_shape == (None, 100)
-    compare.compare(recipe, ["conventional", "lerac+cbs"], range(1), 1, str(tmp_path),
-                    verbose=0, allow_inactive=True)
+    compare.compare(
+        recipe,
+        ["conventional", "lerac+cbs"],
+        range(1),
+        1,
+        str(tmp_path),
+        verbose=0,
+        allow_inactive=True,
+    )
     history = _history(str(tmp_path))["lerac+cbs"]
     assert history["cbs_sigma"] == [1.0]
     assert history["lerac_lr_last"][0] == pytest.approx(1e-8, rel=1e-3)
@@ -268,26 +302,47 @@ def test_tiny_imagenet_reads_the_standard_folder_and_runs_efficient_train(tmp_pa
     wnids, (paths, labels), (val_paths, val_labels) = data.tiny_imagenet_files(root)
     assert len(paths) == 12 and np.bincount(labels).tolist() == [4, 4, 4]
     assert np.bincount(val_labels).tolist() == [2, 2, 2]
-    recipe = tiny_imagenet.TinyImageNet(batch_size=4, model="wrn", wrn_depth=10, wrn_width=1,
-                                        data_dir=root)
+    recipe = tiny_imagenet.TinyImageNet(
+        batch_size=4, model="wrn", wrn_depth=10, wrn_width=1, data_dir=root
+    )
     assert recipe.x_test.shape == (6, 64, 64, 3)
     assert recipe.build_model().output_shape == (None, 200)
     out = str(tmp_path / "run")
-    compare.compare(recipe, ["conventional", "efficient_train"], range(1), 2, out,
-                    verbose=0, allow_inactive=True)
+    compare.compare(
+        recipe,
+        ["conventional", "efficient_train"],
+        range(1),
+        2,
+        out,
+        verbose=0,
+        allow_inactive=True,
+    )
     # 2 epochs of the 5-stage table: the third stage (48 px), then the last (64 px).
     assert _history(out)["efficient_train"]["et_height"] == [48.0, 64.0]
 
 
 def test_imagenet_efficient_train_uses_the_paper_magnitudes(tmp_path):
     with tfds.testing.mock_data(num_examples=8):
-        recipe = imagenet.ImageNet(train_size=8, image_size=32, batch_size=4,
-                                   accumulation_steps=2, model="small_cnn", width=4,
-                                   test_size=8)
+        recipe = imagenet.ImageNet(
+            train_size=8,
+            image_size=32,
+            batch_size=4,
+            accumulation_steps=2,
+            model="small_cnn",
+            width=4,
+            test_size=8,
+        )
         x_test, y_test = recipe.test_arrays()
         assert isinstance(x_test, tf.data.Dataset) and y_test.shape == (8,)
-        rows = compare.compare(recipe, ["conventional", "efficient_train"], range(1), 1,
-                               str(tmp_path), verbose=0, allow_inactive=True)
+        rows = compare.compare(
+            recipe,
+            ["conventional", "efficient_train"],
+            range(1),
+            1,
+            str(tmp_path),
+            verbose=0,
+            allow_inactive=True,
+        )
     assert rows[1]["mcnemar_vs"] == "conventional"
     history = _history(str(tmp_path))["efficient_train"]
     assert history["et_height"] == [32.0] and history["et_magnitude"] == [9.0]
@@ -316,8 +371,18 @@ def test_label_smoothing_loss_matches_the_smoothed_targets_by_hand():
 
 
 def test_cli_passes_recipe_arguments_and_refuses_unknown_ones(tmp_path, capsys):
-    args = cli.parse_args(["--recipe", "cifar10", "--set", "model=wrn", "--set", "wrn_depth=16",
-                           "--set", "data_dir=/tmp/x"])
+    args = cli.parse_args(
+        [
+            "--recipe",
+            "cifar10",
+            "--set",
+            "model=wrn",
+            "--set",
+            "wrn_depth=16",
+            "--set",
+            "data_dir=/tmp/x",
+        ]
+    )
     assert dict(args.options) == {"model": "wrn", "wrn_depth": 16, "data_dir": "/tmp/x"}
     assert cli.main(["--recipe", "cifar10", "--set", "colour=blue"]) == 2
     assert "colour" in capsys.readouterr().err

@@ -92,9 +92,13 @@ def test_variables_owned_by_a_subclassed_model_need_explicit_groups():
 def test_keras_hub_backbone_inside_a_classifier():
     keras_hub = pytest.importorskip("keras_hub")
     backbone = keras_hub.models.ResNetBackbone(
-        input_conv_filters=[64], input_conv_kernel_sizes=[3],
-        stackwise_num_filters=[64, 16], stackwise_num_blocks=[1, 1], stackwise_num_strides=[1, 2],
-        block_type="basic_block", image_shape=(16, 16, 3),
+        input_conv_filters=[64],
+        input_conv_kernel_sizes=[3],
+        stackwise_num_filters=[64, 16],
+        stackwise_num_blocks=[1, 1],
+        stackwise_num_strides=[1, 2],
+        block_type="basic_block",
+        image_shape=(16, 16, 3),
     )
     inputs = keras.Input((16, 16, 3))
     out = layers.Dense(3, name="head")(layers.GlobalAveragePooling2D()(backbone(inputs)))
@@ -106,8 +110,13 @@ def test_keras_hub_backbone_inside_a_classifier():
     # LeRaC trains it end to end.
     model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy")
     x = np.random.default_rng(0).normal(size=(8, 16, 16, 3)).astype("float32")
-    history = model.fit(x, np.zeros(8), epochs=2, verbose=0,
-                        callbacks=[kc.LeRaC(duration=1, min_learning_rate=1e-7)])
+    history = model.fit(
+        x,
+        np.zeros(8),
+        epochs=2,
+        verbose=0,
+        callbacks=[kc.LeRaC(duration=1, min_learning_rate=1e-7)],
+    )
     assert history.history["lerac_lr_last"][0] == pytest.approx(1e-7, rel=1e-4)
     assert history.history["lerac_lr_last"][1] == pytest.approx(1e-3, rel=1e-5)
 
@@ -115,9 +124,15 @@ def test_keras_hub_backbone_inside_a_classifier():
 def test_patterns_group_layers_first_match_wins():
     model = resnet18(num_classes=2)
     groups = layer_groups.pattern_groups(
-        model, ["stem_*", "stage1_*", ["stage2_*", "stage3_*"], "stage4_*", "head"])
+        model, ["stem_*", "stage1_*", ["stage2_*", "stage3_*"], "stage4_*", "head"]
+    )
     assert [g.name.split("+")[0] for g in groups] == [
-        "stem_conv", "stage1_block1_conv1", "stage2_block1_conv1", "stage4_block1_conv1", "head"]
+        "stem_conv",
+        "stage1_block1_conv1",
+        "stage2_block1_conv1",
+        "stage4_block1_conv1",
+        "head",
+    ]
     assert sum(len(g.variables) for g in groups) == len(model.trainable_variables)
 
 

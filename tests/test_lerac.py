@@ -27,8 +27,10 @@ from tf_subprocess import run_two_replica_check
 def paper_initial_rates(n, highest, lowest):
     # log10 eta_j = log10 eta_1 + (j - 1)/(n - 1) * (log10 eta_n - log10 eta_1)
     return np.array(
-        [10 ** (math.log10(highest) + j / (n - 1) * (math.log10(lowest) - math.log10(highest)))
-         for j in range(n)]
+        [
+            10 ** (math.log10(highest) + j / (n - 1) * (math.log10(lowest) - math.log10(highest)))
+            for j in range(n)
+        ]
     )
 
 
@@ -47,8 +49,10 @@ def paper_rate(eta_j0, base, l, k, update, c=10.0):
 def reference_rates(n, base, highest, lowest, k, steps, steps_per_unit, update="exponential"):
     initial = paper_initial_rates(n, highest, lowest)
     return np.array(
-        [[paper_rate(e0, base, t // steps_per_unit, k, update) for e0 in initial]
-         for t in range(steps)]
+        [
+            [paper_rate(e0, base, t // steps_per_unit, k, update) for e0 in initial]
+            for t in range(steps)
+        ]
     )
 
 
@@ -59,8 +63,9 @@ def f32_power(base, exponent):
 class NumpyOptimizer:
     """Keras's update rules (SGD with momentum, Adam, AdamW, Adamax), written out in numpy."""
 
-    def __init__(self, name, weight_decay=None, momentum=0.9, beta_1=0.9, beta_2=0.999,
-                 epsilon=1e-7):
+    def __init__(
+        self, name, weight_decay=None, momentum=0.9, beta_1=0.9, beta_2=0.999, epsilon=1e-7
+    ):
         self.name, self.wd, self.momentum = name, weight_decay, momentum
         self.b1, self.b2, self.eps = beta_1, beta_2, epsilon
         self.state = {}
@@ -121,22 +126,26 @@ def simulate(model, optimizer_ref, rates, steps, xb):
         for j in range(GROUPS):
             kernel, bias = f"g{j}/kernel", f"g{j}/bias"
             weights[kernel] = optimizer_ref.step(
-                kernel, weights[kernel], SCALES[j] * mean_x[:, None], rates[t, j], t)
+                kernel, weights[kernel], SCALES[j] * mean_x[:, None], rates[t, j], t
+            )
             weights[bias] = optimizer_ref.step(bias, weights[bias], np.ones(1), rates[t, j], t)
     return weights
 
 
 def assert_weights_match(model, expected, rtol=2e-5, atol=2e-6):
     for v in model.weights:
-        np.testing.assert_allclose(ops.convert_to_numpy(v), expected[v.path], rtol=rtol,
-                                   atol=atol, err_msg=v.path)
+        np.testing.assert_allclose(
+            ops.convert_to_numpy(v), expected[v.path], rtol=rtol, atol=atol, err_msg=v.path
+        )
 
 
 OPTIMIZERS = {
     "sgd": (lambda lr: keras.optimizers.SGD(lr, momentum=0.9), lambda: NumpyOptimizer("sgd")),
     "adam": (lambda lr: keras.optimizers.Adam(lr), lambda: NumpyOptimizer("adam")),
-    "adamw": (lambda lr: keras.optimizers.AdamW(lr, weight_decay=0.05),
-              lambda: NumpyOptimizer("adamw", weight_decay=0.05)),
+    "adamw": (
+        lambda lr: keras.optimizers.AdamW(lr, weight_decay=0.05),
+        lambda: NumpyOptimizer("adamw", weight_decay=0.05),
+    ),
     "adamax": (lambda lr: keras.optimizers.Adamax(lr), lambda: NumpyOptimizer("adamax")),
 }
 PATTERNS = [f"g{j}" for j in range(GROUPS)]
@@ -149,8 +158,9 @@ PATTERNS = [f"g{j}" for j in range(GROUPS)]
 def test_log_spaced_rates_match_paper_interpolation():
     got = schedules.log_spaced_rates(5, 1e-2, 1e-8)
     np.testing.assert_allclose(got, paper_initial_rates(5, 1e-2, 1e-8), rtol=1e-12)
-    np.testing.assert_allclose(got, [1e-2, 1e-3 * 10**-0.5, 1e-5, 1e-6 * 10**-0.5, 1e-8],
-                               rtol=1e-12)
+    np.testing.assert_allclose(
+        got, [1e-2, 1e-3 * 10**-0.5, 1e-5, 1e-6 * 10**-0.5, 1e-8], rtol=1e-12
+    )
     assert schedules.log_spaced_rates(1, 0.1, 1e-5).tolist() == [0.1]
 
 
@@ -198,12 +208,12 @@ def test_updates_match_numpy_reference(name, unit):
     lerac = kc.LeRaC(duration=k_units, min_learning_rate=1e-6, unit=unit, groups=PATTERNS)
     initial = {v.path: ops.convert_to_numpy(v) for v in model.weights}
 
-    model.fit(x, y, batch_size=BATCH, epochs=epochs, shuffle=False, verbose=0,
-              callbacks=[lerac])
+    model.fit(x, y, batch_size=BATCH, epochs=epochs, shuffle=False, verbose=0, callbacks=[lerac])
 
     steps = epochs * batches
-    rates = reference_rates(GROUPS, base, base, 1e-6, k_units, steps,
-                            batches if unit == "epoch" else 1)
+    rates = reference_rates(
+        GROUPS, base, base, 1e-6, k_units, steps, batches if unit == "epoch" else 1
+    )
     shadow = probe_model()
     shadow.set_weights([initial[v.path] for v in shadow.weights])
     assert_weights_match(model, simulate(shadow, make_reference(), rates, steps, xb))
@@ -216,31 +226,51 @@ def test_other_updates_in_fit(update):
     model.compile(keras.optimizers.SGD(base), loss=mean_output_loss)
     x, y, xb = probe_data(1)
     initial = [ops.convert_to_numpy(v) for v in model.weights]
-    model.fit(x, y, batch_size=BATCH, epochs=epochs, shuffle=False, verbose=0,
-              callbacks=[kc.LeRaC(duration=k, min_learning_rate=1e-4, update=update,
-                                  groups=PATTERNS)])
+    model.fit(
+        x,
+        y,
+        batch_size=BATCH,
+        epochs=epochs,
+        shuffle=False,
+        verbose=0,
+        callbacks=[kc.LeRaC(duration=k, min_learning_rate=1e-4, update=update, groups=PATTERNS)],
+    )
     rates = reference_rates(GROUPS, base, base, 1e-4, k, epochs, 1, update)
     shadow = probe_model()
     shadow.set_weights(initial)
-    assert_weights_match(model, simulate(shadow, NumpyOptimizer("sgd", momentum=0.0), rates,
-                                         epochs, xb))
+    assert_weights_match(
+        model, simulate(shadow, NumpyOptimizer("sgd", momentum=0.0), rates, epochs, xb)
+    )
 
 
 @pytest.mark.no_torch  # torch rejects steps_per_execution > 1; jit_compile is torch.compile
 def test_jit_compile_and_steps_per_execution():
     base, k, epochs, batches = 0.05, 2, 3, 4
     model = probe_model()
-    model.compile(keras.optimizers.AdamW(base, weight_decay=0.01), loss=mean_output_loss,
-                  jit_compile=True, steps_per_execution=2)
+    model.compile(
+        keras.optimizers.AdamW(base, weight_decay=0.01),
+        loss=mean_output_loss,
+        jit_compile=True,
+        steps_per_execution=2,
+    )
     x, y, xb = probe_data(batches)
     initial = [ops.convert_to_numpy(v) for v in model.weights]
-    model.fit(x, y, batch_size=BATCH, epochs=epochs, shuffle=False, verbose=0,
-              callbacks=[kc.LeRaC(duration=k, min_learning_rate=1e-5, groups=PATTERNS)])
+    model.fit(
+        x,
+        y,
+        batch_size=BATCH,
+        epochs=epochs,
+        shuffle=False,
+        verbose=0,
+        callbacks=[kc.LeRaC(duration=k, min_learning_rate=1e-5, groups=PATTERNS)],
+    )
     rates = reference_rates(GROUPS, base, base, 1e-5, k, epochs * batches, batches)
     shadow = probe_model()
     shadow.set_weights(initial)
-    assert_weights_match(model, simulate(shadow, NumpyOptimizer("adamw", weight_decay=0.01),
-                                         rates, epochs * batches, xb))
+    assert_weights_match(
+        model,
+        simulate(shadow, NumpyOptimizer("adamw", weight_decay=0.01), rates, epochs * batches, xb),
+    )
 
 
 def test_weight_decay_exclusions_are_respected():
@@ -251,8 +281,15 @@ def test_weight_decay_exclusions_are_respected():
     model.compile(optimizer, loss=mean_output_loss)
     x, y, xb = probe_data(1)
     initial = [ops.convert_to_numpy(v) for v in model.weights]
-    model.fit(x, y, batch_size=BATCH, epochs=3, shuffle=False, verbose=0,
-              callbacks=[kc.LeRaC(duration=2, min_learning_rate=1e-5, groups=PATTERNS)])
+    model.fit(
+        x,
+        y,
+        batch_size=BATCH,
+        epochs=3,
+        shuffle=False,
+        verbose=0,
+        callbacks=[kc.LeRaC(duration=2, min_learning_rate=1e-5, groups=PATTERNS)],
+    )
     rates = reference_rates(GROUPS, base, base, 1e-5, 2, 3, 1)
     shadow = probe_model()
     shadow.set_weights(initial)
@@ -262,8 +299,9 @@ def test_weight_decay_exclusions_are_respected():
     for t in range(3):
         for j in range(GROUPS):
             kernel, bias = f"g{j}/kernel", f"g{j}/bias"
-            weights[kernel] = decayed.step(kernel, weights[kernel], SCALES[j] * mean_x[:, None],
-                                           rates[t, j], t)
+            weights[kernel] = decayed.step(
+                kernel, weights[kernel], SCALES[j] * mean_x[:, None], rates[t, j], t
+            )
             weights[bias] = plain.step(bias, weights[bias], np.ones(1), rates[t, j], t)
     assert_weights_match(model, weights)
 
@@ -276,8 +314,9 @@ def test_learning_rate_schedule_is_held_or_multiplied(base_schedule):
     model.compile(keras.optimizers.SGD(schedule), loss=mean_output_loss)
     x, y, xb = probe_data(1)
     initial = [ops.convert_to_numpy(v) for v in model.weights]
-    lerac = kc.LeRaC(duration=k, min_learning_rate=1e-4, groups=PATTERNS,
-                     base_schedule=base_schedule)
+    lerac = kc.LeRaC(
+        duration=k, min_learning_rate=1e-4, groups=PATTERNS, base_schedule=base_schedule
+    )
     model.fit(x, y, batch_size=BATCH, epochs=epochs, shuffle=False, verbose=0, callbacks=[lerac])
 
     initial_rates = paper_initial_rates(GROUPS, 0.1, 1e-4)
@@ -291,8 +330,9 @@ def test_learning_rate_schedule_is_held_or_multiplied(base_schedule):
             rates[t, j] = base_t * paper_rate(initial_rates[j], 0.1, t, k, "exponential") / 0.1
     shadow = probe_model()
     shadow.set_weights(initial)
-    assert_weights_match(model, simulate(shadow, NumpyOptimizer("sgd", momentum=0.0), rates,
-                                         epochs, xb))
+    assert_weights_match(
+        model, simulate(shadow, NumpyOptimizer("sgd", momentum=0.0), rates, epochs, xb)
+    )
 
 
 def test_after_k_training_is_bit_identical_to_plain_training():
@@ -300,8 +340,15 @@ def test_after_k_training_is_bit_identical_to_plain_training():
     x, y, _ = probe_data(2)
     model = probe_model()
     model.compile(keras.optimizers.AdamW(base, weight_decay=0.05), loss=mean_output_loss)
-    model.fit(x, y, batch_size=BATCH, epochs=k, shuffle=False, verbose=0,
-              callbacks=[kc.LeRaC(duration=k, min_learning_rate=1e-6, groups=PATTERNS)])
+    model.fit(
+        x,
+        y,
+        batch_size=BATCH,
+        epochs=k,
+        shuffle=False,
+        verbose=0,
+        callbacks=[kc.LeRaC(duration=k, min_learning_rate=1e-6, groups=PATTERNS)],
+    )
     twin = probe_model()
     twin.compile(keras.optimizers.AdamW(base, weight_decay=0.05), loss=mean_output_loss)
     twin.optimizer.build(twin.trainable_variables)
@@ -309,8 +356,16 @@ def test_after_k_training_is_bit_identical_to_plain_training():
     twin.optimizer.set_weights([ops.convert_to_numpy(v) for v in model.optimizer.variables])
 
     lerac = kc.LeRaC(duration=k, min_learning_rate=1e-6, groups=PATTERNS)
-    model.fit(x, y, batch_size=BATCH, epochs=k + 3, initial_epoch=k, shuffle=False, verbose=0,
-              callbacks=[lerac])
+    model.fit(
+        x,
+        y,
+        batch_size=BATCH,
+        epochs=k + 3,
+        initial_epoch=k,
+        shuffle=False,
+        verbose=0,
+        callbacks=[lerac],
+    )
     twin.fit(x, y, batch_size=BATCH, epochs=k + 3, initial_epoch=k, shuffle=False, verbose=0)
     assert len(model.get_weights()) == len(twin.get_weights()) > 0
     for a, b in zip(model.get_weights(), twin.get_weights()):
@@ -327,18 +382,32 @@ def test_save_and_restore_continues_the_curriculum(tmp_path):
     model = probe_model()
     model.compile(keras.optimizers.Adam(base), loss=mean_output_loss)
     initial = [ops.convert_to_numpy(v) for v in model.weights]
-    model.fit(x, y, batch_size=BATCH, epochs=2, shuffle=False, verbose=0,
-              callbacks=[kc.LeRaC(duration=k, min_learning_rate=1e-6, groups=PATTERNS)])
+    model.fit(
+        x,
+        y,
+        batch_size=BATCH,
+        epochs=2,
+        shuffle=False,
+        verbose=0,
+        callbacks=[kc.LeRaC(duration=k, min_learning_rate=1e-6, groups=PATTERNS)],
+    )
     path = str(tmp_path / "mid_curriculum.keras")
     model.save(path)
     restored = keras.models.load_model(path, custom_objects={"mean_output_loss": mean_output_loss})
-    restored.fit(x, y, batch_size=BATCH, epochs=5, initial_epoch=2, shuffle=False, verbose=0,
-                 callbacks=[kc.LeRaC(duration=k, min_learning_rate=1e-6, groups=PATTERNS)])
+    restored.fit(
+        x,
+        y,
+        batch_size=BATCH,
+        epochs=5,
+        initial_epoch=2,
+        shuffle=False,
+        verbose=0,
+        callbacks=[kc.LeRaC(duration=k, min_learning_rate=1e-6, groups=PATTERNS)],
+    )
     rates = reference_rates(GROUPS, base, base, 1e-6, k, 5 * batches, batches)
     shadow = probe_model()
     shadow.set_weights(initial)
-    assert_weights_match(restored, simulate(shadow, NumpyOptimizer("adam"), rates, 5 * batches,
-                                            xb))
+    assert_weights_match(restored, simulate(shadow, NumpyOptimizer("adam"), rates, 5 * batches, xb))
 
 
 class _Interrupt(keras.callbacks.Callback):
@@ -360,20 +429,37 @@ def test_backup_and_restore_resumes_rates(tmp_path):
     lerac = kc.LeRaC(duration=k, min_learning_rate=1e-6, groups=PATTERNS)
     backup = keras.callbacks.BackupAndRestore(str(tmp_path / "backup"))
     with pytest.raises(RuntimeError, match="preemption"):
-        model.fit(x, y, batch_size=BATCH, epochs=epochs, shuffle=False, verbose=0,
-                  callbacks=[backup, lerac, _Interrupt(at_epoch=2)])
+        model.fit(
+            x,
+            y,
+            batch_size=BATCH,
+            epochs=epochs,
+            shuffle=False,
+            verbose=0,
+            callbacks=[backup, lerac, _Interrupt(at_epoch=2)],
+        )
     # A fresh process would rebuild everything: new model, optimizer and callback.
     resumed = probe_model()
     resumed.compile(keras.optimizers.SGD(base, momentum=0.9), loss=mean_output_loss)
-    history = resumed.fit(x, y, batch_size=BATCH, epochs=epochs, shuffle=False, verbose=0,
-                          callbacks=[keras.callbacks.BackupAndRestore(str(tmp_path / "backup")),
-                                     kc.LeRaC(duration=k, min_learning_rate=1e-6, groups=PATTERNS)])
+    history = resumed.fit(
+        x,
+        y,
+        batch_size=BATCH,
+        epochs=epochs,
+        shuffle=False,
+        verbose=0,
+        callbacks=[
+            keras.callbacks.BackupAndRestore(str(tmp_path / "backup")),
+            kc.LeRaC(duration=k, min_learning_rate=1e-6, groups=PATTERNS),
+        ],
+    )
     assert history.epoch == [3, 4, 5]  # epochs 0..2 were restored, not re-run
     rates = reference_rates(GROUPS, base, base, 1e-6, k, epochs * batches, batches)
     shadow = probe_model()
     shadow.set_weights(initial)
-    assert_weights_match(resumed, simulate(shadow, NumpyOptimizer("sgd"), rates,
-                                           epochs * batches, xb))
+    assert_weights_match(
+        resumed, simulate(shadow, NumpyOptimizer("sgd"), rates, epochs * batches, xb)
+    )
 
 
 def test_reused_callback_does_not_stack_and_is_removed_after_fit():
@@ -384,18 +470,28 @@ def test_reused_callback_does_not_stack_and_is_removed_after_fit():
     initial = [ops.convert_to_numpy(v) for v in model.weights]
     lerac = kc.LeRaC(duration=k, min_learning_rate=1e-6, groups=PATTERNS)
     for start in range(3):  # the same instance in three consecutive fits
-        model.fit(x, y, batch_size=BATCH, epochs=start + 1, initial_epoch=start, shuffle=False,
-                  verbose=0, callbacks=[lerac])
-        assert not set(vars(model.optimizer)) & {"update_step", "_backend_update_step",
-                                                 "_apply_weight_decay"}
+        model.fit(
+            x,
+            y,
+            batch_size=BATCH,
+            epochs=start + 1,
+            initial_epoch=start,
+            shuffle=False,
+            verbose=0,
+            callbacks=[lerac],
+        )
+        assert not set(vars(model.optimizer)) & {
+            "update_step",
+            "_backend_update_step",
+            "_apply_weight_decay",
+        }
     # Then plain training: no curriculum left behind even though k was not reached.
     model.fit(x, y, batch_size=BATCH, epochs=1, shuffle=False, verbose=0)
     rates = reference_rates(GROUPS, base, base, 1e-6, k, 4, 1)
     rates[3] = base
     shadow = probe_model()
     shadow.set_weights(initial)
-    assert_weights_match(model, simulate(shadow, NumpyOptimizer("sgd", momentum=0.0), rates, 4,
-                                         xb))
+    assert_weights_match(model, simulate(shadow, NumpyOptimizer("sgd", momentum=0.0), rates, 4, xb))
 
 
 def test_optimizer_code_path_is_restored_at_the_first_epoch_after_k():
@@ -408,8 +504,14 @@ def test_optimizer_code_path_is_restored_at_the_first_epoch_after_k():
         def on_epoch_begin(self, epoch, logs=None):
             seen.append("update_step" in vars(model.optimizer))
 
-    model.fit(x, y, batch_size=BATCH, epochs=4, verbose=0,
-              callbacks=[kc.LeRaC(duration=2, min_learning_rate=1e-5, groups=PATTERNS), Probe()])
+    model.fit(
+        x,
+        y,
+        batch_size=BATCH,
+        epochs=4,
+        verbose=0,
+        callbacks=[kc.LeRaC(duration=2, min_learning_rate=1e-5, groups=PATTERNS), Probe()],
+    )
     assert seen == [True, True, False, False]
 
 
@@ -418,15 +520,19 @@ def test_logs_report_group_rates():
     x, y, _ = probe_data(1)
     model = probe_model()
     model.compile(keras.optimizers.SGD(base), loss=mean_output_loss)
-    history = model.fit(x, y, batch_size=BATCH, epochs=3, verbose=0,
-                        callbacks=[kc.LeRaC(duration=k, min_learning_rate=1e-5, groups=PATTERNS,
-                                            log_groups=True)])
+    history = model.fit(
+        x,
+        y,
+        batch_size=BATCH,
+        epochs=3,
+        verbose=0,
+        callbacks=[kc.LeRaC(duration=k, min_learning_rate=1e-5, groups=PATTERNS, log_groups=True)],
+    )
     want = reference_rates(GROUPS, base, base, 1e-5, k, 3, 1)
     np.testing.assert_allclose(history.history["lerac_lr_first"], want[:, 0], rtol=1e-5)
     np.testing.assert_allclose(history.history["lerac_lr_last"], want[:, -1], rtol=1e-5)
     for j in range(GROUPS):
-        np.testing.assert_allclose(history.history[f"lerac_lr/{j:02d}_g{j}"], want[:, j],
-                                   rtol=1e-5)
+        np.testing.assert_allclose(history.history[f"lerac_lr/{j:02d}_g{j}"], want[:, j], rtol=1e-5)
 
 
 def test_rates_table_and_plot(tmp_path, saved_plots):
@@ -454,11 +560,19 @@ def test_rates_table_and_plot(tmp_path, saved_plots):
 _BASE = {"duration": 2, "min_learning_rate": 1e-5, "groups": PATTERNS, "steps_per_epoch": 2}
 
 
-@pytest.mark.parametrize("name, value, others", [
-    ("duration", 3, {}), ("min_learning_rate", 1e-3, {}), ("max_learning_rate", 0.05, {}),
-    ("unit", "step", {}), ("update", "linear", {}), ("c", 4.0, {"update": "official"}),
-    ("groups", ["g3", "g2", "g1", "g0"], {}), ("steps_per_epoch", 3, {}),
-])
+@pytest.mark.parametrize(
+    "name, value, others",
+    [
+        ("duration", 3, {}),
+        ("min_learning_rate", 1e-3, {}),
+        ("max_learning_rate", 0.05, {}),
+        ("unit", "step", {}),
+        ("update", "linear", {}),
+        ("c", 4.0, {"update": "official"}),
+        ("groups", ["g3", "g2", "g1", "g0"], {}),
+        ("steps_per_epoch", 3, {}),
+    ],
+)
 def test_rebuilt_from_its_config_gives_the_same_rates(name, value, others):
     model = probe_model()
     model.compile(keras.optimizers.SGD(0.1), loss=mean_output_loss)
@@ -479,9 +593,14 @@ def test_mixed_precision_loss_scale_optimizer_is_patched_inside():
         model.compile(keras.optimizers.SGD(0.1), loss=mean_output_loss)
         assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
         x, y, _ = probe_data(1)
-        history = model.fit(x, y, batch_size=BATCH, epochs=2, verbose=0,
-                            callbacks=[kc.LeRaC(duration=2, min_learning_rate=1e-5,
-                                                groups=PATTERNS)])
+        history = model.fit(
+            x,
+            y,
+            batch_size=BATCH,
+            epochs=2,
+            verbose=0,
+            callbacks=[kc.LeRaC(duration=2, min_learning_rate=1e-5, groups=PATTERNS)],
+        )
     finally:
         keras.mixed_precision.set_global_policy("float32")
     want = reference_rates(GROUPS, 0.1, 0.1, 1e-5, 2, 2, 1)
@@ -501,8 +620,14 @@ def test_unknown_epoch_length_works_with_steps_per_epoch():
     dataset = tf.data.Dataset.from_tensor_slices((x, y)).batch(BATCH).filter(lambda a, b: True)
     model = probe_model()
     model.compile(keras.optimizers.SGD(0.1), loss=mean_output_loss)
-    history = model.fit(dataset, epochs=1, verbose=0, callbacks=[
-        kc.LeRaC(duration=2, min_learning_rate=1e-6, groups=PATTERNS, steps_per_epoch=2)])
+    history = model.fit(
+        dataset,
+        epochs=1,
+        verbose=0,
+        callbacks=[
+            kc.LeRaC(duration=2, min_learning_rate=1e-6, groups=PATTERNS, steps_per_epoch=2)
+        ],
+    )
     # Step 1 is still in epoch 0 with 2 steps per epoch: the deepest group at its initial rate.
     want = reference_rates(GROUPS, 0.1, 0.1, 1e-6, 2, 2, 2)[1, -1]
     np.testing.assert_allclose(history.history["lerac_lr_last"], [want], rtol=1e-5)
@@ -573,8 +698,12 @@ BUILTIN = {
     "ScheduleFreeAdamW": {"weight_decay": 0.01},
 }
 NEWER_OPTIMIZERS = {
-    "Muon": needs_keras("3.13", "Muon's update_step reads `variable.path`, which the raw "
-                        "tf.Variable it gets on TensorFlow lacks", backends=("tensorflow",)),
+    "Muon": needs_keras(
+        "3.13",
+        "Muon's update_step reads `variable.path`, which the raw "
+        "tf.Variable it gets on TensorFlow lacks",
+        backends=("tensorflow",),
+    ),
     "ScheduleFreeAdamW": needs_keras("3.14", "keras.optimizers.ScheduleFreeAdamW"),
 }
 
@@ -586,15 +715,22 @@ def test_every_builtin_optimizer_updates_each_group_at_its_rate(name):
     base, k, steps = 0.01, 6, 8
     rates = reference_rates(GROUPS, base, base, 1e-5, k, steps, 1)
     x, y, _ = probe_data(steps)
+
     def make(lr):
         return getattr(keras.optimizers, name)(learning_rate=lr, **BUILTIN[name])
 
     model = probe_model()
     model.compile(make(base), loss=mean_output_loss)
     initial = [ops.convert_to_numpy(v) for v in model.weights]
-    model.fit(x, y, batch_size=BATCH, epochs=1, shuffle=False, verbose=0,
-              callbacks=[kc.LeRaC(duration=k, min_learning_rate=1e-5, unit="step",
-                                  groups=PATTERNS)])
+    model.fit(
+        x,
+        y,
+        batch_size=BATCH,
+        epochs=1,
+        shuffle=False,
+        verbose=0,
+        callbacks=[kc.LeRaC(duration=k, min_learning_rate=1e-5, unit="step", groups=PATTERNS)],
+    )
     for group in (1, GROUPS - 1):
         reference = probe_model()
         reference.set_weights(initial)
@@ -606,8 +742,13 @@ def test_every_builtin_optimizer_updates_each_group_at_its_rate(name):
         reference.fit(x, y, batch_size=BATCH, epochs=1, shuffle=False, verbose=0)
         for got, want in zip(model.weights, reference.weights):
             if got.path.startswith(f"g{group}/"):
-                np.testing.assert_allclose(ops.convert_to_numpy(got), ops.convert_to_numpy(want),
-                                           rtol=1e-5, atol=1e-7, err_msg=f"{name} {got.path}")
+                np.testing.assert_allclose(
+                    ops.convert_to_numpy(got),
+                    ops.convert_to_numpy(want),
+                    rtol=1e-5,
+                    atol=1e-7,
+                    err_msg=f"{name} {got.path}",
+                )
 
 
 def test_official_is_the_deprecated_name_of_stepwise():

@@ -28,8 +28,9 @@ def test_beta_samples_match_numpy_beta(alpha):
     reference = np.random.default_rng(1).beta(alpha, alpha, size=400000)
     assert np.all((samples >= 0) & (samples <= 1))
     quantiles = np.linspace(0.05, 0.95, 19)
-    np.testing.assert_allclose(np.quantile(samples, quantiles), np.quantile(reference, quantiles),
-                               atol=0.015)
+    np.testing.assert_allclose(
+        np.quantile(samples, quantiles), np.quantile(reference, quantiles), atol=0.015
+    )
     assert samples.var() == pytest.approx(1 / (4 * (2 * alpha + 1)), rel=0.03)
 
 
@@ -42,7 +43,7 @@ def _indexed_batches(num_batches, batch):
 
 def _recover(x_batch, first_index):
     """(lam, permutation) of a mixed batch of one-hot images starting at `first_index`."""
-    rows = x_batch[:, first_index:first_index + len(x_batch)]
+    rows = x_batch[:, first_index : first_index + len(x_batch)]
     lams, permutation = [], []
     for i, row in enumerate(rows):
         own = row[i]
@@ -64,8 +65,9 @@ def test_pipeline_mixes_each_batch_with_one_lam_and_a_permutation():
         assert sorted(permutation.tolist()) == list(range(8))
         lam = next((v for v in lams if v is not None), 1.0)
         assert all(v is None or v == pytest.approx(lam, abs=1e-6) for v in lams)
-        ref_x, ref_y = mixup.mixup_reference(eye[8 * b:8 * b + 8], labels[8 * b:8 * b + 8], lam,
-                                             permutation, 4)
+        ref_x, ref_y = mixup.mixup_reference(
+            eye[8 * b : 8 * b + 8], labels[8 * b : 8 * b + 8], lam, permutation, 4
+        )
         np.testing.assert_allclose(x, ref_x, atol=1e-6)
         np.testing.assert_allclose(y, ref_y, atol=1e-6)
         seen.append(lam)

@@ -425,8 +425,9 @@ def test_own_weight_is_the_larger_share_and_never_a_tie():
 
 def test_docl_and_its_baseline_train_under_the_same_regime(tmp_path):
     recipe = TinyDoclRecipe()
-    rows = compare.compare(recipe, ["conventional", "docl"], range(1), 4, str(tmp_path),
-                           verbose=0, allow_inactive=True)
+    rows = compare.compare(
+        recipe, ["conventional", "docl"], range(1), 4, str(tmp_path), verbose=0, allow_inactive=True
+    )
     assert [r["method"] for r in rows] == ["conventional", "conventional_docl", "docl"]
     assert rows[2]["mcnemar_vs"] == "conventional_docl"
     with pytest.raises(ValueError, match="needs `epochs` >= 3"):

@@ -60,9 +60,22 @@ def test_every_built_in_recipe_is_registered_under_its_name_with_a_literal_summa
     points = importlib.metadata.entry_points(group=registry.GROUP)
     names = [p.name for p in points if p.value.startswith("keras_curriculum_recipes.")]
     assert sorted(names) == [  # the recipes docs/recipes_*.md describe
-        "cifar10", "cifar100", "crema_d", "fashion_mnist", "glue/qnli", "glue/qnli_lstm",
-        "glue/rte", "glue/rte_lstm", "imagenet", "imagenet_plus", "rotten_tomatoes",
-        "spoken_digit", "super_glue/boolq", "super_glue/boolq_lstm", "tiny_imagenet"]
+        "cifar10",
+        "cifar100",
+        "crema_d",
+        "fashion_mnist",
+        "glue/qnli",
+        "glue/qnli_lstm",
+        "glue/rte",
+        "glue/rte_lstm",
+        "imagenet",
+        "imagenet_plus",
+        "rotten_tomatoes",
+        "spoken_digit",
+        "super_glue/boolq",
+        "super_glue/boolq_lstm",
+        "tiny_imagenet",
+    ]
     assert set(names) <= set(registry.names())
     summaries = registry.summaries()
     for name in names:
@@ -72,11 +85,14 @@ def test_every_built_in_recipe_is_registered_under_its_name_with_a_literal_summa
 
 
 def test_help_imports_neither_keras_nor_tensorflow():
-    code = ("import sys\nfrom keras_curriculum_recipes import cli\ntry:\n    cli.main(['--help'])\n"
-            "except SystemExit:\n    pass\n"
-            "print('heavy:', sorted({'keras', 'tensorflow', 'keras_hub'} & set(sys.modules)))")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            timeout=120)
+    code = (
+        "import sys\nfrom keras_curriculum_recipes import cli\ntry:\n    cli.main(['--help'])\n"
+        "except SystemExit:\n    pass\n"
+        "print('heavy:', sorted({'keras', 'tensorflow', 'keras_hub'} & set(sys.modules)))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "fashion_mnist" in result.stdout and "heavy: []" in result.stdout
 
@@ -87,10 +103,11 @@ def test_the_runner_works_from_another_directory_with_its_own_recipes_folder(tmp
     (tmp_path / "recipes" / "__init__.py").write_text("raise ImportError('the user recipes')\n")
     script = os.path.join(os.path.dirname(sys.executable), "kc-recipes")
     assert os.path.exists(script), "kc-recipes is not installed: run `pip install -e .`"
-    for command in ([script, "--help"],
-                    [sys.executable, "-m", "keras_curriculum_recipes", "--help"]):
-        result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True,
-                                timeout=120)
+    for command in (
+        [script, "--help"],
+        [sys.executable, "-m", "keras_curriculum_recipes", "--help"],
+    ):
+        result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=120)
         assert result.returncode == 0, result.stderr[-2000:]
         assert "usage: kc-recipes" in result.stdout
         assert re.search(r"^  fashion_mnist +Fashion-MNIST", result.stdout, re.M)
@@ -98,19 +115,25 @@ def test_the_runner_works_from_another_directory_with_its_own_recipes_folder(tmp
 
 def test_a_recipe_of_another_installed_package_is_found_by_name(tmp_path, monkeypatch):
     # What `pip install` of a package declaring the entry point leaves on the path.
-    _write_module(tmp_path, "third_party_recipes", """
+    _write_module(
+        tmp_path,
+        "third_party_recipes",
+        """
         from keras_curriculum_recipes.fashion_mnist import FashionMNIST
 
         class Tiny(FashionMNIST):
             name = "third_party/tiny"
             summary = "a third party's Fashion-MNIST"
-        """)
+        """,
+    )
     dist = tmp_path / "third_party_recipes-1.0.dist-info"
     dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: third-party-recipes\n"
-                                   "Version: 1.0\n")
+    (dist / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: third-party-recipes\nVersion: 1.0\n"
+    )
     (dist / "entry_points.txt").write_text(
-        "[keras_curriculum.recipes]\nthird_party/tiny = third_party_recipes:Tiny\n")
+        "[keras_curriculum.recipes]\nthird_party/tiny = third_party_recipes:Tiny\n"
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     try:
         assert "third_party/tiny" in registry.names()
@@ -128,8 +151,7 @@ def test_setup_cfg_installs_every_package_folder():
     listed = config["options"]["packages"].split()
     expected = setuptools.find_packages(ROOT, include=["keras_curriculum", "keras_curriculum.*"])
     assert sorted(listed) == sorted(expected + ["keras_curriculum_recipes"])
-    assert config["options"]["package_dir"].split() == ["keras_curriculum_recipes", "=",
-                                                        "recipes"]
+    assert config["options"]["package_dir"].split() == ["keras_curriculum_recipes", "=", "recipes"]
 
 
 # A user's recipe class: checked, then run ------------------------------------------------------
@@ -184,19 +206,31 @@ def _refusal(user_dir, capsys, source):
 @pytest.mark.parametrize("member", list(_MEMBERS))
 def test_a_user_class_missing_a_member_is_refused_naming_it(member, user_dir, capsys):
     body = "".join(line for key, line in _MEMBERS.items() if key != member)
-    error = _refusal(user_dir, capsys, "from keras_curriculum_recipes import Recipe\n\n"
-                                       "class Broken(Recipe):\n" + body)
+    error = _refusal(
+        user_dir,
+        capsys,
+        "from keras_curriculum_recipes import Recipe\n\nclass Broken(Recipe):\n" + body,
+    )
     assert f"Recipe class user_broken.Broken does not define: {member}." in error
 
 
-@pytest.mark.parametrize("source, message", [
-    ("class Broken:\n    name = 'broken'\n",
-     "A recipe must be a subclass of keras_curriculum_recipes.Recipe"),
-    (_COMPLETE + "\nclass Broken(Complete):\n    methods = ('conventional', 'magic')\n",
-     "`methods` must be a non-empty tuple of names from"),
-    (_COMPLETE + "\nclass Broken(Complete):\n    name = ''\n",
-     "`name` must be a non-empty string. Received: name=''"),
-])
+@pytest.mark.parametrize(
+    "source, message",
+    [
+        (
+            "class Broken:\n    name = 'broken'\n",
+            "A recipe must be a subclass of keras_curriculum_recipes.Recipe",
+        ),
+        (
+            _COMPLETE + "\nclass Broken(Complete):\n    methods = ('conventional', 'magic')\n",
+            "`methods` must be a non-empty tuple of names from",
+        ),
+        (
+            _COMPLETE + "\nclass Broken(Complete):\n    name = ''\n",
+            "`name` must be a non-empty string. Received: name=''",
+        ),
+    ],
+)
 def test_a_user_class_with_a_wrong_member_is_refused(source, message, user_dir, capsys):
     assert message in _refusal(user_dir, capsys, textwrap.dedent(source))
 
@@ -206,26 +240,36 @@ def test_a_complete_user_class_is_accepted_with_its_methods(user_dir):
     assert cli.parse_args(["--recipe", "user_ok:Complete"]).methods == ["conventional", "docl"]
 
 
-@pytest.mark.parametrize("attributes, missing", [
-    ("    batch_size = None\n", "`batch_size` must be an int >= 1. Received: batch_size=None"),
-    ("    methods = ('conventional', 'efficient_train')\n",
-     "does not define: upscaled_size (efficient_train in `methods`)"),
-])
-def test_what_only_the_built_recipe_can_tell_is_refused_before_training(attributes, missing,
-                                                                        user_dir, capsys):
-    _write_module(user_dir, "user_instance", _COMPLETE + "\nclass Broken(Complete):\n"
-                  + attributes)
+@pytest.mark.parametrize(
+    "attributes, missing",
+    [
+        ("    batch_size = None\n", "`batch_size` must be an int >= 1. Received: batch_size=None"),
+        (
+            "    methods = ('conventional', 'efficient_train')\n",
+            "does not define: upscaled_size (efficient_train in `methods`)",
+        ),
+    ],
+)
+def test_what_only_the_built_recipe_can_tell_is_refused_before_training(
+    attributes, missing, user_dir, capsys
+):
+    _write_module(user_dir, "user_instance", _COMPLETE + "\nclass Broken(Complete):\n" + attributes)
     assert cli.main(["--recipe", "user_instance:Broken", "--out", "run"]) == 2
     assert missing in capsys.readouterr().err
     assert not os.path.exists(user_dir / "run")
 
 
 def test_the_defaults_a_recipe_inherits(user_dir):
-    _write_module(user_dir, "user_defaults", _COMPLETE + textwrap.dedent("""
+    _write_module(
+        user_dir,
+        "user_defaults",
+        _COMPLETE
+        + textwrap.dedent("""
         class Unknown(Complete):
             def train_dataset(self, seed, image_size=None):
                 return super().train_dataset(seed).filter(lambda x, y: True)
-        """))
+        """),
+    )
     recipe = cli.recipe_class("user_defaults:Complete")(train_size=36)
     assert recipe.steps_per_epoch == 5  # 36 examples in batches of 8, the last one partial
     assert recipe.description == "complete"
@@ -241,10 +285,13 @@ def test_the_defaults_a_recipe_inherits(user_dir):
         _ = cli.recipe_class("user_defaults:Unknown")().steps_per_epoch
 
 
-@pytest.mark.parametrize("spec, message", [
-    ("no_such_module:Recipe", "no module 'no_such_module' in the current directory"),
-    ("user_ok:NoSuchClass", "module 'user_ok' has no 'NoSuchClass'"),
-])
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        ("no_such_module:Recipe", "no module 'no_such_module' in the current directory"),
+        ("user_ok:NoSuchClass", "module 'user_ok' has no 'NoSuchClass'"),
+    ],
+)
 def test_a_class_path_that_does_not_resolve_is_refused(spec, message, user_dir, capsys):
     _write_module(user_dir, "user_ok", _COMPLETE)
     with pytest.raises(SystemExit):

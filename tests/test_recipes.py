@@ -37,11 +37,14 @@ def test_missing_dataset_names_the_install_command(monkeypatch, tmp_path):
         data.fashion_mnist()
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--methods", "conventional,curriculum_by_magic"], "unknown method"),
-    (["--seeds", "0"], "--seeds must be >= 1"),
-    (["--recipe", "imagenet-9000"], "Unknown recipe 'imagenet-9000'"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--methods", "conventional,curriculum_by_magic"], "unknown method"),
+        (["--seeds", "0"], "--seeds must be >= 1"),
+        (["--recipe", "imagenet-9000"], "Unknown recipe 'imagenet-9000'"),
+    ],
+)
 def test_cli_rejects_bad_input(argv, message, capsys):
     with pytest.raises(SystemExit):
         cli.parse_args(argv)
@@ -50,9 +53,15 @@ def test_cli_rejects_bad_input(argv, message, capsys):
 
 def test_every_method_runs_in_the_runner(tmp_path):
     out = str(tmp_path / "all")
-    rows = compare.compare(cli.load_recipe("fashion_mnist", train_size=300),
-                           list(methods_lib.METHODS), range(1), 2, out,
-                           verbose=0, allow_inactive=True)
+    rows = compare.compare(
+        cli.load_recipe("fashion_mnist", train_size=300),
+        list(methods_lib.METHODS),
+        range(1),
+        2,
+        out,
+        verbose=0,
+        allow_inactive=True,
+    )
     assert [r["method"] for r in rows] == list(methods_lib.METHODS)
     by_method = {r["method"]: r for r in rows}
     assert by_method["efficient_train"]["mcnemar_vs"] == "conventional_upscaled"
@@ -60,7 +69,7 @@ def test_every_method_runs_in_the_runner(tmp_path):
     results = json.load(open(os.path.join(out, "results.json")))
     history = {r["method"]: r["history"] for r in results}
     # sigma_0 * 0.9 ** (40 e / 2) per epoch (the paper's 0.9 every 5 of 200 epochs).
-    assert history["cbs"]["cbs_sigma"] == pytest.approx([1.0, 0.9 ** 20], rel=1e-5)
+    assert history["cbs"]["cbs_sigma"] == pytest.approx([1.0, 0.9**20], rel=1e-5)
     # 2 epochs of the paper's table at 42 px: stages 3 (30 px) and 5 (42 px).
     assert history["efficient_train"]["et_height"] == [30.0, 42.0]
     assert "docl_fraction" in history["docl"]
@@ -70,15 +79,33 @@ def test_every_method_runs_in_the_runner(tmp_path):
 
 def test_runner_end_to_end_writes_table_plots_and_tensorboard(tmp_path):
     out = str(tmp_path / "run")
-    code = cli.main(["--methods", "conventional,lerac", "--seeds", "2", "--epochs", "1",
-                     "--train-size", "300", "--out", out, "--verbose", "0",
-                     "--allow-inactive"])
+    code = cli.main(
+        [
+            "--methods",
+            "conventional,lerac",
+            "--seeds",
+            "2",
+            "--epochs",
+            "1",
+            "--train-size",
+            "300",
+            "--out",
+            out,
+            "--verbose",
+            "0",
+            "--allow-inactive",
+        ]
+    )
     assert code == 0
     table = open(os.path.join(out, "table.md")).read()
     assert "| conventional |" in table and "| lerac |" in table
     results = json.load(open(os.path.join(out, "results.json")))
     assert sorted((r["method"], r["seed"]) for r in results) == [
-        ("conventional", 0), ("conventional", 1), ("lerac", 0), ("lerac", 1)]
+        ("conventional", 0),
+        ("conventional", 1),
+        ("lerac", 0),
+        ("lerac", 1),
+    ]
     assert all(0.0 <= r["accuracy"] <= 1.0 for r in results)
     lerac_run = next(r for r in results if r["method"] == "lerac")
     # 2 steps: LeRaC's 5 % of the fit is one step (at least one), the first.

@@ -27,8 +27,16 @@ def one_hot_data(seed=0):
 
 
 def small_docl(**kwargs):
-    defaults = dict(warmup_epochs=2, episode_epochs=1, fraction_decay=0.5, min_fraction=0.25,
-                    initial_fraction=0.5, tau=0.5, seed=5, state_dtype="float32")
+    defaults = dict(
+        warmup_epochs=2,
+        episode_epochs=1,
+        fraction_decay=0.5,
+        min_fraction=0.25,
+        initial_fraction=0.5,
+        tau=0.5,
+        seed=5,
+        state_dtype="float32",
+    )
     defaults.update(kwargs)
     return DoCL(**defaults)
 
@@ -38,9 +46,11 @@ def linear_model(docl, name=None, input_name=None):
     inputs = keras.Input((N,), name=input_name)
     outputs = keras.layers.Dense(C, use_bias=False, kernel_initializer="random_normal")(inputs)
     model = keras.Model(inputs, outputs, name=name)
-    model.compile(optimizer=keras.optimizers.SGD(0.5),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  metrics=[docl.metric()])
+    model.compile(
+        optimizer=keras.optimizers.SGD(0.5),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=[docl.metric()],
+    )
     return model
 
 
@@ -67,8 +77,7 @@ def run(directory, epochs=5, kill=None, docl_backup=True, order="backup first"):
     if kill is not None:
         callbacks.insert(1, RaiseAt(*kill))  # between the two writes
     try:
-        model.fit(docl.apply((x, y), batch_size=B), epochs=epochs, callbacks=callbacks,
-                  verbose=0)
+        model.fit(docl.apply((x, y), batch_size=B), epochs=epochs, callbacks=callbacks, verbose=0)
     except RuntimeError as error:
         if "killed" not in str(error):
             raise
@@ -100,8 +109,9 @@ def test_docl_state_of_another_epoch_is_refused(tmp_path):
 
 def test_backup_and_restore_without_docl_backup_dir_is_refused(tmp_path):
     run(tmp_path, kill=("on_epoch_begin", 3), docl_backup=False)
-    with pytest.raises(ValueError, match="resumes at epoch 3 from a `BackupAndRestore`.*"
-                                         "Pass DoCL `backup_dir`"):
+    with pytest.raises(
+        ValueError, match="resumes at epoch 3 from a `BackupAndRestore`.*Pass DoCL `backup_dir`"
+    ):
         run(tmp_path, docl_backup=False)
 
 
@@ -110,8 +120,9 @@ def test_initial_epoch_without_a_state_warns():
     docl = small_docl()
     model = linear_model(docl)
     with pytest.warns(UserWarning, match="starts at epoch 3 .*state is that of epoch 0"):
-        model.fit(docl.apply((x, y), batch_size=B), epochs=4, initial_epoch=3,
-                  callbacks=[docl], verbose=0)
+        model.fit(
+            docl.apply((x, y), batch_size=B), epochs=4, initial_epoch=3, callbacks=[docl], verbose=0
+        )
 
 
 # Item 4: float16 state overflow --------------------------------------------------------------
@@ -151,8 +162,9 @@ def test_float16_state_stays_finite_with_huge_logits():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         state, first, second, labels = visits("float32", 1e5)
-    np.testing.assert_allclose(state.scores, reference_scores(first, second, labels, 0.2),
-                               rtol=1e-4)
+    np.testing.assert_allclose(
+        state.scores, reference_scores(first, second, labels, 0.2), rtol=1e-4
+    )
 
 
 # Item 5 and 11: one DoCL, one model ----------------------------------------------------------
@@ -211,8 +223,9 @@ def endless():
 
 def test_counting_an_endless_dataset_stops_with_an_error(monkeypatch):
     monkeypatch.setattr(sources, "MAX_EXAMPLES", 20_000)
-    with pytest.raises(ValueError, match="must be finite, with at most 20000 examples.*"
-                                         "passed 20000"):
+    with pytest.raises(
+        ValueError, match="must be finite, with at most 20000 examples.*passed 20000"
+    ):
         DoCL().apply(endless(), batch_size=4)
 
 
@@ -229,8 +242,13 @@ DoCL().apply(numbers.map(lambda i: (tf.fill([3], tf.cast(i, tf.float32)), i % 3)
 def test_counting_an_endless_dataset_is_interrupted_by_ctrl_c():
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env = dict(os.environ, PYTHONPATH=root, TF_CPP_MIN_LOG_LEVEL="3")
-    child = subprocess.Popen([sys.executable, "-c", _COUNT_FOREVER], stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True, env=env)
+    child = subprocess.Popen(
+        [sys.executable, "-c", _COUNT_FOREVER],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     try:
         assert child.stdout.readline().strip() == "counting"
         try:  # let the count start

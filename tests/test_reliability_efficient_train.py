@@ -18,8 +18,10 @@ def tiny_model(learning_rate=0.05):
     x = layers.Conv2D(4, 3, padding="same", activation="tanh")(layers.Rescaling(1 / 255)(inputs))
     outputs = layers.Dense(3)(layers.GlobalAveragePooling2D()(x))
     model = keras.Model(inputs, outputs)
-    model.compile(keras.optimizers.SGD(learning_rate),
-                  keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.compile(
+        keras.optimizers.SGD(learning_rate),
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
     return model
 
 
@@ -64,12 +66,23 @@ def test_scaled_float_rate_resumed_inside_a_stage_first_epoch(tmp_path, kill_epo
     backup = str(tmp_path / "backup")
     model, et = tiny_model(), kc.EfficientTrain(STAGES, saturate="scaled")
     with pytest.raises(RuntimeError, match="killed"):
-        model.fit(train_data(et), epochs=et.epochs, verbose=0,
-                  callbacks=[keras.callbacks.BackupAndRestore(backup, save_freq=1), et,
-                             KillAtFirstBatch(kill_epoch)])
+        model.fit(
+            train_data(et),
+            epochs=et.epochs,
+            verbose=0,
+            callbacks=[
+                keras.callbacks.BackupAndRestore(backup, save_freq=1),
+                et,
+                KillAtFirstBatch(kill_epoch),
+            ],
+        )
     model, rates, et = tiny_model(), Rates(), kc.EfficientTrain(STAGES, saturate="scaled")
-    model.fit(train_data(et), epochs=et.epochs, verbose=0,
-              callbacks=[keras.callbacks.BackupAndRestore(backup, save_freq=1), et, rates])
+    model.fit(
+        train_data(et),
+        epochs=et.epochs,
+        verbose=0,
+        callbacks=[keras.callbacks.BackupAndRestore(backup, save_freq=1), et, rates],
+    )
     resumed = rates.rates + [float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))]
     np.testing.assert_allclose(resumed, reference[kill_epoch:], rtol=1e-6)
 
@@ -86,8 +99,9 @@ def validation_source():
 def test_evaluation_data_validates_at_full_size_without_augmentation():
     et, model = kc.EfficientTrain(AUGMENTED, saturate=None, seed=0), tiny_model()
     val = et.evaluation_data(validation_source(), batch_size=4)
-    history = model.fit(train_data(et), epochs=et.epochs, validation_data=val, verbose=0,
-                        callbacks=[et])
+    history = model.fit(
+        train_data(et), epochs=et.epochs, validation_data=val, verbose=0, callbacks=[et]
+    )
     # The last validation is the model's loss on the full-size, un-augmented images.
     plain = model.evaluate(validation_source().batch(4), verbose=0)
     np.testing.assert_allclose(history.history["val_loss"][-1], plain, rtol=1e-6)
@@ -99,8 +113,7 @@ def test_training_form_refuses_to_be_validation_data():
     et = kc.EfficientTrain(AUGMENTED, saturate=None, seed=0)
     train, val = train_data(et), et.apply(validation_source(), batch_size=4)
     with pytest.raises(tf.errors.InvalidArgumentError, match=r"et\.evaluation_data"):
-        tiny_model().fit(train, epochs=et.epochs, validation_data=val, verbose=0,
-                         callbacks=[et])
+        tiny_model().fit(train, epochs=et.epochs, validation_data=val, verbose=0, callbacks=[et])
     # Outside `fit` it is full size and un-augmented, and a later `fit` trains as usual.
     model = tiny_model()
     history = model.fit(train, epochs=et.epochs, verbose=0, callbacks=[et])
@@ -111,8 +124,7 @@ def test_training_form_as_validation_under_saturation_names_evaluation_data():
     et = kc.EfficientTrain(STAGES, saturate="scaled")
     train, val = train_data(et), et.apply(validation_source(), batch_size=4)
     with pytest.raises(ValueError, match=r"called on 2 datasets.*et\.evaluation_data"):
-        tiny_model().fit(train, epochs=et.epochs, validation_data=val, verbose=0,
-                         callbacks=[et])
+        tiny_model().fit(train, epochs=et.epochs, validation_data=val, verbose=0, callbacks=[et])
 
 
 def test_a_concurrent_fit_of_the_same_efficient_train_is_refused():
@@ -130,8 +142,9 @@ def test_a_concurrent_fit_of_the_same_efficient_train_is_refused():
 
     def first_fit():
         try:
-            result["history"] = model.fit(train, epochs=et.epochs, verbose=0,
-                                          callbacks=[et, Pause()]).history
+            result["history"] = model.fit(
+                train, epochs=et.epochs, verbose=0, callbacks=[et, Pause()]
+            ).history
         except Exception as error:  # noqa: BLE001 - reported below
             result["error"] = error
 

@@ -36,23 +36,31 @@ def paper_rates(step, unit):
     """Eq. 8 with log-spaced initial rates, from the paper, for every group at `step`."""
     elapsed = step // STEPS if unit == "epoch" else step
     k = K if unit == "epoch" else K * STEPS
-    initial = [10 ** (math.log10(BASE) + j / (GROUPS - 1) * (math.log10(LOWEST) - math.log10(BASE)))
-               for j in range(GROUPS)]
+    initial = [
+        10 ** (math.log10(BASE) + j / (GROUPS - 1) * (math.log10(LOWEST) - math.log10(BASE)))
+        for j in range(GROUPS)
+    ]
     if elapsed >= k:
         return np.full(GROUPS, BASE)
-    return np.array([e0 * 10 ** ((elapsed / k) * (math.log10(BASE) - math.log10(e0)))
-                     for e0 in initial])
+    return np.array(
+        [e0 * 10 ** ((elapsed / k) * (math.log10(BASE) - math.log10(e0))) for e0 in initial]
+    )
 
 
 def lerac(unit):
     duration = K if unit == "epoch" else K * STEPS
-    return kc.LeRaC(duration=duration, min_learning_rate=LOWEST, unit=unit,
-                    groups=[f"g{j}" for j in range(GROUPS)])
+    return kc.LeRaC(
+        duration=duration,
+        min_learning_rate=LOWEST,
+        unit=unit,
+        groups=[f"g{j}" for j in range(GROUPS)],
+    )
 
 
 def biases(model):
-    return np.array([float(keras.ops.convert_to_numpy(model.get_layer(f"g{j}").bias)[0])
-                     for j in range(GROUPS)])
+    return np.array(
+        [float(keras.ops.convert_to_numpy(model.get_layer(f"g{j}").bias)[0]) for j in range(GROUPS)]
+    )
 
 
 class KillInEpoch(keras.callbacks.Callback):
@@ -73,8 +81,9 @@ def test_lerac_resumed_mid_epoch_follows_the_uninterrupted_schedule(tmp_path, un
     x, y = probe_data()
     epochs = 4
     model = probe_model()
-    reference = model.fit(x, y, batch_size=BATCH, epochs=epochs, shuffle=False, verbose=0,
-                          callbacks=[lerac(unit)]).history
+    reference = model.fit(
+        x, y, batch_size=BATCH, epochs=epochs, shuffle=False, verbose=0, callbacks=[lerac(unit)]
+    ).history
     # The probe's biases integrate the rates the optimizer really used.
     expected = sum(paper_rates(t, unit) for t in range(epochs * STEPS))
     np.testing.assert_allclose(-biases(model), expected, rtol=1e-5)
@@ -82,13 +91,29 @@ def test_lerac_resumed_mid_epoch_follows_the_uninterrupted_schedule(tmp_path, un
     backup = str(tmp_path / "backup")
     model = probe_model()
     with pytest.raises(RuntimeError, match="killed"):
-        model.fit(x, y, batch_size=BATCH, epochs=epochs, shuffle=False, verbose=0,
-                  callbacks=[keras.callbacks.BackupAndRestore(backup, save_freq=1), lerac(unit),
-                             KillInEpoch(1, 1)])
+        model.fit(
+            x,
+            y,
+            batch_size=BATCH,
+            epochs=epochs,
+            shuffle=False,
+            verbose=0,
+            callbacks=[
+                keras.callbacks.BackupAndRestore(backup, save_freq=1),
+                lerac(unit),
+                KillInEpoch(1, 1),
+            ],
+        )
     model = probe_model()
-    resumed = model.fit(x, y, batch_size=BATCH, epochs=epochs, shuffle=False, verbose=0,
-                        callbacks=[keras.callbacks.BackupAndRestore(backup, save_freq=1),
-                                   lerac(unit)])
+    resumed = model.fit(
+        x,
+        y,
+        batch_size=BATCH,
+        epochs=epochs,
+        shuffle=False,
+        verbose=0,
+        callbacks=[keras.callbacks.BackupAndRestore(backup, save_freq=1), lerac(unit)],
+    )
     # Keras runs epoch 1 again from its first batch, on weights that trained its first two
     # batches: those two steps happened twice, every other (epoch, batch) at its own rates.
     assert resumed.epoch == [1, 2, 3]
@@ -133,8 +158,9 @@ def fit_in_thread(model, data, callbacks, epochs=3):
 
     def run():
         try:
-            result["history"] = model.fit(*data, epochs=epochs, batch_size=4, verbose=0,
-                                          callbacks=callbacks).history
+            result["history"] = model.fit(
+                *data, epochs=epochs, batch_size=4, verbose=0, callbacks=callbacks
+            ).history
         except Exception as error:  # noqa: BLE001 - reported by the test
             result["error"] = error
 
@@ -180,10 +206,12 @@ def test_lerac_refuses_a_second_concurrent_fit_and_leaves_its_optimizer_alone():
     assert "error" not in result, result.get("error")
     assert not RateScaling.installed_on(model_a.optimizer)
     expected = [paper_rates(e * STEPS + STEPS - 1, "epoch") for e in range(4)]
-    np.testing.assert_allclose(result["history"]["lerac_lr_last"], [r[-1] for r in expected],
-                               rtol=1e-6)
-    np.testing.assert_allclose(-biases(model_a),
-                               sum(paper_rates(t, "epoch") for t in range(4 * STEPS)), rtol=1e-5)
+    np.testing.assert_allclose(
+        result["history"]["lerac_lr_last"], [r[-1] for r in expected], rtol=1e-6
+    )
+    np.testing.assert_allclose(
+        -biases(model_a), sum(paper_rates(t, "epoch") for t in range(4 * STEPS)), rtol=1e-5
+    )
 
 
 # Empty training data -------------------------------------------------------------------------
@@ -191,7 +219,8 @@ def test_lerac_refuses_a_second_concurrent_fit_and_leaves_its_optimizer_alone():
 
 def empty_data(shape):
     return tf.data.Dataset.from_tensor_slices(
-        (np.zeros((0,) + shape, "float32"), np.zeros((0,), "int32"))).batch(4)
+        (np.zeros((0,) + shape, "float32"), np.zeros((0,), "int32"))
+    ).batch(4)
 
 
 def test_empty_training_data_is_called_empty():
@@ -199,11 +228,11 @@ def test_empty_training_data_is_called_empty():
         # JAX's and PyTorch's `fit` build the metrics from a first batch before any callback
         # runs: on no data Keras itself stops there (docs/backends.md, "Empty training data").
         with pytest.raises((StopIteration, ValueError)):
-            probe_model().fit(empty_data((DIM,)), epochs=2, verbose=0,
-                              callbacks=[lerac("epoch")])
+            probe_model().fit(empty_data((DIM,)), epochs=2, verbose=0, callbacks=[lerac("epoch")])
         return
     with pytest.raises(ValueError, match="empty"):
         probe_model().fit(empty_data((DIM,)), epochs=2, verbose=0, callbacks=[lerac("epoch")])
     with pytest.raises(ValueError, match="empty"):
-        smoothing_model("a").fit(empty_data((8, 8, 2)), epochs=2, verbose=0,
-                                 callbacks=[kc.SigmaDecay()])
+        smoothing_model("a").fit(
+            empty_data((8, 8, 2)), epochs=2, verbose=0, callbacks=[kc.SigmaDecay()]
+        )

@@ -22,12 +22,21 @@ def smoothed_model():
 
 
 def load_in_new_process(path, imports):
-    code = f"{imports}\nimport keras\nmodel = keras.saving.load_model({path!r})\n" \
-           "print('sigma', round(float(model.layers[2].current_sigma), 4))"
-    env = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="3",
-               KERAS_BACKEND=keras.backend.backend())
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=300, env=env, cwd=str(os.path.dirname(path)))
+    code = (
+        f"{imports}\nimport keras\nmodel = keras.saving.load_model({path!r})\n"
+        "print('sigma', round(float(model.layers[2].current_sigma), 4))"
+    )
+    env = dict(
+        os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="3", KERAS_BACKEND=keras.backend.backend()
+    )
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        cwd=str(os.path.dirname(path)),
+    )
 
 
 def test_saved_smoothing_loads_after_the_import_and_not_without_it(tmp_path):
@@ -39,6 +48,6 @@ def test_saved_smoothing_loads_after_the_import_and_not_without_it(tmp_path):
     failed = load_in_new_process(path, "")
     assert failed.returncode != 0 and MISSING in failed.stderr, failed.stderr[-3000:]
     # The docs quote the error a user meets, word for word (the sentence Keras ends it with).
-    sentence = failed.stderr[failed.stderr.index(MISSING):].split(" Full object config")[0]
+    sentence = failed.stderr[failed.stderr.index(MISSING) :].split(" Full object config")[0]
     with open(os.path.join(ROOT, "docs", "getting_started.md")) as doc:
         assert sentence in " ".join(doc.read().split())

@@ -70,8 +70,9 @@ def test_xla_setting_keeps_the_curriculum(config):
     jit_compile = BACKEND != "jax"
     got = scale_runs.run(config, jit_compile=jit_compile)
     # XLA fuses and reorders float arithmetic: weights agree to about 1e-5 after 16 steps.
-    scale_runs.assert_same_state(got, plain(config), weights_rtol=2e-4, weights_atol=2e-5,
-                                 label=f"jit_compile={jit_compile}")
+    scale_runs.assert_same_state(
+        got, plain(config), weights_rtol=2e-4, weights_atol=2e-5, label=f"jit_compile={jit_compile}"
+    )
 
 
 @pytest.mark.parametrize("config", scale_runs.CONFIGS)
@@ -134,8 +135,7 @@ def test_resume_mid_epoch_does_not_depend_on_callback_memory(config, tmp_path):
     # state from the restored counters: resuming with fresh objects (a new process) gives
     # exactly what resuming with the surviving objects gives.
     fresh = scale_runs.run_resumed(config, str(tmp_path / "fresh"), epoch=2, batch=1)
-    same = scale_runs.run_resumed(config, str(tmp_path / "same"), epoch=2, batch=1,
-                                  fresh=False)
+    same = scale_runs.run_resumed(config, str(tmp_path / "same"), epoch=2, batch=1, fresh=False)
     assert fresh["logs"] and fresh["logs"].keys() == same["logs"].keys()
     for key in fresh["logs"]:
         assert_same_recorded(fresh["logs"][key], same["logs"][key], err_msg=key)
@@ -166,16 +166,20 @@ def _host_callback_ops(config):
 
                 step = tf.function(lambda d: self.model.train_step(d))
                 graph = step.get_concrete_function(data).graph.as_graph_def()
-                nodes = list(graph.node) + [n for f in graph.library.function
-                                            for n in f.node_def]
-                found.extend(n.op for n in nodes
-                             if "PyFunc" in n.op or "NumpyFunction" in n.op)
+                nodes = list(graph.node) + [n for f in graph.library.function for n in f.node_def]
+                found.extend(n.op for n in nodes if "PyFunc" in n.op or "NumpyFunction" in n.op)
             else:
                 import jax
 
-                state = tuple(list(self.model._jax_state[k]) for k in (
-                    "trainable_variables", "non_trainable_variables", "optimizer_variables",
-                    "metrics_variables"))
+                state = tuple(
+                    list(self.model._jax_state[k])
+                    for k in (
+                        "trainable_variables",
+                        "non_trainable_variables",
+                        "optimizer_variables",
+                        "metrics_variables",
+                    )
+                )
                 batch_data = tuple(np.asarray(t) for t in data)
                 jaxpr = jax.make_jaxpr(self.model.train_step)(state, batch_data)
                 found.extend(_callback_primitives(jaxpr.jaxpr))
@@ -209,14 +213,18 @@ def test_host_callback_detector_sees_one():
     if BACKEND == "tensorflow":
         import tensorflow as tf
 
-        graph = tf.function(lambda x: tf.numpy_function(np.sin, [x], tf.float32)) \
-            .get_concrete_function(tf.constant(1.0)).graph.as_graph_def()
+        graph = (
+            tf.function(lambda x: tf.numpy_function(np.sin, [x], tf.float32))
+            .get_concrete_function(tf.constant(1.0))
+            .graph.as_graph_def()
+        )
         assert any("PyFunc" in n.op for n in graph.node)
     else:
         import jax
 
-        jaxpr = jax.make_jaxpr(lambda x: jax.pure_callback(
-            np.sin, jax.ShapeDtypeStruct((), np.float32), x))(np.float32(1.0))
+        jaxpr = jax.make_jaxpr(
+            lambda x: jax.pure_callback(np.sin, jax.ShapeDtypeStruct((), np.float32), x)
+        )(np.float32(1.0))
         assert _callback_primitives(jaxpr.jaxpr) == ["pure_callback"]
 
 
@@ -271,12 +279,24 @@ def test_multi_worker_mirrored_strategy_gives_the_single_device_curriculum(tmp_p
     workers = []
     try:
         for index in range(2):
-            env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", WORKER_INDEX=str(index),
-                       TF_CONFIG=json.dumps({"cluster": cluster,
-                                             "task": {"type": "worker", "index": index}}),
-                       PYTHONPATH=os.pathsep.join([os.path.dirname(TESTS_DIR), TESTS_DIR]))
-            workers.append(subprocess.Popen([sys.executable, "-c", code], env=env, text=True,
-                                            stdout=subprocess.PIPE, stderr=subprocess.PIPE))
+            env = dict(
+                os.environ,
+                TF_CPP_MIN_LOG_LEVEL="2",
+                WORKER_INDEX=str(index),
+                TF_CONFIG=json.dumps(
+                    {"cluster": cluster, "task": {"type": "worker", "index": index}}
+                ),
+                PYTHONPATH=os.pathsep.join([os.path.dirname(TESTS_DIR), TESTS_DIR]),
+            )
+            workers.append(
+                subprocess.Popen(
+                    [sys.executable, "-c", code],
+                    env=env,
+                    text=True,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                )
+            )
         outputs = [w.communicate(timeout=400) for w in workers]
     finally:
         for w in workers:  # a hung collective must not outlive the test
@@ -284,19 +304,27 @@ def test_multi_worker_mirrored_strategy_gives_the_single_device_curriculum(tmp_p
                 w.kill()
                 w.communicate()
     for index, (w, (stdout, stderr)) in enumerate(zip(workers, outputs)):
-        if (w.returncode != 0 and stdout.strip().splitlines()[-1] == "config conventional"
-                and "PerReplica" in stderr):
+        if (
+            w.returncode != 0
+            and stdout.strip().splitlines()[-1] == "config conventional"
+            and "PerReplica" in stderr
+        ):
             # Not a curriculum's failure: the plain `fit` of the first, conventional run fails.
-            pytest.xfail("Keras 3.15 `fit` fails under MultiWorkerMirroredStrategy even without "
-                         "a curriculum (keras-team/keras#20585: 'Attempt to convert a value "
-                         "(PerReplica...)')")
+            pytest.xfail(
+                "Keras 3.15 `fit` fails under MultiWorkerMirroredStrategy even without "
+                "a curriculum (keras-team/keras#20585: 'Attempt to convert a value "
+                "(PerReplica...)')"
+            )
         assert w.returncode == 0 and f"worker {index} replicas 2 OK" in stdout, stderr[-3000:]
     for index in range(2):
         states = scale_runs.from_npz(f"{out}_{index}.npz")
         for config in scale_runs.CONFIGS:
-            scale_runs.assert_same_state(states[config], plain(config),
-                                         label=f"worker {index}: {config}",
-                                         **scale_runs.REPLICA_TOLERANCE)
+            scale_runs.assert_same_state(
+                states[config],
+                plain(config),
+                label=f"worker {index}: {config}",
+                **scale_runs.REPLICA_TOLERANCE,
+            )
 
 
 _DATA_PARALLEL = """
@@ -315,11 +343,20 @@ print("devices", len(jax.devices()), "OK")
 
 @pytest.mark.skipif(BACKEND != "jax", reason="Keras distribution API check: runs in the JAX pass")
 def test_jax_data_parallel_gives_the_single_device_curriculum():
-    env = dict(os.environ, KERAS_BACKEND="jax", TF_CPP_MIN_LOG_LEVEL="2",
-               XLA_FLAGS="--xla_force_host_platform_device_count=4",
-               PYTHONPATH=os.pathsep.join([os.path.dirname(TESTS_DIR), TESTS_DIR]))
-    result = subprocess.run([sys.executable, "-c", _DATA_PARALLEL.format(tests_dir=TESTS_DIR)],
-                            capture_output=True, text=True, timeout=400, env=env)
+    env = dict(
+        os.environ,
+        KERAS_BACKEND="jax",
+        TF_CPP_MIN_LOG_LEVEL="2",
+        XLA_FLAGS="--xla_force_host_platform_device_count=4",
+        PYTHONPATH=os.pathsep.join([os.path.dirname(TESTS_DIR), TESTS_DIR]),
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", _DATA_PARALLEL.format(tests_dir=TESTS_DIR)],
+        capture_output=True,
+        text=True,
+        timeout=400,
+        env=env,
+    )
     assert result.returncode == 0 and "devices 4 OK" in result.stdout, result.stderr[-3000:]
 
 
@@ -334,6 +371,7 @@ def test_full_batch_pipelines_have_static_shapes():
     docl = kc.DoCL(seed=0)
     spec = docl.apply((x, y), batch_size=8, drop_remainder=True).element_spec
     assert spec[0].shape.as_list() == [8, 16, 16, 3] and spec[1].shape.as_list() == [8]
-    stream = docl.apply(tf.data.Dataset.from_tensor_slices((x, y)), batch_size=8,
-                        drop_remainder=True).element_spec
+    stream = docl.apply(
+        tf.data.Dataset.from_tensor_slices((x, y)), batch_size=8, drop_remainder=True
+    ).element_spec
     assert stream[0].shape.as_list() == [8, 16, 16, 3]

@@ -30,14 +30,22 @@ from keras_curriculum.lerac import layer_groups
 pytestmark = pytest.mark.recipes
 
 TINY_LSTM = {"embedding_dim": 8, "lstm_units": 8, "dense_units": 8}
-TINY_BERT = {"preset": None, "batch_size": 8, "sequence_length": 16, "vocabulary_size": 200,
-             "num_layers": 1, "hidden_dim": 16, "num_heads": 2}
+TINY_BERT = {
+    "preset": None,
+    "batch_size": 8,
+    "sequence_length": 16,
+    "vocabulary_size": 200,
+    "num_layers": 1,
+    "hidden_dim": 16,
+    "num_heads": 2,
+}
 TINY_LSTM_PAIRS = dict(batch_size=8, sequence_length=48, **TINY_LSTM)
 
 
 def _tiny_rotten_tomatoes(**kwargs):
-    settings = dict(train_size=256, batch_size=32, sequence_length=16, vocabulary_size=500,
-                    **TINY_LSTM)
+    settings = dict(
+        train_size=256, batch_size=32, sequence_length=16, vocabulary_size=500, **TINY_LSTM
+    )
     settings.update(kwargs)
     return RottenTomatoes(**settings)
 
@@ -139,8 +147,9 @@ def test_lstm_classifier_has_the_papers_layer_sizes():
     assert [layer(n).units for n in ("lstm1", "lstm2")] == [256, 256]
     assert layer("lstm1").return_sequences and not layer("lstm2").return_sequences
     assert layer("dense").units == 128 and layer("head").units == 2
-    assert model.count_params() == (1000 * 128 + _lstm_params(128, 256) + _lstm_params(256, 256)
-                                    + 256 * 128 + 128 + 128 * 2 + 2)
+    assert model.count_params() == (
+        1000 * 128 + _lstm_params(128, 256) + _lstm_params(256, 256) + 256 * 128 + 128 + 128 * 2 + 2
+    )
     names = [group.name for group in layer_groups.depth_groups(model)]
     assert names == ["embedding", "lstm1", "lstm2", "dense", "head"]
 
@@ -170,14 +179,14 @@ def test_cbs_smooths_the_token_embeddings_before_the_first_lstm(tmp_path):
     weights = np.exp(-0.5 * np.array([1.0, 0.0, 1.0]))
     weights /= weights.sum()
     padded = np.pad(embedded, ((0, 0), (1, 1), (0, 0)))
-    expected = sum(w * padded[:, i:i + embedded.shape[1]] for i, w in enumerate(weights))
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(smoothing(embedded)), expected,
-                               atol=1e-5)
+    expected = sum(w * padded[:, i : i + embedded.shape[1]] for i, w in enumerate(weights))
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(smoothing(embedded)), expected, atol=1e-5)
     path = str(tmp_path / "smoothed.keras")
     model.save(path)
     reloaded = keras.saving.load_model(path)
-    np.testing.assert_allclose(reloaded.predict(tokens, verbose=0),
-                               model.predict(tokens, verbose=0), atol=1e-5)
+    np.testing.assert_allclose(
+        reloaded.predict(tokens, verbose=0), model.predict(tokens, verbose=0), atol=1e-5
+    )
 
 
 def _assert_docl_samples(recipe, out):
@@ -192,12 +201,17 @@ def _assert_docl_samples(recipe, out):
 
 def test_rotten_tomatoes_runs_in_the_runner(tmp_path):
     out = str(tmp_path / "rt")
-    recipe = cli.load_recipe("rotten_tomatoes", train_size=128, batch_size=32,
-                             sequence_length=16, vocabulary_size=500, **TINY_LSTM)
+    recipe = cli.load_recipe(
+        "rotten_tomatoes",
+        train_size=128,
+        batch_size=32,
+        sequence_length=16,
+        vocabulary_size=500,
+        **TINY_LSTM,
+    )
     # A slice of the test split keeps validation and predict short (torch's LSTM loops in Python).
     recipe.x_test, recipe.y_test = recipe.x_test[:128], recipe.y_test[:128]
-    assert methods_lib.supported(recipe) == ("conventional", "lerac", "cbs", "lerac+cbs",
-                                                 "docl")
+    assert methods_lib.supported(recipe) == ("conventional", "lerac", "cbs", "lerac+cbs", "docl")
     # lerac+cbs exercises both curricula (cbs and lerac alone are the same code, one callback less).
     methods = ["conventional", "lerac+cbs"]
     rows = compare.compare(recipe, methods, range(1), 1, out, verbose=0, allow_inactive=True)
@@ -220,9 +234,16 @@ def test_bert_lerac_groups_run_from_the_embeddings_to_the_head():
     recipe.num_layers = 3
     groups = layer_groups.depth_groups(recipe.build_model())
     names = [group.name for group in groups]
-    assert names == ["token_embedding+1", "position_embedding", "embeddings_layer_norm",
-                     "transformer_layer_0", "transformer_layer_1", "transformer_layer_2",
-                     "pooled_dense", "logits"]
+    assert names == [
+        "token_embedding+1",
+        "position_embedding",
+        "embeddings_layer_norm",
+        "transformer_layer_0",
+        "transformer_layer_1",
+        "transformer_layer_2",
+        "pooled_dense",
+        "logits",
+    ]
     assert {layer.name for layer in groups[0].layers} == {"token_embedding", "segment_embedding"}
 
 
@@ -267,8 +288,9 @@ def test_bert_recipe_runs_conventional_lerac_and_docl_in_the_runner(tmp_path):
     recipe = _mock(glue.RTE)
     assert cli.recipe_class(recipe.name) is glue.RTE
     methods = ["conventional", "lerac"]
-    rows = compare.compare(recipe, methods, range(1), 1, str(tmp_path), verbose=0,
-                           allow_inactive=True)
+    rows = compare.compare(
+        recipe, methods, range(1), 1, str(tmp_path), verbose=0, allow_inactive=True
+    )
     assert [r["method"] for r in rows] == methods
     results = {r["method"]: r for r in json.load(open(tmp_path / "results.json"))}
     assert all(0.0 <= r["accuracy"] <= 1.0 for r in results.values())
@@ -276,14 +298,16 @@ def test_bert_recipe_runs_conventional_lerac_and_docl_in_the_runner(tmp_path):
     _assert_docl_samples(recipe, str(tmp_path / "docl"))  # on BERT's dict inputs
 
 
-@pytest.mark.parametrize("recipe_class", [glue.QNLI, glue.BoolQ, glue.RTELstm, glue.QNLILstm,
-                                          glue.BoolQLstm])
+@pytest.mark.parametrize(
+    "recipe_class", [glue.QNLI, glue.BoolQ, glue.RTELstm, glue.QNLILstm, glue.BoolQLstm]
+)
 def test_every_other_pair_recipe_trains_end_to_end_in_the_runner(recipe_class, tmp_path):
     # Conventional training only (the curricula run above on RTE and Rotten Tomatoes): what this
     # adds is each recipe's own data, model and optimizer going through `fit` and the table.
     recipe = _mock(recipe_class)
-    rows = compare.compare(recipe, ["conventional"], range(1), 1, str(tmp_path),
-                           verbose=0, allow_inactive=True)
+    rows = compare.compare(
+        recipe, ["conventional"], range(1), 1, str(tmp_path), verbose=0, allow_inactive=True
+    )
     assert rows[0]["method"] == "conventional" and 0.0 <= rows[0]["accuracy_mean"] <= 100.0
 
 
@@ -308,8 +332,9 @@ def test_a_preset_that_cannot_be_downloaded_says_how_to_run_offline(monkeypatch)
     def offline(*args, **kwargs):
         raise ConnectionError("no network")
 
-    monkeypatch.setattr(glue.keras_hub.models.BertTextClassifierPreprocessor, "from_preset",
-                        offline)
+    monkeypatch.setattr(
+        glue.keras_hub.models.BertTextClassifierPreprocessor, "from_preset", offline
+    )
     with tfds.testing.mock_data(num_examples=48):
         with pytest.raises(data.DatasetUnavailable, match="pass `preset=None`"):
             glue.BoolQ(preset="bert_tiny_en_uncased")

@@ -35,9 +35,11 @@ def base_model():
 
 
 def compile_model(model, learning_rate=0.05, metrics=()):
-    model.compile(keras.optimizers.SGD(learning_rate, momentum=0.9),
-                  keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  metrics=["accuracy", *metrics])
+    model.compile(
+        keras.optimizers.SGD(learning_rate, momentum=0.9),
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy", *metrics],
+    )
     return model
 
 
@@ -85,8 +87,11 @@ def curriculum_run(method, x, y):
     """`(model, train, callbacks)` of a 10-epoch run in which every part of `method` acts."""
     train = tf.data.Dataset.from_tensor_slices((x, y))
     if method == "lerac":  # the curriculum ends at epoch 3 (the step is traced again then)
-        return (compile_model(base_model()), train.batch(16),
-                [kc.LeRaC(duration=3, min_learning_rate=1e-6)])
+        return (
+            compile_model(base_model()),
+            train.batch(16),
+            [kc.LeRaC(duration=3, min_learning_rate=1e-6)],
+        )
     if method == "cbs_sigma_decay":  # sigma 1, 0.5, 0.25...: the bypass is reached
         model = compile_model(kc.add_smoothing(base_model()))
         return model, train.batch(16), [kc.SigmaDecay(factor=0.5, every=1)]
@@ -94,11 +99,18 @@ def curriculum_run(method, x, y):
         et = kc.EfficientTrain([(3, 8, 1), (3, 12, 5), (4, None, 9)], seed=0)
         return compile_model(base_model()), et.apply(train.batch(16)), [et]
     # DoCL: warm-up, sampled subsets (k = n/2, then n/4), refresh passes, a cosine schedule.
-    docl = kc.DoCL(warmup_epochs=2, episode_epochs=2, initial_fraction=0.5,
-                   fraction_decay=0.5, min_fraction=0.25, seed=0)
+    docl = kc.DoCL(
+        warmup_epochs=2,
+        episode_epochs=2,
+        initial_fraction=0.5,
+        fraction_decay=0.5,
+        min_fraction=0.25,
+        seed=0,
+    )
     batches = docl.apply((x, y), batch_size=16)
-    model = compile_model(base_model(), docl.learning_rate_schedule(0.05, epochs=EPOCHS),
-                          metrics=[docl.metric()])
+    model = compile_model(
+        base_model(), docl.learning_rate_schedule(0.05, epochs=EPOCHS), metrics=[docl.metric()]
+    )
     return model, batches, [docl]
 
 
@@ -112,16 +124,18 @@ def test_a_normal_run_emits_no_warning_that_plain_training_does_not(method, plai
         warnings.simplefilter("error")
         for category, message in allowed_warnings:
             warnings.filterwarnings("ignore", message=re.escape(message), category=category)
-        history = model.fit(train, epochs=EPOCHS, validation_data=(x[:16], y[:16]),
-                            callbacks=callbacks, verbose=0)
+        history = model.fit(
+            train, epochs=EPOCHS, validation_data=(x[:16], y[:16]), callbacks=callbacks, verbose=0
+        )
     assert [m for m in logged if m not in allowed_logs] == []
     assert ACTED[method](history.history), history.history
 
 
 # What shows, in the epoch logs, that every part of the curriculum acted within the 10 epochs.
 ACTED = {
-    "lerac": lambda h: (h["lerac_lr_last"][0] < 1e-5
-                        and h["lerac_lr_last"][-1] == pytest.approx(0.05)),
+    "lerac": lambda h: (
+        h["lerac_lr_last"][0] < 1e-5 and h["lerac_lr_last"][-1] == pytest.approx(0.05)
+    ),
     "cbs_sigma_decay": lambda h: h["cbs_sigma"][0] > 0.4 and h["cbs_active_layers"][-1] == 0,
     "efficient_train": lambda h: h["et_height"] == [8] * 3 + [12] * 3 + [16] * 4,
     "docl": lambda h: sorted(set(h["docl_fraction"])) == [0.25, 0.5, 1.0],

@@ -31,8 +31,12 @@ def run_two_replica_check(script, expect="replicas 2 OK", timeout=300):
     """Runs `script` (after the 2-logical-CPU preamble) and asserts it printed `expect`."""
     tests_dir = os.path.dirname(os.path.abspath(__file__))
     code = _PREAMBLE.format(tests_dir=tests_dir) + script
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2",
-               PYTHONPATH=os.pathsep.join([os.path.dirname(tests_dir), tests_dir]))
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            timeout=timeout, env=env)
+    env = dict(
+        os.environ,
+        TF_CPP_MIN_LOG_LEVEL="2",
+        PYTHONPATH=os.pathsep.join([os.path.dirname(tests_dir), tests_dir]),
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout, env=env
+    )
     assert result.returncode == 0 and expect in result.stdout, result.stderr[-3000:]

@@ -19,6 +19,7 @@ from keras_curriculum.epoch_logs import CurriculumLogs
 # Below this share of its start by the fit's last epoch, sigma has visibly decayed.
 MIN_DECAY = 0.5
 
+
 @keras.saving.register_keras_serializable(package="keras_curriculum")
 class SigmaDecay(CurriculumLogs, keras.callbacks.Callback):
     """Decays the sigma of every `GaussianSmoothing` layer of the model, epoch by epoch.
@@ -127,8 +128,10 @@ class SigmaDecay(CurriculumLogs, keras.callbacks.Callback):
         switched = [layer.set_sigma(self.sigma_at(layer, epoch)) for layer in self._layers]
         if any(switched):
             if self.verbose:
-                print(f"\nEpoch {epoch + 1}: CBS smoothing is now the identity in "
-                      f"{sum(switched)} layer(s); they pass their input through.")
+                print(
+                    f"\nEpoch {epoch + 1}: CBS smoothing is now the identity in "
+                    f"{sum(switched)} layer(s); they pass their input through."
+                )
             self._retrace()
 
     def _retrace(self):
@@ -145,8 +148,10 @@ class SigmaDecay(CurriculumLogs, keras.callbacks.Callback):
     def epoch_logs(self, epoch):
         if not self._layers:
             return {}
-        return {"cbs_sigma": max(layer.current_sigma for layer in self._layers),
-                "cbs_active_layers": sum(not layer.passes_through for layer in self._layers)}
+        return {
+            "cbs_sigma": max(layer.current_sigma for layer in self._layers),
+            "cbs_active_layers": sum(not layer.passes_through for layer in self._layers),
+        }
 
     def on_epoch_end(self, epoch, logs=None):
         self.write_epoch_logs(epoch, logs)

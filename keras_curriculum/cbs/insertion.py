@@ -27,7 +27,6 @@ _CONVOLUTIONS = (
 )
 
 
-
 def _inner_layers(layer):
     # Keras' own recursive walk (it also enters subclassed layers that hold
     # sub-layers, which a walk over `Model.layers` would miss).
@@ -70,7 +69,8 @@ def _is_rewritable(layer):
     """Sequential models (a layer list) and Functional ones (a layer graph, with their
     subclasses such as keras-hub backbones) are what `add_smoothing` rewrites."""
     return isinstance(layer, keras.Sequential) or (
-        isinstance(layer, keras.Model) and internals.is_functional(layer))
+        isinstance(layer, keras.Model) and internals.is_functional(layer)
+    )
 
 
 def _survey(model, wants_smoothing, recursive):
@@ -93,8 +93,10 @@ def _survey(model, wants_smoothing, recursive):
 
 def _check_reach(model, reached, nested, unreachable, recursive):
     """Refuses a rewrite that would add no smoothing layer; warns about what it leaves out."""
-    subclassed = (f"{len(unreachable)} convolutions inside subclassed models or layers (e.g. "
-                  f"{unreachable[:3]}), whose `call` add_smoothing cannot rewrite")
+    subclassed = (
+        f"{len(unreachable)} convolutions inside subclassed models or layers (e.g. "
+        f"{unreachable[:3]}), whose `call` add_smoothing cannot rewrite"
+    )
     put_layers = "put `kc.GaussianSmoothing` after them in that `call` yourself"
     if recursive and unreachable:
         raise ValueError(
@@ -104,8 +106,10 @@ def _check_reach(model, reached, nested, unreachable, recursive):
         )
     if not reached:
         if nested:
-            reason = (f"its {len(nested)} convolutions to smooth all sit inside nested models "
-                      f"(e.g. {nested[:3]}); pass recursive=True to smooth them")
+            reason = (
+                f"its {len(nested)} convolutions to smooth all sit inside nested models "
+                f"(e.g. {nested[:3]}); pass recursive=True to smooth them"
+            )
         elif unreachable:
             reason = f"it has only {subclassed}; {put_layers}"
         else:
@@ -121,8 +125,7 @@ def _check_reach(model, reached, nested, unreachable, recursive):
             stacklevel=3,
         )
     if unreachable:
-        warnings.warn(f"add_smoothing: {subclassed} are not smoothed; {put_layers}.",
-                      stacklevel=3)
+        warnings.warn(f"add_smoothing: {subclassed} are not smoothed; {put_layers}.", stacklevel=3)
 
 
 def _compiled_like(new_model, model):
@@ -147,7 +150,8 @@ def _smoothed_sequential(model, replace, smoothing_after):
     except AttributeError:
         inputs = []
     return _compiled_like(
-        keras.Sequential(inputs + layers, trainable=model.trainable, name=model.name), model)
+        keras.Sequential(inputs + layers, trainable=model.trainable, name=model.name), model
+    )
 
 
 def add_smoothing(
@@ -278,7 +282,8 @@ def add_smoothing(
                 rewritten[id(model)] = _smoothed_sequential(model, replace, smoothing_after)
             else:
                 rewritten[id(model)] = keras.models.clone_model(
-                    model, clone_function=replace, call_function=call_function)
+                    model, clone_function=replace, call_function=call_function
+                )
         return rewritten[id(model)]
 
     return rewrite(model)

@@ -29,13 +29,18 @@ def plot_cbs(decay, path, epochs, initial_sigma=1.0, kernel_size=3, rank=2, titl
         )
     epochs = check_int("epochs", epochs, 1)
     every = decay.resolved_every(epochs)
-    sigmas = np.array([sigma_at_epoch(initial_sigma, e, decay.factor, decay.every, epochs)
-                       for e in range(epochs)])
-    bypass = bypass_epoch(initial_sigma, decay.factor, decay.every, kernel_size, rank,
-                          epochs=epochs)
+    sigmas = np.array(
+        [sigma_at_epoch(initial_sigma, e, decay.factor, decay.every, epochs) for e in range(epochs)]
+    )
+    bypass = bypass_epoch(
+        initial_sigma, decay.factor, decay.every, kernel_size, rank, epochs=epochs
+    )
     label = f"sigma (identity from epoch {bypass})" if bypass < epochs else "sigma"
     return plot_curves(
-        np.arange(epochs), {label: sigmas}, path,
+        np.arange(epochs),
+        {label: sigmas},
+        path,
         title=title or f"CBS: sigma x {decay.factor:g} every {every:g} epochs",
-        xlabel="epoch", ylabel="sigma",
+        xlabel="epoch",
+        ylabel="sigma",
     )

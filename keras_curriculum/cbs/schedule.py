@@ -16,10 +16,13 @@ from keras_curriculum.durations import is_fraction
 DEFAULT_FACTOR = 0.9
 DEFAULT_EVERY = 5 / 200
 
+
 def check_decay(factor, every):
     """SigmaDecay's `factor` in (0, 1] and `every`, an int >= 1 or a fraction of the fit."""
-    return (check_number("factor", factor, low=0.0, high=1.0, low_open=True),
-            check_duration("every", every))
+    return (
+        check_number("factor", factor, low=0.0, high=1.0, low_open=True),
+        check_duration("every", every),
+    )
 
 
 def decay_period(every, epochs=None):
@@ -51,8 +54,16 @@ def sigma_at_epoch(initial_sigma, epoch, factor=0.9, every=5, epochs=None):
     return initial_sigma * factor ** (epoch // every)
 
 
-def bypass_epoch(initial_sigma, factor=0.9, every=5, kernel_size=3, rank=2,
-                 bypass_tolerance=DEFAULT_BYPASS_TOLERANCE, epochs=None, **deprecated):
+def bypass_epoch(
+    initial_sigma,
+    factor=0.9,
+    every=5,
+    kernel_size=3,
+    rank=2,
+    bypass_tolerance=DEFAULT_BYPASS_TOLERANCE,
+    epochs=None,
+    **deprecated,
+):
     """The first epoch at which the decayed kernel is the identity within `bypass_tolerance`.
 
     From this epoch on, `GaussianSmoothing` passes its input through. Returns `math.inf` if that
@@ -60,8 +71,9 @@ def bypass_epoch(initial_sigma, factor=0.9, every=5, kernel_size=3, rank=2,
     (`epochs` is needed for a fraction). `tolerance` is the deprecated name of
     `bypass_tolerance`.
     """
-    bypass_tolerance = take_renamed(deprecated, {"tolerance": "bypass_tolerance"},
-                                    "bypass_epoch").get("bypass_tolerance", bypass_tolerance)
+    bypass_tolerance = take_renamed(
+        deprecated, {"tolerance": "bypass_tolerance"}, "bypass_epoch"
+    ).get("bypass_tolerance", bypass_tolerance)
     initial_sigma = check_sigma(initial_sigma, "initial_sigma")
     factor, every = check_decay(factor, every)
     threshold = bypass_sigma(kernel_size, rank, bypass_tolerance)  # checks the other three

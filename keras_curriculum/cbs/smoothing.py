@@ -116,15 +116,17 @@ def _off_centre_mass(sigma, kernel_size, rank):
     return float(1.0 - centre_1d**rank)
 
 
-def is_identity(sigma, kernel_size, rank=2, bypass_tolerance=DEFAULT_BYPASS_TOLERANCE,
-                **deprecated):
+def is_identity(
+    sigma, kernel_size, rank=2, bypass_tolerance=DEFAULT_BYPASS_TOLERANCE, **deprecated
+):
     """Whether the kernel is the identity within `bypass_tolerance` (off-centre mass at most
     `bypass_tolerance`).
 
     `bypass_tolerance=None` means never (smoothing is always computed, as in the authors' code).
     """
     bypass_tolerance = take_renamed(deprecated, _RENAMED, "is_identity").get(
-        "bypass_tolerance", bypass_tolerance)
+        "bypass_tolerance", bypass_tolerance
+    )
     if bypass_tolerance is None:
         return False
     return _off_centre_mass(float(sigma), kernel_size, rank) <= bypass_tolerance
@@ -138,7 +140,8 @@ def bypass_sigma(kernel_size, rank=2, bypass_tolerance=DEFAULT_BYPASS_TOLERANCE,
     With `bypass_tolerance=0` it is the sigma below which the float64 centre weight rounds to 1.
     """
     bypass_tolerance = take_renamed(deprecated, _RENAMED, "bypass_sigma").get(
-        "bypass_tolerance", bypass_tolerance)
+        "bypass_tolerance", bypass_tolerance
+    )
     kernel_size, rank = check_kernel_size(kernel_size), check_rank(rank)
     bypass_tolerance = check_tolerance(bypass_tolerance)
     if bypass_tolerance is None:
@@ -324,7 +327,7 @@ class GaussianSmoothing(keras.layers.Layer):
 
     def _check_mask_shape(self, shape, mask_shape):
         channel_axis = len(shape) - 1 if self.data_format == "channels_last" else 1
-        expected = tuple(shape[:channel_axis]) + tuple(shape[channel_axis + 1:])
+        expected = tuple(shape[:channel_axis]) + tuple(shape[channel_axis + 1 :])
         if len(mask_shape) != len(expected) or any(
             None not in (m, e) and m != e for m, e in zip(mask_shape, expected)
         ):
@@ -347,8 +350,9 @@ class GaussianSmoothing(keras.layers.Layer):
         )
         if mask is None:
             return self._convolve(inputs, kernel)
-        keep = ops.expand_dims(ops.cast(mask, "bool"),
-                               -1 if self.data_format == "channels_last" else 1)
+        keep = ops.expand_dims(
+            ops.cast(mask, "bool"), -1 if self.data_format == "channels_last" else 1
+        )
         smoothed = self._convolve(ops.where(keep, inputs, ops.zeros_like(inputs)), kernel)
         return ops.where(keep, smoothed, inputs)
 

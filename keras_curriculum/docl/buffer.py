@@ -40,8 +40,12 @@ class LogitsReader:
         values = internals.jax_metric_values(self.model, self.positions)
         if values is None:
             metric = self.metric
-            values = [metric.logits.value, metric.labels.value, metric.rows.value,
-                      metric.steps.value]
+            values = [
+                metric.logits.value,
+                metric.labels.value,
+                metric.rows.value,
+                metric.steps.value,
+            ]
             if keras.backend.backend() == "tensorflow":
                 # A read in cross-replica context sums the replicas' copies of an on-read
                 # variable: each replica wrote only its own rows, so this gathers the batch.

@@ -38,9 +38,24 @@ from keras_curriculum.durations import check_duration
 from keras_curriculum.epoch_logs import CurriculumLogs
 
 _RENAMED = {"k_min": "min_fraction", "gamma_k": "fraction_decay"}
-_CONFIG = ("warmup_epochs", "episode_epochs", "tau", "gamma", "fraction_decay", "min_fraction",
-           "initial_fraction", "refresh", "from_logits", "state_dtype", "buffer_steps",
-           "shuffle_window", "seed", "backup_dir", "log_dir", "verbose")
+_CONFIG = (
+    "warmup_epochs",
+    "episode_epochs",
+    "tau",
+    "gamma",
+    "fraction_decay",
+    "min_fraction",
+    "initial_fraction",
+    "refresh",
+    "from_logits",
+    "state_dtype",
+    "buffer_steps",
+    "shuffle_window",
+    "seed",
+    "backup_dir",
+    "log_dir",
+    "verbose",
+)
 
 
 @keras.saving.register_keras_serializable(package="keras_curriculum")
@@ -151,11 +166,27 @@ class DoCL(CurriculumLogs, keras.callbacks.Callback):
     References:
         Zhou, Wang, Bilmes. "Curriculum Learning by Optimizing Learning Dynamics", AISTATS 2021.
     """
-    def __init__(self, warmup_epochs=docl_plan.DEFAULT_WARMUP, episode_epochs=docl_plan.OFFICIAL,
-                 tau=0.1, gamma=0.9,
-                 fraction_decay=0.9, min_fraction=0.2, initial_fraction=1.0, refresh=True,
-                 from_logits=True, state_dtype="float16", buffer_steps=16, shuffle_window=10000,
-                 seed=None, backup_dir=None, log_dir=None, verbose=0, **deprecated):
+
+    def __init__(
+        self,
+        warmup_epochs=docl_plan.DEFAULT_WARMUP,
+        episode_epochs=docl_plan.OFFICIAL,
+        tau=0.1,
+        gamma=0.9,
+        fraction_decay=0.9,
+        min_fraction=0.2,
+        initial_fraction=1.0,
+        refresh=True,
+        from_logits=True,
+        state_dtype="float16",
+        buffer_steps=16,
+        shuffle_window=10000,
+        seed=None,
+        backup_dir=None,
+        log_dir=None,
+        verbose=0,
+        **deprecated,
+    ):
         super().__init__()
         renamed = take_renamed(deprecated, _RENAMED, "DoCL")
         fraction_decay = renamed.get("fraction_decay", fraction_decay)
@@ -164,8 +195,9 @@ class DoCL(CurriculumLogs, keras.callbacks.Callback):
         self.episode_epochs = docl_plan.check_episode_epochs(episode_epochs)
         self.tau = check_number("tau", tau, low=0.0, low_open=True)
         self.gamma = check_number("gamma", gamma, 0.0, 1.0, high_open=True)
-        self.fraction_decay = check_number("fraction_decay", fraction_decay, 0.0, 1.0,
-                                           low_open=True)
+        self.fraction_decay = check_number(
+            "fraction_decay", fraction_decay, 0.0, 1.0, low_open=True
+        )
         self.min_fraction = check_number("min_fraction", min_fraction, 0.0, 1.0, low_open=True)
         self.initial_fraction = check_number(
             "initial_fraction", initial_fraction, 0.0, 1.0, low_open=True
@@ -232,10 +264,17 @@ class DoCL(CurriculumLogs, keras.callbacks.Callback):
         `epochs` epochs (default: the current or last fit's; needed for a relative plan)."""
         self._require_data()
         warmup, episodes = docl_plan.resolve_plan(
-            self.warmup_epochs, self.episode_epochs, epochs or self._fit_epochs, self.refresh)
+            self.warmup_epochs, self.episode_epochs, epochs or self._fit_epochs, self.refresh
+        )
         return docl_plan.epoch_plan(
-            epoch, self.num_examples, warmup, episodes, self.fraction_decay, self.min_fraction,
-            self.initial_fraction, self.refresh,
+            epoch,
+            self.num_examples,
+            warmup,
+            episodes,
+            self.fraction_decay,
+            self.min_fraction,
+            self.initial_fraction,
+            self.refresh,
         )
 
     def steps_in_epoch(self, epoch, epochs=None):
@@ -243,8 +282,9 @@ class DoCL(CurriculumLogs, keras.callbacks.Callback):
             self.epoch_plan(epoch, epochs).size, self.batch_size, self.drop_remainder
         )
 
-    def learning_rate_schedule(self, max_learning_rate, epochs, min_learning_rate=0.0,
-                               max_decay=1.0, min_decay=1.0):
+    def learning_rate_schedule(
+        self, max_learning_rate, epochs, min_learning_rate=0.0, max_decay=1.0, min_decay=1.0
+    ):
         """A `CosineRestarts` schedule with one cycle for the warm start and one per episode.
 
         Args:
@@ -254,10 +294,13 @@ class DoCL(CurriculumLogs, keras.callbacks.Callback):
                 epochs with this schedule raises a `ValueError` before its first step.
         """
         epochs = check_int("epochs", epochs, 1)
-        cycles = docl_plan.episode_steps([self.epoch_plan(e, epochs) for e in range(epochs)],
-                                         [self.steps_in_epoch(e, epochs) for e in range(epochs)])
-        schedule = CosineRestarts(cycles, max_learning_rate, min_learning_rate, max_decay,
-                                  min_decay)
+        cycles = docl_plan.episode_steps(
+            [self.epoch_plan(e, epochs) for e in range(epochs)],
+            [self.steps_in_epoch(e, epochs) for e in range(epochs)],
+        )
+        schedule = CosineRestarts(
+            cycles, max_learning_rate, min_learning_rate, max_decay, min_decay
+        )
         self._schedule_epochs[schedule] = epochs
         return schedule
 
@@ -267,6 +310,7 @@ class DoCL(CurriculumLogs, keras.callbacks.Callback):
         if num_classes is None:
             raise ValueError("`num_classes` is unknown before training: pass it.")
         return num_classes * np.dtype(self.state_dtype).itemsize + 12
+
     # The tf.data stage ------------------------------------------------------------------------
 
     def apply(self, dataset, batch_size, drop_remainder=False, keys=None):
@@ -299,19 +343,20 @@ class DoCL(CurriculumLogs, keras.callbacks.Callback):
         self.drop_remainder = drop_remainder
         self.num_examples = source.length
         streaming = isinstance(source, sources.StreamingSource)
-        self._order = order = EpochOrder(source.length, streaming, self.shuffle_window,
-                                         self._seed)
+        self._order = order = EpochOrder(source.length, streaming, self.shuffle_window, self._seed)
         if self._metric is not None:
             self._metric.batch_size = self.batch_size
-        batches = sources.epoch_batches(source, order, batch_size, drop_remainder,
-                                        self.shuffle_window)
+        batches = sources.epoch_batches(
+            source, order, batch_size, drop_remainder, self.shuffle_window
+        )
         return _tf_data.mark_position_owned(batches, self)
 
     def metric(self):
         """The `DoCLLogits` metric to add to `compile(metrics=[...])` (one per DoCL)."""
         if self._metric is None:
             self._metric = DoCLLogits(
-                batch_size=self.batch_size, buffer_steps=self.buffer_steps,
+                batch_size=self.batch_size,
+                buffer_steps=self.buffer_steps,
                 from_logits=self.from_logits,
             )
         return self._metric
@@ -353,22 +398,33 @@ class DoCL(CurriculumLogs, keras.callbacks.Callback):
         if self._first_epoch:  # the epoch Keras starts (or resumes) this fit at
             self._first_epoch = False
             seed = resume.state_for_epoch(
-                self._state, self.backup_dir, self.num_examples, epoch,
+                self._state,
+                self.backup_dir,
+                self.num_examples,
+                epoch,
                 restored=internals.restored_epoch(model) == epoch,
             )
             if seed is not None:
                 self._seed = self._order.seed = seed
         plan = self.epoch_plan(epoch)
-        chosen = draw_epoch(plan, self._state, self.num_examples, self.tau,
-                            np.random.default_rng([self._seed, epoch]))
+        chosen = draw_epoch(
+            plan,
+            self._state,
+            self.num_examples,
+            self.tau,
+            np.random.default_rng([self._seed, epoch]),
+        )
         if self.verbose and (self._plan is None or plan.size != self._plan.size):
-            print(f"\nEpoch {epoch + 1}: DoCL trains on {plan.size} of {self.num_examples} "
-                  f"examples ({plan.phase}).")
+            print(
+                f"\nEpoch {epoch + 1}: DoCL trains on {plan.size} of {self.num_examples} "
+                f"examples ({plan.phase})."
+            )
         self._epoch, self._plan = epoch, plan
         self._order.draw(epoch, chosen)
         self._first_step = int(to_numpy(model.optimizer.iterations))
         self._state.cover_steps(
-            self._first_step, self.steps_in_epoch(epoch),
+            self._first_step,
+            self.steps_in_epoch(epoch),
             lambda steps: host_rates(model.optimizer, steps),
         )
         self._reader.drained = 0
@@ -422,8 +478,7 @@ class DoCL(CurriculumLogs, keras.callbacks.Callback):
     def _drain(self):
         if self._reader.positions is None:
             self._reader.locate()
-            checks.check_metric_width(self._state, self._metric.num_classes,
-                                      self._source.labels)
+            checks.check_metric_width(self._state, self._metric.num_classes, self._source.labels)
         for step, logits, labels in self._reader.drain():
             index = self._order.examples_of_step(step, self.batch_size)[: len(logits)]
             if len(index) != len(logits):

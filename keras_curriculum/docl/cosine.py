@@ -42,8 +42,15 @@ class CosineRestarts(LearningRateSchedule):
         Loshchilov, Hutter. "SGDR: Stochastic Gradient Descent with Warm Restarts", ICLR 2017.
     """
 
-    def __init__(self, cycle_steps, max_learning_rate, min_learning_rate=0.0, max_decay=1.0,
-                 min_decay=1.0, name="CosineRestarts"):
+    def __init__(
+        self,
+        cycle_steps,
+        max_learning_rate,
+        min_learning_rate=0.0,
+        max_decay=1.0,
+        min_decay=1.0,
+        name="CosineRestarts",
+    ):
         self.cycle_steps = [
             check_int("cycle_steps", steps, 1)
             for steps in check_sequence("cycle_steps", cycle_steps)

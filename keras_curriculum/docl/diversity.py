@@ -33,8 +33,9 @@ def _check_features(features):
 
 def _squared_distances(features, norms, rows, columns):
     """||x_r - x_c||^2 for `rows` x `columns` (index arrays), clipped at 0."""
-    block = (norms[rows][:, None] + norms[columns][None, :]
-             - 2.0 * features[rows] @ features[columns].T)
+    block = (
+        norms[rows][:, None] + norms[columns][None, :] - 2.0 * features[rows] @ features[columns].T
+    )
     return np.maximum(block, 0.0)
 
 
@@ -49,7 +50,7 @@ def mean_pairwise_distance(features, chunk_size=256):
     everything = np.arange(count)
     total = 0.0
     for start in range(0, count, chunk_size):
-        rows = everything[start:start + chunk_size]
+        rows = everything[start : start + chunk_size]
         distances = np.sqrt(_squared_distances(features, norms, rows, everything))
         # A point's distance to itself is 0 in exact arithmetic; rounding must not add to it.
         distances[np.arange(len(rows)), rows] = 0.0

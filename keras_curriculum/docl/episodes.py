@@ -81,8 +81,9 @@ def scaled_episodes(epochs, ends=OFFICIAL_EPISODE_ENDS, refresh_epochs=0):
             kept.append(boundary)
     kept.append(epochs)
     lengths = np.diff(kept)
-    return EpisodeSchedule(warmup, tuple(int(n) - refresh_epochs for n in lengths),
-                           tuple(int(b) for b in kept[1:]))
+    return EpisodeSchedule(
+        warmup, tuple(int(n) - refresh_epochs for n in lengths), tuple(int(b) for b in kept[1:])
+    )
 
 
 def cycle_steps(schedule, epoch_steps):
@@ -116,8 +117,9 @@ def cycle_steps(schedule, epoch_steps):
     return [int(totals[b] - totals[a]) for a, b in zip(bounds, bounds[1:])]
 
 
-def official_cycle_rates(num_episodes, max_rate=0.1, min_rate=5e-4, max_decay=0.9,
-                         min_decay=0.8, explore_episodes=5):
+def official_cycle_rates(
+    num_episodes, max_rate=0.1, min_rate=5e-4, max_decay=0.9, min_decay=0.8, explore_episodes=5
+):
     """Start and end rate of each episode's cosine in the official code (not the paper's).
 
     At the start of episode m (from 1) the official code divides the start rate by

@@ -59,8 +59,9 @@ class DoCLLogits(keras.metrics.Metric):
         name: metric name.
     """
 
-    def __init__(self, batch_size=None, buffer_steps=16, from_logits=True, name="docl",
-                 dtype="float32"):
+    def __init__(
+        self, batch_size=None, buffer_steps=16, from_logits=True, name="docl", dtype="float32"
+    ):
         super().__init__(name=name, dtype=dtype)
         self.batch_size = check_int("batch_size", batch_size, 1, allow_none=True)
         self.buffer_steps = check_int("buffer_steps", buffer_steps, 1)
@@ -87,8 +88,9 @@ class DoCLLogits(keras.metrics.Metric):
         self.num_replicas = num_replicas()
         self.rows_per_replica = math.ceil(self.batch_size / self.num_replicas)
         depth, rows = self.buffer_steps, self.num_replicas * self.rows_per_replica
-        self.logits = self.add_variable((depth, rows, self.num_classes), "zeros", "float32",
-                                        name="logits")
+        self.logits = self.add_variable(
+            (depth, rows, self.num_classes), "zeros", "float32", name="logits"
+        )
         self.labels = self.add_variable((depth, rows), "zeros", "int32", name="labels")
         self.rows = self.add_variable((depth, self.num_replicas), "zeros", "int32", name="rows")
         self.steps = self.add_variable((), "zeros", "int32", name="steps")

@@ -52,8 +52,9 @@ class EpochOrder:
         kept = np.flatnonzero(mask).astype(index_dtype(self.num_examples))
         starts = range(0, len(kept), self.shuffle_window)
         self.windows = [
-            np.random.default_rng([self.seed, epoch, w, 1])
-            .permutation(len(kept[start : start + self.shuffle_window]))
+            np.random.default_rng([self.seed, epoch, w, 1]).permutation(
+                len(kept[start : start + self.shuffle_window])
+            )
             for w, start in enumerate(starts)
         ]
         for start, permutation in zip(starts, self.windows):

@@ -65,8 +65,10 @@ def official_episodes(epochs, warmup_epochs, refresh=True):
     """
     epochs = check_int("epochs", epochs, 1)
     warmup_epochs = check_int("warmup_epochs", warmup_epochs, 0)
-    ends = [max(warmup_epochs, math.floor(end * epochs / OFFICIAL_EPOCHS + 0.5))
-            for end in OFFICIAL_ENDS[1:]]
+    ends = [
+        max(warmup_epochs, math.floor(end * epochs / OFFICIAL_EPOCHS + 0.5))
+        for end in OFFICIAL_ENDS[1:]
+    ]
     episodes, start = [], warmup_epochs
     for index, end in enumerate(ends):
         length = end - start
@@ -81,8 +83,10 @@ def official_episodes(epochs, warmup_epochs, refresh=True):
 
 def _episodes(episode_epochs, refresh):
     """The episodes in order, without end: a table of `Episode` repeats its last row."""
-    if isinstance(episode_epochs, (list, tuple)) and episode_epochs and isinstance(
-        episode_epochs[0], Episode
+    if (
+        isinstance(episode_epochs, (list, tuple))
+        and episode_epochs
+        and isinstance(episode_epochs[0], Episode)
     ):
         yield from episode_epochs
         last = episode_epochs[-1]
@@ -94,8 +98,16 @@ def _episodes(episode_epochs, refresh):
         index += 1
 
 
-def epoch_plan(epoch, num_examples, warmup_epochs=5, episode_epochs=10, fraction_decay=0.9,
-               min_fraction=0.2, initial_fraction=1.0, refresh=True):
+def epoch_plan(
+    epoch,
+    num_examples,
+    warmup_epochs=5,
+    episode_epochs=10,
+    fraction_decay=0.9,
+    min_fraction=0.2,
+    initial_fraction=1.0,
+    refresh=True,
+):
     """What DoCL's Algorithm 1 does in `epoch` (from 0): a pure function of the epoch index.
 
     Epochs `0 .. warmup_epochs - 1` train on all data. Then come episodes: episode m has
@@ -119,10 +131,8 @@ def epoch_plan(epoch, num_examples, warmup_epochs=5, episode_epochs=10, fraction
         remaining -= total
     if remaining >= episode.sampling:
         return EpochPlan("refresh", episode.index, num_examples)
-    size = subset_size(episode.index, num_examples, fraction_decay, min_fraction,
-                       initial_fraction)
+    size = subset_size(episode.index, num_examples, fraction_decay, min_fraction, initial_fraction)
     return EpochPlan("sample", episode.index, size)
-
 
 
 def check_episode_epochs(episode_epochs):
@@ -135,8 +145,10 @@ def check_episode_epochs(episode_epochs):
             )
         return episode_epochs
     if isinstance(episode_epochs, (list, tuple)):
-        return [check_int("episode_epochs", length, 1)
-                for length in check_sequence("episode_epochs", episode_epochs)]
+        return [
+            check_int("episode_epochs", length, 1)
+            for length in check_sequence("episode_epochs", episode_epochs)
+        ]
     return check_int("episode_epochs", episode_epochs, 1)
 
 

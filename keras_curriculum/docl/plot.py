@@ -9,6 +9,8 @@ def plot_docl(docl, path, title=None):
     return plot_curves(
         epochs,
         {"fraction of data": [h["fraction"] for h in docl.history]},
-        path, title=title or "DoCL: fraction of the data trained per epoch",
-        xlabel="epoch", ylabel="fraction",
+        path,
+        title=title or "DoCL: fraction of the data trained per epoch",
+        xlabel="epoch",
+        ylabel="fraction",
     )

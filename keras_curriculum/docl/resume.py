@@ -22,8 +22,7 @@ def state_for_epoch(state, directory, num_examples, epoch, restored):
         epoch: the first epoch of this `fit`.
         restored: whether `BackupAndRestore` restored that epoch.
     """
-    saved = {e: path for e, (path, n) in ExampleState.saved(directory).items()
-             if n == num_examples}
+    saved = {e: path for e, (path, n) in ExampleState.saved(directory).items() if n == num_examples}
     if epoch in saved:
         return state.restore(saved[epoch])
     if epoch == 0:

@@ -48,8 +48,9 @@ def num_batches(size, batch_size, drop_remainder):
 
 def _stack(examples):
     return tuple(
-        tf.nest.map_structure(lambda *rows: np.stack([np.asarray(r) for r in rows]),
-                              *[e[part] for e in examples])
+        tf.nest.map_structure(
+            lambda *rows: np.stack([np.asarray(r) for r in rows]), *[e[part] for e in examples]
+        )
         for part in range(2)
     )
 
@@ -70,8 +71,11 @@ class RandomAccessSource:
 
     def __init__(self, data, keys=None):
         self.keys = keys
-        if isinstance(data, tuple) and len(data) == 2 and _is_features(data[0]) and _is_array(
-            data[1]
+        if (
+            isinstance(data, tuple)
+            and len(data) == 2
+            and _is_features(data[0])
+            and _is_array(data[1])
         ):
             x, y = tf.nest.map_structure(np.asarray, data[0]), np.asarray(data[1])
             lengths = sorted({len(part) for part in tf.nest.flatten(x)})
@@ -110,9 +114,10 @@ class RandomAccessSource:
 
     def batches(self, order_fn, batch_size, drop_remainder):
         """Batches of `order_fn()` (evaluated when an iterator starts)."""
-        if self.arrays is not None and sum(
-            a.nbytes for a in tf.nest.flatten(self.arrays)
-        ) <= IN_GRAPH_BYTES:
+        if (
+            self.arrays is not None
+            and sum(a.nbytes for a in tf.nest.flatten(self.arrays)) <= IN_GRAPH_BYTES
+        ):
             return self._gathered_batches(order_fn, batch_size, drop_remainder)
 
         def index_batches():
@@ -129,8 +134,7 @@ class RandomAccessSource:
         flat_spec = tf.nest.flatten(self.spec)
 
         def fetch(index):
-            parts = tf.numpy_function(gather, [index], [s.dtype for s in flat_spec],
-                                      stateful=False)
+            parts = tf.numpy_function(gather, [index], [s.dtype for s in flat_spec], stateful=False)
             for part, spec in zip(parts, flat_spec):
                 part.set_shape((batch_dim,) + tuple(spec.shape[1:]))
             return tf.nest.pack_sequence_as(self.spec, parts)
@@ -155,7 +159,8 @@ class RandomAccessSource:
         indices = indices.batch(batch_size, drop_remainder=drop_remainder)
         return indices.map(
             lambda index: tf.nest.map_structure(lambda part: tf.gather(part, index), tensors),
-            num_parallel_calls=tf.data.AUTOTUNE, deterministic=True,
+            num_parallel_calls=tf.data.AUTOTUNE,
+            deterministic=True,
         )
 
 
@@ -193,7 +198,9 @@ class StreamingSource:
             return tf.nest.map_structure(lambda part: tf.gather(part, perm), example)
 
         windows = selected.enumerate().map(
-            permute, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True,
+            permute,
+            num_parallel_calls=tf.data.AUTOTUNE,
+            deterministic=True,
         )
         return windows.unbatch().batch(batch_size, drop_remainder=drop_remainder)
 
@@ -278,8 +285,9 @@ def epoch_batches(source, order, batch_size, drop_remainder, shuffle_window):
     """The `tf.data` batches of each epoch's examples in `order` (an `EpochOrder`), reported
     as long as the full set's (shorter epochs end early)."""
     if isinstance(source, StreamingSource):
-        batches = source.batches(order.current_mask, order.window_permutation, batch_size,
-                                 drop_remainder, shuffle_window)
+        batches = source.batches(
+            order.current_mask, order.window_permutation, batch_size, drop_remainder, shuffle_window
+        )
     else:
         batches = source.batches(order.current_order, batch_size, drop_remainder)
     max_batches = num_batches(source.length, batch_size, drop_remainder)

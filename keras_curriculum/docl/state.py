@@ -136,16 +136,18 @@ class ExampleState:
         limit = float(np.finfo(self.previous.dtype).max)
         if not np.isfinite(centred).all() or np.abs(centred).max() > limit:
             self._warn_range()
-            centred = np.clip(np.nan_to_num(centred, nan=0.0, posinf=limit, neginf=-limit),
-                              -limit, limit)
+            centred = np.clip(
+                np.nan_to_num(centred, nan=0.0, posinf=limit, neginf=-limit), -limit, limit
+            )
         return centred.astype(self.previous.dtype)
 
     def _warn_range(self):
         if not self._warned_range:
             self._warned_range = True
             limit = float(np.finfo(self.previous.dtype).max)
-            warnings.warn(_OUT_OF_RANGE.format(dtype=self.previous.dtype, limit=limit),
-                          stacklevel=4)
+            warnings.warn(
+                _OUT_OF_RANGE.format(dtype=self.previous.dtype, limit=limit), stacklevel=4
+            )
 
     def filled_scores(self):
         """Scores with the unscored examples at the mean score (0 when none is scored)."""
@@ -183,8 +185,10 @@ class ExampleState:
             "labels": self.labels,
             "cumulative_rate": self.cumulative_rate,
             "history": np.asarray(
-                [[h["epoch"], h["size"], h["steps"], h["scored"], h["mean_score"]]
-                 for h in self.history],
+                [
+                    [h["epoch"], h["size"], h["steps"], h["scored"], h["mean_score"]]
+                    for h in self.history
+                ],
                 np.float64,
             ).reshape(-1, 5),
         }
@@ -198,8 +202,14 @@ class ExampleState:
         self.labels = np.asarray(state["labels"], np.int32)
         self.cumulative_rate = np.asarray(state["cumulative_rate"], np.float64)
         self.history = [
-            {"epoch": int(e), "size": int(s), "steps": int(t), "scored": int(c),
-             "fraction": s / self.num_examples, "mean_score": float(m)}
+            {
+                "epoch": int(e),
+                "size": int(s),
+                "steps": int(t),
+                "scored": int(c),
+                "fraction": s / self.num_examples,
+                "mean_score": float(m),
+            }
             for e, s, t, c, m in np.asarray(state["history"])
         ]
         self.next_epoch = _epoch_of(state)

@@ -24,8 +24,9 @@ def plan_batches(et):
     source = et._source
     if not isinstance(source, Source):
         if et.saturate == "auto" and accumulates(et):
-            warnings.warn(f"EfficientTrain(saturate='auto') runs at a fixed batch: {source}.",
-                          stacklevel=2)
+            warnings.warn(
+                f"EfficientTrain(saturate='auto') runs at a fixed batch: {source}.", stacklevel=2
+            )
         return
     optimizer = internals.base_optimizer(et.model.optimizer)
     accumulation, rate = user_settings(optimizer)
@@ -36,8 +37,7 @@ def plan_batches(et):
     try:
         plan = stage_plan(et, mode, source, accumulation, rate, replicas)
     except AutoOff as off:
-        warnings.warn(f"EfficientTrain(saturate='auto') runs at a fixed batch: {off}",
-                      stacklevel=2)
+        warnings.warn(f"EfficientTrain(saturate='auto') runs at a fixed batch: {off}", stacklevel=2)
         mode, plan = None, stage_plan(et, None, source, accumulation, rate, replicas)
     et._batch_plan = plan
     if mode is None:  # the data's own batch, whether or not it splits over the replicas
@@ -46,20 +46,25 @@ def plan_batches(et):
         batches = [replicas * p.batch_size for p in plan]
     et._stage_batches = batches
     et._batch_var.assign(batches + [source.batch_size])
-    if mode is None or all(b == source.batch_size and p.accumulation == accumulation
-                           for b, p in zip(batches, plan)):
+    if mode is None or all(
+        b == source.batch_size and p.accumulation == accumulation for b, p in zip(batches, plan)
+    ):
         return
-    steps_of_epoch = np.array([
-        batch_saturation.epoch_steps(source.examples, batches[s], source.drop_remainder)
-        for s in et._table
-    ])
+    steps_of_epoch = np.array(
+        [
+            batch_saturation.epoch_steps(source.examples, batches[s], source.drop_remainder)
+            for s in et._table
+        ]
+    )
     optimizer = et.model.optimizer
     if not optimizer.built:  # TF builds it in the first step, with the stage's settings
         optimizer.build(et.model.trainable_variables)
-    et._batching = StageBatching(et.model, mode, plan, et._table, steps_of_epoch,
-                                   source.batches, functions=et._functions)
+    et._batching = StageBatching(
+        et.model, mode, plan, et._table, steps_of_epoch, source.batches, functions=et._functions
+    )
     # Saturated epochs end before the full-size count Keras expects: by design.
     et._short_epochs = short_epochs()
+
 
 def stage_plan(et, mode, source, accumulation, rate, replicas):
     """`plan_stages` after the checks; `AutoOff` when "auto" cannot be exact here."""
@@ -71,8 +76,9 @@ def stage_plan(et, mode, source, accumulation, rate, replicas):
             f"{base} (global {source.batch_size} over {replicas} replicas)."
         )
     if mode is None:
-        return batch_saturation.plan_stages(None, base, accumulation, et._dataset_size,
-                                            stage_sizes(et))
+        return batch_saturation.plan_stages(
+            None, base, accumulation, et._dataset_size, stage_sizes(et)
+        )
     steps = et.params.get("steps")
     if steps != source.batches:
         if et._applied > 1:  # saturation plans from the last dataset `apply` prepared
@@ -82,8 +88,10 @@ def stage_plan(et, mode, source, accumulation, rate, replicas):
                 "and it prepares training data (the last one). Prepare validation data with "
                 "`et.evaluation_data(dataset, batch_size)`."
             )
-        message = (f"`fit` runs {steps} steps per epoch, not one pass of the dataset "
-                   f"({source.batches} batches): do not pass `steps_per_epoch`.")
+        message = (
+            f"`fit` runs {steps} steps per epoch, not one pass of the dataset "
+            f"({source.batches} batches): do not pass `steps_per_epoch`."
+        )
         if explicit:
             raise ValueError(f"`saturate={et.saturate!r}` with `steps_per_epoch`: {message}")
         raise AutoOff(message)
@@ -106,13 +114,17 @@ def stage_plan(et, mode, source, accumulation, rate, replicas):
             "`saturate='scaled'` scales the learning rate: the optimizer's learning rate "
             f"must be a float or a LearningRateSchedule. Received: {rate!r}"
         )
-    plan = batch_saturation.plan_stages(mode, base, accumulation, et._dataset_size,
-                                        stage_sizes(et), et.max_batch_size)
+    plan = batch_saturation.plan_stages(
+        mode, base, accumulation, et._dataset_size, stage_sizes(et), et.max_batch_size
+    )
     if mode == "exact":
         try:
             batch_saturation.check_exact(
-                et._table, [replicas * p.batch_size for p in plan], source.batch_size,
-                source.batch_size * accumulation, source.examples,
+                et._table,
+                [replicas * p.batch_size for p in plan],
+                source.batch_size,
+                source.batch_size * accumulation,
+                source.examples,
             )
         except ValueError as error:
             if explicit:
@@ -120,8 +132,10 @@ def stage_plan(et, mode, source, accumulation, rate, replicas):
             raise AutoOff(str(error)) from error
     return plan
 
+
 def stage_sizes(et):
     return [et._dataset_size if s.size is None else s.size for s in et.stages]
+
 
 def accumulates(et):
     optimizer = getattr(et.model, "optimizer", None)

@@ -31,12 +31,16 @@ from keras_curriculum.epoch_logs import CurriculumLogs
 
 def _check_value_range(value_range):
     if not isinstance(value_range, (list, tuple)) or len(value_range) != 2:
-        raise TypeError(f"`value_range` must be a (low, high) pair of numbers. "
-                        f"Received: value_range={value_range!r}")
+        raise TypeError(
+            f"`value_range` must be a (low, high) pair of numbers. "
+            f"Received: value_range={value_range!r}"
+        )
     low, high = (check_number("value_range", v) for v in value_range)
     if not low < high:
-        raise ValueError(f"`value_range` must be (low, high) with low < high. "
-                         f"Received: value_range={value_range!r}")
+        raise ValueError(
+            f"`value_range` must be (low, high) with low < high. "
+            f"Received: value_range={value_range!r}"
+        )
     return tuple(value_range)
 
 
@@ -148,9 +152,19 @@ class EfficientTrain(CurriculumLogs, keras.callbacks.Callback):
         for Efficient Visual Backbone Training", TPAMI 2024.
     """
 
-    def __init__(self, stages, image_size=None, downsample="fft", value_range=(0, 255),
-                 num_ops=2, augmenter=None, seed=None, saturate="auto", max_batch_size=None,
-                 verbose=0):
+    def __init__(
+        self,
+        stages,
+        image_size=None,
+        downsample="fft",
+        value_range=(0, 255),
+        num_ops=2,
+        augmenter=None,
+        seed=None,
+        saturate="auto",
+        max_batch_size=None,
+        verbose=0,
+    ):
         super().__init__()
         self.stages = normalize_stages(stages)
         self.image_size = None if image_size is None else normalize_size(image_size, "image_size")
@@ -183,20 +197,23 @@ class EfficientTrain(CurriculumLogs, keras.callbacks.Callback):
         `magnitudes`: the RandAugment magnitude of each of the 5 stages (paper: 1, 3, 5, 7, 9),
         or None for no augmentation (the resolution curriculum alone, e.g. for small images).
         """
-        return cls(paper_stages(epochs, image_size, magnitudes), image_size=image_size,
-                   **kwargs)
+        return cls(paper_stages(epochs, image_size, magnitudes), image_size=image_size, **kwargs)
 
     @classmethod
-    def plus(cls, budget_epochs=200, image_size=224, sizes=None, magnitudes=PLUS_MAGNITUDES,
-             **kwargs):
+    def plus(
+        cls, budget_epochs=200, image_size=224, sizes=None, magnitudes=PLUS_MAGNITUDES, **kwargs
+    ):
         """The ET++ schedule (`plus_stages`, compute clock), resizing by default.
 
         `magnitudes`: the RandAugment magnitude of each of the 10 stages (paper: 0 to 9), or
         None for no augmentation.
         """
         kwargs.setdefault("downsample", "resize")
-        return cls(plus_stages(budget_epochs, image_size, sizes, magnitudes),
-                   image_size=image_size, **kwargs)
+        return cls(
+            plus_stages(budget_epochs, image_size, sizes, magnitudes),
+            image_size=image_size,
+            **kwargs,
+        )
 
     @classmethod
     def from_schedule(cls, schedule, *args, **kwargs):
@@ -269,8 +286,10 @@ class EfficientTrain(CurriculumLogs, keras.callbacks.Callback):
 
     def _begin(self, model):
         if self._epoch is None:
-            raise ValueError("EfficientTrain: train on `et.apply(dataset)`; `apply` was never "
-                             "called on this object.")
+            raise ValueError(
+                "EfficientTrain: train on `et.apply(dataset)`; `apply` was never "
+                "called on this object."
+            )
         epochs = self.params.get("epochs")
         if epochs != self.epochs:
             raise ValueError(
@@ -290,12 +309,16 @@ class EfficientTrain(CurriculumLogs, keras.callbacks.Callback):
             self._composition_checked = True
             self._check_composition()
         self._epoch.assign(epoch)
-        if self.verbose and 0 <= epoch < self.epochs and (
-            epoch == 0 or self._table[epoch] != self._table[epoch - 1]
+        if (
+            self.verbose
+            and 0 <= epoch < self.epochs
+            and (epoch == 0 or self._table[epoch] != self._table[epoch - 1])
         ):
             stage = self.stage_at(epoch)
-            print(f"\nEpoch {epoch + 1}: EfficientTrain stage {self._table[epoch]}, images "
-                  f"{stage.size[0]}x{stage.size[1]}, RandAugment magnitude {stage.magnitude}.")
+            print(
+                f"\nEpoch {epoch + 1}: EfficientTrain stage {self._table[epoch]}, images "
+                f"{stage.size[0]}x{stage.size[1]}, RandAugment magnitude {stage.magnitude}."
+            )
         if self._batching is not None:
             if self._batching_started:
                 self._batching.enter(epoch)
@@ -430,8 +453,11 @@ class EfficientTrain(CurriculumLogs, keras.callbacks.Callback):
             "downsample": self.downsample,
             "value_range": self.value_range,
             "num_ops": self.num_ops,
-            "augmenter": (None if self.augmenter is None
-                          else keras.saving.serialize_keras_object(self.augmenter)),
+            "augmenter": (
+                None
+                if self.augmenter is None
+                else keras.saving.serialize_keras_object(self.augmenter)
+            ),
             "seed": self.seed,
             "saturate": self.saturate,
             "max_batch_size": self.max_batch_size,

@@ -26,8 +26,10 @@ from keras_curriculum._validation import check_sequence
 
 def _check_table(stage_steps, stage_costs):
     steps = [check_int("stage_steps", s, 0) for s in check_sequence("stage_steps", stage_steps)]
-    costs = [check_number("stage_costs", c, low=0.0, low_open=True)
-             for c in check_sequence("stage_costs", stage_costs)]
+    costs = [
+        check_number("stage_costs", c, low=0.0, low_open=True)
+        for c in check_sequence("stage_costs", stage_costs)
+    ]
     if len(steps) != len(costs):
         raise ValueError(
             "`stage_steps` and `stage_costs` must have one value per stage. Received "
@@ -45,6 +47,7 @@ def stage_costs(sizes, image_size):
         sizes: per stage an int, an `(h, w)` pair, or None.
         image_size: the full resolution, an int or an `(H, W)` pair.
     """
+
     def pair(size, name):
         if isinstance(size, (tuple, list)) and len(size) == 2:
             return check_int(name, size[0], 1), check_int(name, size[1], 1)
@@ -145,20 +148,26 @@ class ComputeClockSchedule(LearningRateSchedule):
         """From an EfficientTrain table (objects with `.epochs` and `.size`), one batch size."""
         steps_per_epoch = check_int("steps_per_epoch", steps_per_epoch, 1)
         stages = check_sequence("stages", stages)
-        return cls(schedule, [int(s.epochs) * steps_per_epoch for s in stages],
-                   stage_costs([s.size for s in stages], image_size), **kwargs)
+        return cls(
+            schedule,
+            [int(s.epochs) * steps_per_epoch for s in stages],
+            stage_costs([s.size for s in stages], image_size),
+            **kwargs,
+        )
 
     def __call__(self, step):
         step = ops.cast(step, "float32")
         ends = ops.convert_to_tensor(self._ends.astype(np.float32))
-        stage = ops.minimum(ops.sum(ops.cast(ops.greater_equal(step, ends), "int32")),
-                            len(self.stage_steps) - 1)
+        stage = ops.minimum(
+            ops.sum(ops.cast(ops.greater_equal(step, ends), "int32")), len(self.stage_steps) - 1
+        )
 
         def at_stage(values):
             return ops.take(ops.convert_to_tensor(np.asarray(values, np.float32)), stage)
 
         clock = at_stage(self._clock_starts) + (step - at_stage(self._starts)) * at_stage(
-            self.stage_costs)
+            self.stage_costs
+        )
         return self.schedule(clock)
 
     def get_config(self):

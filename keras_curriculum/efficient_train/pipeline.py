@@ -39,10 +39,12 @@ class Source(NamedTuple):
 
 
 def rand_augment(value_range, num_ops, factor, seed):
-    layer = keras.layers.RandAugment(value_range=value_range, num_ops=num_ops, factor=factor,
-                                     seed=seed)
-    layer.equalization = internals.TFDataEqualization(value_range=value_range,
-                                                      data_format=layer.data_format)
+    layer = keras.layers.RandAugment(
+        value_range=value_range, num_ops=num_ops, factor=factor, seed=seed
+    )
+    layer.equalization = internals.TFDataEqualization(
+        value_range=value_range, data_format=layer.data_format
+    )
     return layer
 
 
@@ -58,8 +60,10 @@ def build(et, dataset, batch_size=None, drop_remainder=False, shuffle=None):
     sizes = [full if s.size is None else s.size for s in et.stages]
     for size in sizes:
         if size[0] > height or size[1] > width:
-            raise ValueError(f"`stages` sizes must not exceed the image size {full}. "
-                             f"Received a stage of size {size}")
+            raise ValueError(
+                f"`stages` sizes must not exceed the image size {full}. "
+                f"Received a stage of size {size}"
+            )
     et._dataset_size, et._order_owner = full, owner
     et._applied += 1
     if et._epoch is None:
@@ -70,8 +74,7 @@ def build(et, dataset, batch_size=None, drop_remainder=False, shuffle=None):
     batches = int(dataset.cardinality())
     if batches >= 0 and not batched:
         batches = batch_saturation.epoch_steps(batches, batch_size, drop_remainder)
-    et._source = saturation_source(et, dataset, batched, batch_size, drop_remainder, batches,
-                                   owner)
+    et._source = saturation_source(et, dataset, batched, batch_size, drop_remainder, batches, owner)
     saturating = isinstance(et._source, Source)
     if saturating:
         batches = et._source.batches
@@ -83,8 +86,9 @@ def build(et, dataset, batch_size=None, drop_remainder=False, shuffle=None):
     magnitudes = sorted({s.magnitude for s in et.stages if s.magnitude is not None})
     augmenters = [make_augmenter(et, m) for m in magnitudes]
     augmenters.append(lambda images: tf.cast(images, tf.float32))
-    aug_of_stage = [len(magnitudes) if s.magnitude is None else magnitudes.index(s.magnitude)
-                    for s in et.stages] + [len(magnitudes)]
+    aug_of_stage = [
+        len(magnitudes) if s.magnitude is None else magnitudes.index(s.magnitude) for s in et.stages
+    ] + [len(magnitudes)]
     distinct = sorted(set(sizes) | {full})
     size_of_stage = [distinct.index(s) for s in sizes] + [distinct.index(full)]
     downsamplers = [make_downsampler(et, s, full) for s in distinct]
@@ -114,9 +118,11 @@ def build(et, dataset, batch_size=None, drop_remainder=False, shuffle=None):
         # Refusing clears the flag first: the `fit` this error aborts never reaches the
         # `on_test_end` that would, and the next fit may read a batch before any callback runs
         # (JAX builds an unbuilt model from one).
-        evaluated = tf.cond(tf.equal(evaluating.read_value(), 0),
-                            lambda: tf.constant(0, tf.int64),
-                            lambda: tf.identity(evaluating.assign(0, read_value=True)) + 1)
+        evaluated = tf.cond(
+            tf.equal(evaluating.read_value(), 0),
+            lambda: tf.constant(0, tf.int64),
+            lambda: tf.identity(evaluating.assign(0, read_value=True)) + 1,
+        )
         check = tf.debugging.Assert(tf.equal(evaluated, 0), [IN_EVALUATION])
         with tf.control_dependencies([check]):
             start, steps = epoch_var.read_value(), steps_var.read_value()
@@ -144,8 +150,11 @@ def build(et, dataset, batch_size=None, drop_remainder=False, shuffle=None):
         # size is its stage's, and fewer, larger batches end the epoch early.
         size = tf.gather(batch_var, stage_of(0)) if saturating else batch_size
         if batched:  # re-batched at the stage's size, each example keeping its stage
-            ds = ds.map(lambda i, el: (tf.fill(tf.shape(el[0])[:1], stage_of(i)), el),
-                        **parallel).unbatch().batch(size)
+            ds = (
+                ds.map(lambda i, el: (tf.fill(tf.shape(el[0])[:1], stage_of(i)), el), **parallel)
+                .unbatch()
+                .batch(size)
+            )
             ds = ds.map(lambda stage, el: augment(stage[0], el), **parallel)
             return ds.map(lambda stage, el: downsample(stage, el), **parallel)
         ds = ds.map(lambda i, el: augment(stage_of(i // batch_size), el), **parallel)
@@ -199,8 +208,11 @@ def evaluation(et, dataset, batch_size=None, drop_remainder=False):
     if not batched:
         dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
     # float32 like the training batches, so the model sees one input dtype.
-    as_float = dataset.map(lambda images, *rest: (tf.cast(images, tf.float32),) + rest,
-                           num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    as_float = dataset.map(
+        lambda images, *rest: (tf.cast(images, tf.float32),) + rest,
+        num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=True,
+    )
     return as_float.prefetch(tf.data.AUTOTUNE)
 
 
@@ -230,8 +242,10 @@ def saturation_source(et, dataset, batched, batch_size, drop_remainder, batches,
         if batches >= 0 and static is not None:
             examples = batches * static if batched else int(dataset.cardinality())
             return Source(int(static), int(examples), int(batches), drop_remainder)
-        reason = ("the dataset's length or batch size is unknown: pass the unbatched "
-                  "dataset with `batch_size=`, or batch with `drop_remainder=True`")
+        reason = (
+            "the dataset's length or batch size is unknown: pass the unbatched "
+            "dataset with `batch_size=`, or batch with `drop_remainder=True`"
+        )
         if et.saturate != "auto":
             return count_source(dataset, batched, batch_size, drop_remainder)
     if et.saturate != "auto":
@@ -244,9 +258,12 @@ def count_source(dataset, batched, batch_size, drop_remainder):
 
     if not batched:
         examples = int(dataset.reduce(np.int64(0), lambda count, *_: count + 1))
-        return Source(batch_size, examples,
-                       batch_saturation.epoch_steps(examples, batch_size, drop_remainder),
-                       drop_remainder)
+        return Source(
+            batch_size,
+            examples,
+            batch_saturation.epoch_steps(examples, batch_size, drop_remainder),
+            drop_remainder,
+        )
     sizes = dataset.map(lambda *el: tf.cast(tf.shape(el[0])[0], tf.int64))
     largest, examples, count = sizes.reduce(
         (np.int64(0), np.int64(0), np.int64(0)),
@@ -263,8 +280,10 @@ def check_dataset(et, dataset, batch_size):
     if int(dataset.cardinality()) == 0:
         raise ValueError("`dataset` must hold at least one batch. Received an empty dataset.")
     spec = dataset.element_spec
-    if not isinstance(spec, tuple) or len(spec) not in (2, 3) or not isinstance(
-        spec[0], tf.TensorSpec
+    if (
+        not isinstance(spec, tuple)
+        or len(spec) not in (2, 3)
+        or not isinstance(spec[0], tf.TensorSpec)
     ):
         raise ValueError(
             "`dataset` must yield (images, labels) or (images, labels, sample_weights) "
@@ -287,8 +306,10 @@ def check_dataset(et, dataset, batch_size):
         raise ValueError(f"`dataset` images are {full}, but `image_size`={et.image_size}.")
     batched = shape.rank == 4
     if batched and batch_size is not None:
-        raise ValueError("`batch_size` must be None for a batched `dataset`. "
-                         f"Received: batch_size={batch_size!r}")
+        raise ValueError(
+            "`batch_size` must be None for a batched `dataset`. "
+            f"Received: batch_size={batch_size!r}"
+        )
     if not batched:
         check_int("batch_size", batch_size, 1)
     return batched, full
@@ -300,6 +321,7 @@ def make_augmenter(et, magnitude):
     layer = et.augmentation(magnitude)
     # Every branch of the stage switch must give one dtype.
     return lambda images: tf.cast(layer(images), tf.float32)
+
 
 def make_downsampler(et, size, full):
     import tensorflow as tf

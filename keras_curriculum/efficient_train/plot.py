@@ -30,12 +30,16 @@ def plot_efficient_train(et, path, title=None):
     curves = {
         "resolution B / H": np.array([s.size[0] / height for s in stages]),
         "RandAugment factor m / 10": np.array(
-            [np.nan if s.magnitude is None else s.magnitude / 10 for s in stages]),
+            [np.nan if s.magnitude is None else s.magnitude / 10 for s in stages]
+        ),
         "compute per epoch (B / H)^2": compute,
     }
     fraction = compute_fraction(et.stages, et.image_size)
     return plot_curves(
-        epochs, curves, path,
+        epochs,
+        curves,
+        path,
         title=title or f"EfficientTrain schedule ({et.epochs} epochs, compute {fraction:.3f}x)",
-        xlabel="epoch", ylabel="fraction of full size / strength",
+        xlabel="epoch",
+        ylabel="fraction of full size / strength",
     )

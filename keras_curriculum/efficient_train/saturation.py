@@ -207,8 +207,11 @@ def normalize_saturate(saturate):
 def normalize_max_batch_size(max_batch_size):
     if max_batch_size is None:
         return None
-    if (isinstance(max_batch_size, bool) or not isinstance(max_batch_size, numbers.Integral)
-            or max_batch_size < 1):
+    if (
+        isinstance(max_batch_size, bool)
+        or not isinstance(max_batch_size, numbers.Integral)
+        or max_batch_size < 1
+    ):
         raise ValueError(
             "`max_batch_size` must be None or an integer >= 1 (per device). "
             f"Received: max_batch_size={max_batch_size!r}"

@@ -72,8 +72,9 @@ class StageBatching:
             later `fit` of the same model compiles nothing again.
     """
 
-    def __init__(self, model, mode, plan, stage_of_epoch, steps_of_epoch, base_steps,
-                 functions=None):
+    def __init__(
+        self, model, mode, plan, stage_of_epoch, steps_of_epoch, base_steps, functions=None
+    ):
         self.model = model
         self.optimizer = internals.base_optimizer(model.optimizer)
         self.mode = mode
@@ -178,18 +179,22 @@ class StageBatching:
         if steps != old_steps or force:
             optimizer.gradient_accumulation_steps = steps if steps > 1 else None
         maps_step = (k, c) != (1, 0) and self._step_matters()
-        internals.OptimizerPatches.of(optimizer).set(OWNER, internals.Patch(
-            step_map=step_map(k, c) if maps_step else None,
-            rate_scale=scale if scale != 1 else None,
-            order_apply=True,
-        ))
+        internals.OptimizerPatches.of(optimizer).set(
+            OWNER,
+            internals.Patch(
+                step_map=step_map(k, c) if maps_step else None,
+                rate_scale=scale if scale != 1 else None,
+                order_apply=True,
+            ),
+        )
         self._current = steps
         self._set_train_function(self._function_key(config))
 
     def _step_matters(self):
         """Whether anything reads the step: a schedule, or LeRaC's curriculum."""
         return isinstance(self.rate, LearningRateSchedule) or internals.OptimizerPatches.has(
-            self.optimizer, "lerac")
+            self.optimizer, "lerac"
+        )
 
     def _set_train_function(self, key):
         if key == self._traced:

@@ -21,6 +21,8 @@ PLUS_SIZES_224 = (96,) * 2 + (160,) * 4 + (224,) * 4
 PLUS_MAGNITUDES = tuple(range(10))
 SCHEDULES = ("paper", "plus")
 DOWNSAMPLE = ("fft", "resize")
+
+
 class _StageFields(NamedTuple):
     epochs: int
     size: object = None
@@ -53,8 +55,10 @@ class Stage(_StageFields):
 def scale_size(size_at_224, image_size):
     """A published size for 224 px inputs scaled to `image_size`: round(B * S / 224) per axis."""
     height, width = normalize_size(image_size, "image_size")
-    return (max(1, int(math.floor(size_at_224 * height / 224 + 0.5))),
-            max(1, int(math.floor(size_at_224 * width / 224 + 0.5))))
+    return (
+        max(1, int(math.floor(size_at_224 * height / 224 + 0.5))),
+        max(1, int(math.floor(size_at_224 * width / 224 + 0.5))),
+    )
 
 
 def _without_empty_stages(lengths, rows, where):
@@ -77,8 +81,10 @@ def stage_magnitudes(magnitudes, count):
         return [None] * count
     magnitudes = list(check_sequence("magnitudes", magnitudes))
     if len(magnitudes) != count:
-        raise ValueError(f"`magnitudes` must list {count} magnitudes, one per stage, or be None. "
-                         f"Received: magnitudes={magnitudes!r}")
+        raise ValueError(
+            f"`magnitudes` must list {count} magnitudes, one per stage, or be None. "
+            f"Received: magnitudes={magnitudes!r}"
+        )
     for magnitude in magnitudes:
         check_number("magnitudes", magnitude, 0.0, 10.0, allow_none=True)
     return magnitudes

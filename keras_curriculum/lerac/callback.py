@@ -189,14 +189,16 @@ class LeRaC(CurriculumLogs, keras.callbacks.Callback):
 
     def resolved_unit(self, epochs=None, steps_per_epoch=None):
         """The unit k is counted in for a fit of `epochs` x `steps_per_epoch` (see `unit`)."""
-        return length.resolve_unit(self.duration, self.unit, epochs,
-                                   self.steps_per_epoch or steps_per_epoch)
+        return length.resolve_unit(
+            self.duration, self.unit, epochs, self.steps_per_epoch or steps_per_epoch
+        )
 
     def resolved_duration(self, epochs, steps_per_epoch=None):
         """k in `resolved_unit(...)`s for a fit of `epochs` epochs of `steps_per_epoch` steps."""
         steps_per_epoch = self.steps_per_epoch or steps_per_epoch
-        return length.resolve_k(self.duration, self.resolved_unit(epochs, steps_per_epoch),
-                                epochs, steps_per_epoch)
+        return length.resolve_k(
+            self.duration, self.resolved_unit(epochs, steps_per_epoch), epochs, steps_per_epoch
+        )
 
     # Planning: pure with respect to the model, used by training, logs and plots -------------
 
@@ -322,24 +324,34 @@ class LeRaC(CurriculumLogs, keras.callbacks.Callback):
             steps = check_fit_has_data("LeRaC", self.params)
             epochs = self.params.get("epochs")
             scaling, groups = self._plan(model, steps, epochs)
-            length.warn_if_dominant(self.duration, *self._resolved, epochs,
-                                    self.steps_per_epoch or steps)
+            length.warn_if_dominant(
+                self.duration, *self._resolved, epochs, self.steps_per_epoch or steps
+            )
         except Exception:
             self._guard.release()
             raise
         scaling.install()
         if self.verbose:
-            print(f"LeRaC: {len(groups)} layer groups, rates rising over "
-                  f"{self._curriculum_steps} steps ({self.describe_duration()}).")
+            print(
+                f"LeRaC: {len(groups)} layer groups, rates rising over "
+                f"{self._curriculum_steps} steps ({self.describe_duration()})."
+            )
         self._scaling, self._group_names = scaling, [group.name for group in groups]
         self._finish_if_over()
         self._first_epoch = True
         self._steps.begin(model, self._function_key(scaling))
 
     def _function_key(self, scaling):
-        return (id(scaling.optimizer), self._curriculum_steps, scaling.hold_steps,
-                scaling.finished, tuple(scaling.group_of_index), self._log_ratios.tobytes(),
-                self.update, self.c)
+        return (
+            id(scaling.optimizer),
+            self._curriculum_steps,
+            scaling.hold_steps,
+            scaling.finished,
+            tuple(scaling.group_of_index),
+            self._log_ratios.tobytes(),
+            self.update,
+            self.c,
+        )
 
     def _finish_if_over(self):
         """After k, hands the update back to the optimizer's own code (one retrace)."""
@@ -398,8 +410,7 @@ class LeRaC(CurriculumLogs, keras.callbacks.Callback):
             self._steps.end(model)
         self._guard.release()
 
-    def plot(self, path, model=None, steps=None, steps_per_epoch=None, epochs=None,
-             title=None):
+    def plot(self, path, model=None, steps=None, steps_per_epoch=None, epochs=None, title=None):
         """Saves a PNG of every group's rate against the step (`plot_lerac`).
 
         After a `fit`, `model`, `steps_per_epoch` and `epochs` default to that fit's, and

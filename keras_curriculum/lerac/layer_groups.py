@@ -193,8 +193,10 @@ def check_groups(groups):
         )
     for entry in check_sequence("groups", groups):
         patterns = [entry] if isinstance(entry, str) else entry
-        if not isinstance(patterns, (list, tuple)) or not patterns or not all(
-            isinstance(p, str) for p in patterns
+        if (
+            not isinstance(patterns, (list, tuple))
+            or not patterns
+            or not all(isinstance(p, str) for p in patterns)
         ):
             raise TypeError(
                 "`groups` entries must be layer-name patterns (str) or non-empty lists of them. "

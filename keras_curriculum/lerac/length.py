@@ -39,9 +39,7 @@ def resolve_k(duration, unit, epochs, steps_per_epoch):
     if not is_fraction(duration):
         return int(duration)
     if epochs is None:
-        raise ValueError(
-            f"LeRaC(duration={duration}) is a fraction of the fit: pass `epochs`."
-        )
+        raise ValueError(f"LeRaC(duration={duration}) is a fraction of the fit: pass `epochs`.")
     if unit == "epoch":
         return resolve_duration(duration, epochs)
     if not steps_per_epoch:
