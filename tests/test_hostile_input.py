@@ -50,6 +50,11 @@ def _must_be(name, expected):
     return rf"`{re.escape(name)}` must be {re.escape(expected)}\. Received: {re.escape(name)}="
 
 
+def _must_be_a(name, kind):
+    """The message of a check that `name` is an instance of `kind` (it names the type received)."""
+    return rf"`{re.escape(name)}` must be {re.escape(kind)}\. Received: {re.escape(name)} of type "
+
+
 def _says(message):
     """A check's own message, matched literally."""
     return re.escape(message)
@@ -205,14 +210,14 @@ for label, groups, error, match in [
 ]:
     CASES += case(f"LeRaC-groups-{label}", lambda g=groups: lerac(groups=g), error, match)
 CASES += case("LeRaC.rates-model-not-a-model", lambda: lerac().rates("model", [0], 1), TypeError,
-              _must_be("model", "a keras.Model"))
+              _must_be_a("model", "a keras.Model"))
 CASES += checked("LeRaC.rates", "steps_per_epoch",
                  lambda v: lerac().rates(tiny_model(), [0], steps_per_epoch=v), "int",
                  "an integer >= 1 or None", 0)
 
 # depth_groups
 CASES += case("depth_groups-model-not-a-model", lambda: kc.depth_groups(keras.layers.Dense(2)),
-              TypeError, _must_be("model", "a keras.Model"))
+              TypeError, _must_be_a("model", "a keras.Model"))
 
 # LeRaC's schedule math
 CASES += checked("log_spaced_rates", "num_groups",
@@ -337,7 +342,7 @@ for label, exclude, error, match in [
     CASES += case(f"add_smoothing-exclude-{label}",
                   lambda e=exclude: kc.add_smoothing(tiny_model(), exclude=e), error, match)
 CASES += case("smoothing_layers-model-str", lambda: kc.smoothing_layers("model"), TypeError,
-              _must_be("model", "a keras.Model"))
+              _must_be_a("model", "a keras.Model"))
 CASES += checked("SigmaDecay", "factor", lambda v: kc.SigmaDecay(factor=v), "number", FRACTION,
                  1.01)
 CASES += checked("SigmaDecay", "every", lambda v: kc.SigmaDecay(every=v), "duration", duration())
@@ -460,7 +465,7 @@ CASES += case("EfficientTrain.apply-image_size-mismatch",
               lambda: et(image_size=32).apply(image_dataset().batch(2)), ValueError,
               _says("`dataset` images are (8, 8), but `image_size`=(32, 32)."))
 CASES += case("plot_efficient_train-et-str", lambda: kc.plot_efficient_train("et", "x.png"),
-              TypeError, _must_be("et", "a kc.EfficientTrain"))
+              TypeError, _must_be_a("et", "a kc.EfficientTrain"))
 CASES += case("plot_efficient_train-path-int",
               lambda: kc.plot_efficient_train(et(image_size=8), 3), TypeError,
               _must_be("path", PATH))
@@ -579,7 +584,7 @@ CASES += case("plot_curves-curves-list", lambda: plotting.plot_curves([0, 1], [[
 CASES += case("plot_curves-path-None", lambda: plotting.plot_curves([0], {"a": [1]}, None),
               TypeError, _must_be("path", PATH))
 CASES += case("plot_lerac-lerac-str", lambda: plotting.plot_lerac("lerac", None, [0], "x.png"),
-              TypeError, _must_be("lerac", "a kc.LeRaC"))
+              TypeError, _must_be_a("lerac", "a kc.LeRaC"))
 
 
 @pytest.mark.parametrize("row", CASES, ids=[row.id for row in CASES])
