@@ -8,8 +8,9 @@
 #           (about 5 minutes after set-up).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# `ruff format --check` joins the lint once the tree has been formatted with `ruff format .`.
-CHECK_FORMAT=0
+# Lint and format check (the tree is kept formatted with `ruff format .`); CHECK_FORMAT=0 skips
+# the format check while a change is in progress.
+CHECK_FORMAT="${CHECK_FORMAT:-1}"
 fast=0
 if [ "${1:-}" = "--fast" ]; then fast=1; shift; fi
 bash scripts/setup.sh --data
