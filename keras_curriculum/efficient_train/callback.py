@@ -13,11 +13,12 @@ from keras_curriculum._fit_guard import FitGuard
 from keras_curriculum._validation import check_callable
 from keras_curriculum._validation import check_choice
 from keras_curriculum._validation import check_int
-from keras_curriculum._validation import check_number
 from keras_curriculum.efficient_train import batch_plan
 from keras_curriculum.efficient_train import pipeline
 from keras_curriculum.efficient_train import saturation as batch_saturation
 from keras_curriculum.efficient_train.frequency_crop import normalize_size
+from keras_curriculum.efficient_train.model_checks import check_model_takes_sizes
+from keras_curriculum.efficient_train.model_checks import check_value_range
 from keras_curriculum.efficient_train.stages import DOWNSAMPLE
 from keras_curriculum.efficient_train.stages import PAPER_MAGNITUDES
 from keras_curriculum.efficient_train.stages import PLUS_MAGNITUDES
@@ -27,21 +28,6 @@ from keras_curriculum.efficient_train.stages import paper_stages
 from keras_curriculum.efficient_train.stages import plus_stages
 from keras_curriculum.efficient_train.stages import stage_of_epoch
 from keras_curriculum.epoch_logs import CurriculumLogs
-
-
-def _check_value_range(value_range):
-    if not isinstance(value_range, (list, tuple)) or len(value_range) != 2:
-        raise TypeError(
-            f"`value_range` must be a (low, high) pair of numbers. "
-            f"Received: value_range={value_range!r}"
-        )
-    low, high = (check_number("value_range", v) for v in value_range)
-    if not low < high:
-        raise ValueError(
-            f"`value_range` must be (low, high) with low < high. "
-            f"Received: value_range={value_range!r}"
-        )
-    return tuple(value_range)
 
 
 @keras.saving.register_keras_serializable(package="keras_curriculum")
@@ -169,7 +155,7 @@ class EfficientTrain(CurriculumLogs, keras.callbacks.Callback):
         self.stages = normalize_stages(stages)
         self.image_size = None if image_size is None else normalize_size(image_size, "image_size")
         self.downsample = check_choice("downsample", downsample, DOWNSAMPLE)
-        self.value_range = _check_value_range(value_range)
+        self.value_range = check_value_range(value_range)
         self.num_ops = check_int("num_ops", num_ops, 1)
         self.augmenter = check_callable("augmenter", augmenter, allow_none=True)
         self.seed = check_int("seed", seed, 0, allow_none=True)
@@ -296,7 +282,7 @@ class EfficientTrain(CurriculumLogs, keras.callbacks.Callback):
                 f"`stages` cover {self.epochs} epochs but `fit` runs epochs={epochs}: pass "
                 "`epochs=et.epochs` (a resumed run keeps the same total)."
             )
-        self._check_model(model)
+        check_model_takes_sizes(model, self.stages)
         self._warn_if_full_size()
         self._composition_checked = False
         self._evaluating.assign(0)  # a `fit` that raised while validating left it set
@@ -384,36 +370,6 @@ class EfficientTrain(CurriculumLogs, keras.callbacks.Callback):
         """Per-stage `StageBatch(batch_size, accumulation, learning_rate_scale)` of the last
         `fit` (batch_size per device), or None when `saturate` is None or before `fit`."""
         return self._batch_plan
-
-    def _check_model(self, model):
-        channels_last = keras.config.image_data_format() == "channels_last"
-        sizes = sorted({s.size for s in self.stages if s.size is not None})
-        try:
-            inputs = model.inputs
-        except (AttributeError, ValueError):
-            inputs = None
-        if not inputs or not sizes:
-            return
-        shape = tuple(inputs[0].shape)
-        fixed = shape[1:3] if channels_last else shape[2:4]
-        for size in sizes:
-            if any(d is not None and d != s for d, s in zip(fixed, size)):
-                raise ValueError(
-                    f"`model` must accept the EfficientTrain image size {size}, but its input "
-                    f"shape {shape} fixes the spatial size: build the model with variable spatial "
-                    "dimensions, e.g. keras.Input((None, None, channels)) or a keras-hub "
-                    "backbone with image_shape=(None, None, channels), and pool before the "
-                    "classifier (GlobalAveragePooling2D) instead of Flatten."
-                )
-            probe = list(shape)
-            probe[0] = 1
-            probe[1 if channels_last else 2], probe[2 if channels_last else 3] = size
-            try:
-                model.compute_output_spec(keras.KerasTensor(tuple(probe), inputs[0].dtype))
-            except Exception as error:  # noqa: BLE001 - re-raised with the cause attached
-                raise ValueError(
-                    f"`model` cannot take the EfficientTrain input size {size}: {error}"
-                ) from error
 
     def _check_composition(self):
         owner = _tf_data.position_owner_in_fit(self)
