@@ -11,6 +11,7 @@ import tensorflow as tf
 from keras import layers
 from keras import ops
 from keras_curriculum_recipes.models import small_cnn
+from keras_versions import needs_keras
 
 import keras_curriculum as kc
 from keras_curriculum._keras_internals import TFDataEqualization
@@ -404,6 +405,11 @@ def test_rebuilt_from_its_config_with_an_augmenter_gives_the_same_batches():
             np.testing.assert_array_equal(got, expected)
 
 
+@needs_keras(
+    "3.15",
+    "Keras 3.10's RandAugment orders its operations with Python's unseeded random.shuffle, so "
+    "no seed reproduces its draws (3.15, the newest tested, draws them from its seed)",
+)
 def test_rebuilt_from_its_config_draws_the_same_rand_augment():
     dataset = tf.data.Dataset.from_tensor_slices((X[:4] / 255, Y[:4])).batch(4)
     et = EfficientTrain([(1, None, 7)], value_range=(0, 1), num_ops=3, seed=3)
