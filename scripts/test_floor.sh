@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The package's own tests (the recipes' are deselected: marker `recipes`) on the oldest Keras
 # setup.cfg allows, with the TensorFlow, keras-hub and JAX that go with it
-# (scripts/constraints/floor.txt), in their own environment ./.venv-floor, on the TensorFlow
-# backend (FLOOR_BACKENDS="tensorflow jax" adds JAX), without tests/test_scale.py (the
-# distribution matrix, the slowest file). Tests of what that Keras lacks skip with the version
+# (scripts/constraints/floor.txt), in their own environment ./.venv-floor, on the TensorFlow and
+# JAX backends (FLOOR_BACKENDS picks others), without tests/test_scale.py (the distribution
+# matrix, the slowest file). Tests of what that Keras lacks skip with the version
 # they need (tests/keras_versions.py). Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,9 +28,7 @@ echo "[floor] ready: $(.venv-floor/bin/python -c 'import keras, tensorflow, jax,
 
 export PYTHONHASHSEED=0 TF_CPP_MIN_LOG_LEVEL=2
 status=0
-# TensorFlow only: CI runs this after the main suite, inside its time limit; the JAX pass of
-# the floor is `bash scripts/test_floor.sh` with FLOOR_BACKENDS="tensorflow jax".
-for backend in ${FLOOR_BACKENDS:-tensorflow}; do
+for backend in ${FLOOR_BACKENDS:-tensorflow jax}; do
   echo "=== pytest on the Keras floor, KERAS_BACKEND=$backend ==="
   set +e
   KERAS_BACKEND=$backend .venv-floor/bin/python -m pytest -q -n 2 -m "not recipes" --ignore=tests/test_scale.py "$@"
