@@ -77,19 +77,19 @@ def efficient_train_stages(recipe, epochs):
     params = recipe.efficient_train or {}
     if params.get("schedule") == "plus":  # ET++: `epochs` is the compute budget
         return plus_stages(epochs, recipe.upscaled_size)
+    stages = paper_stages(epochs, recipe.upscaled_size, params.get("magnitudes"))
     if not params.get("sizes"):
-        return paper_stages(epochs, recipe.upscaled_size, params.get("magnitudes"))
-    # The recipe's own 5 sizes (and magnitudes) on the paper's stage lengths; stages that
-    # round to 0 epochs in a short run are dropped with paper_stages' warning.
+        return stages
+    # The recipe's own 5 sizes on the paper's stages, of which a short run drops those that
+    # round to 0 epochs (paper_stages warns): each kept stage takes its row's size.
     lengths = paper_stage_epochs(epochs)
-    sizes, magnitudes = params["sizes"], params.get("magnitudes") or [None] * len(lengths)
-    if len(sizes) != len(lengths) or len(magnitudes) != len(lengths):
+    if len(params["sizes"]) != len(lengths):
         raise ValueError(
-            f"Recipe {recipe.name!r}: `efficient_train` sizes and magnitudes must "
-            f"list {len(lengths)} stages. Received: {params!r}"
+            f"Recipe {recipe.name!r}: `efficient_train` sizes must list {len(lengths)} "
+            f"stages. Received: {params!r}"
         )
-    paper_stages(epochs, recipe.upscaled_size)  # its warning, if stages round to 0 epochs
-    return [kc.Stage(int(n), size, m) for n, size, m in zip(lengths, sizes, magnitudes) if n]
+    kept = [size for n, size in zip(lengths, params["sizes"]) if n]
+    return [kc.Stage(s.epochs, size, s.magnitude) for s, size in zip(stages, kept)]
 
 
 def _efficient_train_callback(recipe, epochs, seed=None):
