@@ -15,7 +15,9 @@ import tensorflow as tf
 
 from keras_curriculum.docl import DoCL
 from keras_curriculum.docl import sources
-from keras_curriculum.docl.scores import sample_subset
+from keras_curriculum.docl.order import EpochOrder
+from keras_curriculum.docl.order import draw_epoch
+from keras_curriculum.docl.plan import EpochPlan
 from keras_curriculum.docl.state import ExampleState
 
 N, C, B = 40, 4, 8
@@ -314,13 +316,73 @@ def test_drawing_a_subset_allocates_a_few_bytes_per_example():
     state = ExampleState("float16")
     state.allocate(n)
     state.scores[: n // 2] = np.random.default_rng(0).normal(size=n // 2)
+    plan = EpochPlan("sample", 0, n // 2)
     tracemalloc.start()
     try:
-        chosen = sample_subset(state.filled_scores(), n // 2, 0.1, np.random.default_rng(1))
+        chosen = draw_epoch(plan, state, n, 0.1, np.random.default_rng(1))
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    # Filled scores, float32 keys and their partition (4 n each), the kept int32 indices; not
-    # the float64 and int64 temporaries of a direct Gumbel-top-k (about 40 n).
-    assert peak < 13 * n, peak / n
+    # float32 keys (4 n), the kept int32 indices (2 n here) and chunk temporaries: no filled copy of the scores,
+    # no copy for the partition, none of the float64 and int64 temporaries of a direct
+    # Gumbel-top-k (about 40 n).
+    assert peak < 7 * n, peak / n
     assert len(np.unique(chosen)) == n // 2 and chosen.dtype == np.int32
+
+
+def test_drawing_without_the_copies_draws_what_the_filled_scores_draw():
+    """The same subset as `sample_subset` over a filled copy: the memory saving changes no
+    draw (the keys are formed twice from one generator state)."""
+    rng = np.random.default_rng(3)
+    state = ExampleState("float16")
+    state.allocate(5000)
+    scored = rng.random(5000) < 0.6  # the others keep NaN: not scored yet
+    state.scores[scored] = rng.normal(size=int(scored.sum()))
+    chosen = draw_epoch(EpochPlan("sample", 0, 1200), state, 5000, 0.2, np.random.default_rng(9))
+    filled = np.where(np.isnan(state.scores), np.float32(np.nanmean(state.scores)), state.scores)
+    # Gumbel-top-k computed directly in numpy, from the same generator.
+    reference_rng = np.random.default_rng(9)
+    keys = np.empty(5000, np.float32)
+    for start in range(0, 5000, 1 << 16):
+        part = filled[start : start + (1 << 16)].astype(np.float64)
+        keys[start : start + len(part)] = part / 0.2 + reference_rng.gumbel(size=len(part))
+    expected = np.sort(np.argsort(-keys, kind="stable")[:1200])
+    np.testing.assert_array_equal(np.sort(chosen), expected)
+
+
+class ReadSpy:
+    """Wraps an `EpochOrder`, recording how many indices each read of the stage takes."""
+
+    def __init__(self, order):
+        self.order = order
+        self.reads = []
+
+    def __getattr__(self, name):
+        return getattr(self.order, name)
+
+    def current_order(self):
+        self.reads.append(len(self.order.current_order()))
+        return self.order.current_order()
+
+    def order_slice(self, start, stop):
+        part = self.order.order_slice(start, stop)
+        self.reads.append(len(part))
+        return part
+
+
+def test_the_stage_reads_the_order_in_chunks_not_as_one_tensor(monkeypatch):
+    """An epoch's order enters the graph a chunk at a time: a tensor of the whole order would
+    be a second copy of it (4 n bytes) at the peak of the next draw."""
+    monkeypatch.setattr(sources, "ORDER_CHUNK", 100)
+    n, batch = 1000, 64
+    x = np.arange(n, dtype="float32")[:, None]
+    y = np.zeros(n, "int32")
+    order = EpochOrder(n, streaming=False, shuffle_window=10, seed=0)
+    order.draw(0, np.random.default_rng(0).permutation(n)[:700].astype(np.int32))
+    spy = ReadSpy(order)
+    source = sources.make_source((x, y))
+    batches = list(source.batches(spy, batch, drop_remainder=False))
+    seen = np.concatenate([b[0].numpy()[:, 0] for b in batches]).astype(int)
+    np.testing.assert_array_equal(seen, order.order)
+    assert [len(b[0]) for b in batches] == [64] * 10 + [60]
+    assert spy.reads and max(spy.reads) <= 100, spy.reads

@@ -353,6 +353,9 @@ class DoCL(EpochPlanning, CurriculumLogs, keras.callbacks.Callback):
             if seed is not None:
                 self._seed = self._order.seed = seed
         plan = self.epoch_plan(epoch)
+        # The last epoch's order goes before the draw: both at once would add 4 n bytes to
+        # the peak (the iterator that read it has ended before `on_epoch_begin`).
+        self._order.clear()
         chosen = draw_epoch(
             plan,
             self._state,

@@ -72,6 +72,16 @@ class EpochOrder:
             return np.arange(self.num_examples, dtype=index_dtype(self.num_examples))
         return self.order
 
+    def current_length(self):
+        return self.num_examples if self.order is None else len(self.order)
+
+    def order_slice(self, start, stop):
+        """`current_order()[start:stop]` without making the whole default order."""
+        if self.order is None:
+            stop = min(stop, self.num_examples)
+            return np.arange(start, max(stop, start), dtype=index_dtype(self.num_examples))
+        return self.order[start:stop]
+
     def current_mask(self):
         if self.mask is None:
             return np.ones(self.num_examples, bool)
@@ -97,5 +107,7 @@ class EpochOrder:
 def draw_epoch(plan, state, num_examples, tau, rng):
     """The examples an epoch of `plan` trains: sampled by score, or all of them shuffled."""
     if plan.phase == "sample":
-        return sample_subset(state.filled_scores(), plan.size, tau, rng)
+        # The scores as they are, NaN filled chunk by chunk: no filled copy of n scores.
+        fill = np.float32(state.mean_score())
+        return sample_subset(state.scores, plan.size, tau, rng, fill=fill)
     return shuffled_range(num_examples, rng)

@@ -49,21 +49,33 @@ def sampling_probabilities(scores, tau):
     return weights / weights.sum()
 
 
-def sample_subset(scores, size, tau, rng, chunk=1 << 16):
+def _gumbel_keys(keys, scores, tau, rng, chunk, fill):
+    """Writes score_i / tau + Gumbel noise into `keys`, `chunk` examples at a time."""
+    for start in range(0, len(keys), chunk):
+        part = np.asarray(scores[start : start + chunk], np.float64)
+        if fill is not None:
+            part = np.where(np.isnan(part), fill, part)
+        keys[start : start + len(part)] = part / tau + rng.gumbel(size=len(part))
+
+
+def sample_subset(scores, size, tau, rng, chunk=1 << 16, fill=None):
     """`size` distinct indices drawn one by one with Pr(i) proportional to exp(score_i / tau).
 
     Gumbel-top-k: the `size` largest of score_i / tau + Gumbel noise are exactly a sample of
     successive draws without replacement (Vieira 2014; Kool et al. 2019), in O(n). The indices
-    come back in random order, as int32 (int64 from 2**31 examples). The keys are formed
-    `chunk` examples at a time and kept in float32, so a draw over n examples allocates about
-    8 n bytes besides its result.
+    come back in random order, as int32 (int64 from 2**31 examples). The keys are kept in
+    float32 and formed twice from the same generator state (once to find the size-th largest
+    by an in-place partition, once in example order to pick the examples above it), so a draw
+    over n examples allocates 4 n bytes besides its result, where a copy for the partition
+    and a filled copy of the scores would take 12 n: DoCL draws while its whole state is held.
 
     Args:
-        scores: float array `(n,)`, finite.
+        scores: float array `(n,)`, finite where `fill` is None.
         size: int in [0, n].
         tau: float > 0, temperature.
         rng: `numpy.random.Generator`.
         chunk: examples whose keys are formed at a time.
+        fill: None, or the score that stands for NaN scores (examples not scored yet).
     """
     n = len(scores)
     dtype = np.int32 if n < 2**31 else np.int64
@@ -71,12 +83,14 @@ def sample_subset(scores, size, tau, rng, chunk=1 << 16):
         chosen = np.arange(n, dtype=dtype)  # as rng.permutation(n), without an int64 copy
     else:
         keys = np.empty(n, np.float32)
-        for start in range(0, n, chunk):
-            part = np.asarray(scores[start : start + chunk], np.float64)
-            keys[start : start + len(part)] = part / tau + rng.gumbel(size=len(part))
-        # The size-th largest key, then the keys above it and as many ties as needed, found
-        # chunk by chunk so that no int64 index array of n entries is made.
-        threshold = np.partition(keys, n - size)[n - size]
+        start_state = rng.bit_generator.state
+        _gumbel_keys(keys, scores, tau, rng, chunk, fill)
+        keys.partition(n - size)
+        threshold = keys[n - size]
+        rng.bit_generator.state = start_state
+        _gumbel_keys(keys, scores, tau, rng, chunk, fill)
+        # The keys above the threshold and as many ties as needed, found chunk by chunk so
+        # that no int64 index array of n entries is made.
         chosen, count = np.empty(size, dtype), 0
         for select in (np.greater, np.equal):
             for start in range(0, n, chunk):

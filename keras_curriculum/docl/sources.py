@@ -40,6 +40,8 @@ MAX_EXAMPLES = 2**31 - 1
 # In-memory arrays up to this size are copied once into tensors and gathered in the graph;
 # larger ones are gathered by numpy per batch (no second copy of a large training set).
 IN_GRAPH_BYTES = 1 << 30
+# Indices of an epoch's order handed to the graph per Python call (256 KiB of int32).
+ORDER_CHUNK = 1 << 16
 
 
 def num_batches(size, batch_size, drop_remainder):
@@ -112,19 +114,21 @@ class RandomAccessSource:
             items = [(item[self.keys[0]], item[self.keys[1]]) for item in items]
         return _stack(items)
 
-    def batches(self, order_fn, batch_size, drop_remainder):
-        """Batches of `order_fn()` (evaluated when an iterator starts)."""
+    def batches(self, order, batch_size, drop_remainder):
+        """Batches of the examples in `order` (an `EpochOrder`, read when an iterator starts)."""
         if (
             self.arrays is not None
             and sum(a.nbytes for a in tf.nest.flatten(self.arrays)) <= IN_GRAPH_BYTES
         ):
-            return self._gathered_batches(order_fn, batch_size, drop_remainder)
+            return self._gathered_batches(order, batch_size, drop_remainder)
 
         def index_batches():
-            order = order_fn()
-            stop = len(order) - len(order) % batch_size if drop_remainder else len(order)
+            epoch_order = order.current_order()
+            stop = len(epoch_order)
+            if drop_remainder:
+                stop -= stop % batch_size
             for start in range(0, stop, batch_size):
-                yield order[start : start + batch_size]
+                yield epoch_order[start : start + batch_size]
 
         def gather(index):
             return tf.nest.flatten(self._examples(index))
@@ -143,19 +147,31 @@ class RandomAccessSource:
         indices = tf.data.Dataset.from_generator(index_batches, output_signature=index_spec)
         return indices.map(fetch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
-    def _gathered_batches(self, order_fn, batch_size, drop_remainder):
-        """Arrays held as tensors, gathered in the graph: one Python call per epoch, not per
-        batch. On a CPU host the per-batch Python gather cost about 2 ms of input pipeline per
-        batch, taken from the train step's cores (measured: 2.2 vs 0.5 ms per batch of 64)."""
+    def _gathered_batches(self, order, batch_size, drop_remainder):
+        """Arrays held as tensors, gathered in the graph. On a CPU host the per-batch Python
+        gather cost about 2 ms of input pipeline per batch, taken from the train step's cores
+        (measured: 2.2 vs 0.5 ms per batch of 64). The order crosses into the graph
+        `ORDER_CHUNK` indices per Python call: one tensor of the whole order would be a
+        second copy of it (4 n bytes) on top of the peak of a draw."""
         tensors = tf.nest.map_structure(tf.constant, self.arrays)
-        dtype = index_dtype(self.length)
+        dtype = tf.as_dtype(index_dtype(self.length))
 
-        def epoch_order(_):
-            order = tf.numpy_function(lambda: order_fn(), [], tf.as_dtype(dtype), stateful=True)
-            order.set_shape([None])
-            return tf.data.Dataset.from_tensor_slices(order)
+        def read(start):
+            part = order.order_slice(int(start), int(start) + ORDER_CHUNK)
+            return part.astype(dtype.as_numpy_dtype, copy=False)
 
-        indices = tf.data.Dataset.range(1).flat_map(epoch_order)
+        def chunk(start):
+            part = tf.numpy_function(read, [start], dtype, stateful=True)
+            part.set_shape([None])
+            return tf.data.Dataset.from_tensor_slices(part)
+
+        def epoch_indices(_):
+            length = tf.numpy_function(
+                lambda: np.int64(order.current_length()), [], tf.int64, stateful=True
+            )
+            return tf.data.Dataset.range(0, length, ORDER_CHUNK).flat_map(chunk)
+
+        indices = tf.data.Dataset.range(1).flat_map(epoch_indices)
         indices = indices.batch(batch_size, drop_remainder=drop_remainder)
         return indices.map(
             lambda index: tf.nest.map_structure(lambda part: tf.gather(part, index), tensors),
@@ -289,6 +305,6 @@ def epoch_batches(source, order, batch_size, drop_remainder, shuffle_window):
             order.current_mask, order.window_permutation, batch_size, drop_remainder, shuffle_window
         )
     else:
-        batches = source.batches(order.current_order, batch_size, drop_remainder)
+        batches = source.batches(order, batch_size, drop_remainder)
     max_batches = num_batches(source.length, batch_size, drop_remainder)
     return zip_with_fixed_cardinality(batches, max_batches).prefetch(tf.data.AUTOTUNE)

@@ -149,12 +149,15 @@ class ExampleState:
                 _OUT_OF_RANGE.format(dtype=self.previous.dtype, limit=limit), stacklevel=4
             )
 
-    def filled_scores(self):
-        """Scores with the unscored examples at the mean score (0 when none is scored)."""
+    def mean_score(self):
+        """The mean of the scores given so far (0 when none is): unscored examples' score."""
         scored = ~np.isnan(self.scores)
         count = int(np.count_nonzero(scored))
-        mean = float(np.sum(self.scores, where=scored, dtype=np.float64)) / count if count else 0.0
-        return np.where(scored, self.scores, np.float32(mean))
+        return float(np.sum(self.scores, where=scored, dtype=np.float64)) / count if count else 0.0
+
+    def filled_scores(self):
+        """Scores with the unscored examples at the mean score (0 when none is scored)."""
+        return np.where(np.isnan(self.scores), np.float32(self.mean_score()), self.scores)
 
     def record_epoch(self, epoch, size, steps):
         """Closes `epoch` (its `size` examples trained in `steps` steps): appends to `history`."""
