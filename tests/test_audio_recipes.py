@@ -6,6 +6,7 @@ tests/test_audio_augment.py."""
 
 import json
 import os
+import re
 
 import keras
 import numpy as np
@@ -18,6 +19,7 @@ from keras_curriculum_recipes import data
 from keras_curriculum_recipes import methods as methods_lib
 from keras_curriculum_recipes import spectrogram
 from keras_curriculum_recipes.protocol import cites_paper
+from keras_curriculum_recipes.protocol import format_value
 
 # The recipes' own tests: scripts/test_floor.sh leaves them out (-m "not recipes").
 pytestmark = pytest.mark.recipes
@@ -159,6 +161,39 @@ def test_crema_d_protocol_is_the_quoted_paper_protocol_with_honest_sources():
     changed = [n for n in table if table[n] != official[n]]
     assert changed and all(n == "lerac.update" or n.startswith("docl") for n in changed)
     assert audio.SpokenDigit.protocol("paper")["stft_size"] == 256  # not in the paper
+
+
+DOCS = os.path.join(os.path.dirname(__file__), os.pardir, "docs", "recipes_images_audio.md")
+
+
+def _doc_rows():
+    """Cells of the markdown table rows of docs/recipes_images_audio.md, by first cell."""
+    with open(DOCS, encoding="utf-8") as handle:
+        lines = [line for line in handle if line.startswith("| ")]
+    cells = [[c.strip() for c in re.split(r"(?<!\\)\|", line)[1:-1]] for line in lines]
+    return {row[0]: row[1:] for row in cells}
+
+
+def test_audio_docs_state_the_protocol_rows():
+    rows = _doc_rows()
+    for column, cls in enumerate([audio.CremaD, audio.SpokenDigit]):
+        assert cls.frame_length == cls.fft_length
+        window = rows["window L = FFT N, hop R"][column]
+        assert window == f"{cls.fft_length}, {cls.frame_step}"
+        assert rows["Mel bins"][column].split()[0] == str(cls.num_mel_bins)
+        length = int(cls.default_duration * cls.sample_rate)
+        frames = spectrogram.num_frames(length, cls.frame_length, cls.frame_step)
+        assert rows["input"][column] == f"{frames} x {cls.num_mel_bins}"
+    table = audio.CremaD.protocol("paper")
+    documented = [row for row in rows.values() if row and row[0].startswith("`")]
+    names = []
+    for row in documented:
+        row_names = re.findall(r"`([^`]+)`", row[0])
+        assert row[1] == ", ".join(format_value(table[name]) for name in row_names), row_names
+        names += row_names
+    assert sorted(names) == sorted(
+        n for n in table if n.startswith("augment.") or n == "mixup_alpha"
+    )
 
 
 def test_every_curriculum_arm_trains_with_the_augmentation_and_optimizer_of_its_baseline():
