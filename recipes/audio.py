@@ -158,6 +158,7 @@ class AudioRecipe(ProtocolRegimes, Recipe):
         return keras.optimizers.Adam(self.protocol_table["learning_rate"])
 
     def make_optimizer(self, rate, regime):
+        """DoCL's SGD: the one regime `ProtocolRegimes` builds through this method here."""
         return keras.optimizers.SGD(
             rate,
             momentum=MOMENTUM,
