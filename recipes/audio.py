@@ -1,159 +1,63 @@
 """Audio recipes: Free Spoken Digit (TFDS `spoken_digit`, 8 kHz) and CREMA-D (TFDS `crema_d`,
-16 kHz), classified from log-Mel spectrogram images.
+16 kHz), classified from log-Mel spectrogram images, in the LeRaC paper's audio protocol as
+issue 13 quotes it (every value and its source: recipes/audio_protocol.py, printed by
+`kc-recipes --recipe crema_d --print-protocol`).
 
-Front end (`recipes/spectrogram.py`), after the LeRaC paper's description of SepTr's (Ristea et
-al., 2022) as this recipe's author recalled it: clips zero-padded or clipped to a fixed length
-(CREMA-D: 4 s), STFT with a Hamming window of L = 512 samples, N = 512 FFT points and hop
-R = 64 (32 ms / 4 ms at 16 kHz), square root of the magnitude, 128 Mel bins, logarithm,
-min-max scaling to [0, 1]. None of these values could be checked (no stored paper text past
-its introduction, no audio code in the authors' repositories); issue 13 quotes the paper's
-STFT size as N_x = 1024. The protocol table (`kc-recipes --recipe crema_d --print-protocol`)
-marks every such value "not given; chosen". Spoken digits (not in the paper) use the same
-window and hop durations at 8 kHz (L = N = 256, R = 32), 64 Mel bins (a 256-point FFT has 129
-bins: 128 Mel filters would be narrower than a bin) and 1 s clips. Spectrograms are computed in
+Front end (`recipes/spectrogram.py`): clips zero-padded or clipped to a fixed length (CREMA-D:
+4 s), STFT with a periodic Hamming window of L = N = 1024 samples (the paper's N_x = 1024 as
+quoted by issue 13) and hop R = 64, square root of the magnitude, 128 Mel bins, logarithm,
+min-max scaling to [0, 1]. Spoken digits (not in the paper) keep a 256-point STFT at 8 kHz,
+hop 32, 64 Mel bins (a 256-point FFT has 129 bins) and 1 s clips. Spectrograms are computed in
 `tf.data`, so every backend trains on the same inputs.
 
-Model: ResNet-18 (CIFAR stem) on the 1-channel spectrogram, or `model="small_cnn"` for quick
-runs. The LeRaC paper's audio models are SepTr and DenseNet-121 (issue 13), not ResNet-18 (see
-docs/recipes_images_audio.md). Protocol: the LeRaC code's CIFAR-10 ResNet-18 setting (SGD 0.1,
-momentum 0.9, batch 64, rate / 10 from epochs 34, 64, 94 of 200; LeRaC k = 5, 0.1 down to
-1e-6), since no audio training code is published; CBS with sigma_0 = 0.8, factor 0.9, decay
-every 2 epochs (LeRaC Table 1 as quoted by issue 13: u = 1-3 for audio); DoCL in its own
-protocol (episode-tied cosine, Mix-up on the spectrograms). The CBS Gaussian is 2-D over
-time x Mel.
+Augmentation (`recipes/audio_augment.py`, in `tf.data`): speed perturbation, time shift and
+Gaussian noise on the waveform, SpecAugment's frequency and time masks on the spectrogram, and
+Mix-up on batches (the regime's, recipes/mixup.py). The test set is not augmented.
+
+Model: DenseNet-121 (`keras.applications`, random initialisation, 1-channel input, logits)
+trained with Adam at 1e-4; `model="resnet18"` (CIFAR stem) or `model="small_cnn"` for quick
+runs. The conventional, LeRaC, CBS and LeRaC + CBS arms train in one regime (same
+augmentation, Adam, Mix-up); DoCL and its `conventional_docl` baseline in DoCL's own
+(episode-tied SGD cosine, its Mix-up, the same waveform and SpecAugment steps). LeRaC: k = 5,
+initial rates down to 1e-9; CBS: sigma_0 = 0.8, factor 0.9, every 2 epochs (Table 1: 1-3 for
+audio), a 2-D Gaussian over time x Mel. The authors publish no audio code, so `--protocol
+official` changes only LeRaC's update rule and DoCL's rows.
 """
 
 import keras
 import tensorflow as tf
 
+from . import audio_augment
 from . import spectrogram
 from . import tfds_data
+from .audio_protocol import DEFAULT_MODEL
+from .audio_protocol import MODELS
+from .audio_protocol import audio_rows
+from .base import DEFAULT_REGIME
 from .base import Recipe
-from .docl_protocol import DOCL
-from .docl_protocol import docl_rows
-from .image_classification import SgdRegimes
-from .image_protocols import LERAC
 from .image_protocols import MOMENTUM
-from .image_protocols import R18
-from .image_protocols import TRAIN
-from .image_protocols import decoupled
+from .mixup import seed_pairs
 from .models import resnet18
 from .models import small_cnn
-from .protocol import ProtocolValue
+from .protocol_regimes import ProtocolRegimes
+from .regimes import Regime
 
-MODELS = ("resnet18", "small_cnn")
-NO_AUDIO_CODE = "the LeRaC and CBS code publish no audio training"
 UNCHECKED = (
-    "recalled from the LeRaC paper's description (after SepTr), which the stored "
-    "sources do not hold; issue 13 quotes its STFT size as N_x = 1024"
+    "no stored source gives it: the LeRaC paper's audio preprocessing (after SepTr, Ristea et "
+    "al. 2022) could not be read, and neither the LeRaC nor the SepTr repository has "
+    "preprocessing code"
 )
 
 
-def _cifar_value(value, lines):
-    """Source of a value taken over from the LeRaC code's CIFAR-10 ResNet-18 protocol."""
-    return (
-        f"not given; chosen: {value}, because {NO_AUDIO_CODE}: the LeRaC code's CIFAR-10 "
-        f"ResNet-18 value ({LERAC} {lines})"
-    )
-
-
-def audio_rows(cls):
-    """The protocol rows of an audio recipe class (its front-end attributes)."""
-    front = f"{cls.sample_rate} Hz"
-    reason = cls.front_end_reason
-    return [
-        ProtocolValue(
-            "model",
-            "ResNet-18, CIFAR stem, 1-channel spectrogram",
-            f"not given; chosen: ResNet-18, because it is the image recipes' model "
-            f"and {NO_AUDIO_CODE}; the paper's audio models are SepTr and "
-            f"DenseNet-121 (issue 13)",
-        ),
-        ProtocolValue("optimizer", "SGD", _cifar_value("SGD", f"{R18}:39-43")),
-        ProtocolValue("momentum", MOMENTUM, _cifar_value(MOMENTUM, f"{R18}:39-43")),
-        ProtocolValue("learning_rate", 0.1, _cifar_value(0.1, f"{R18}:59")),
-        ProtocolValue(
-            "weight_decay",
-            decoupled(1e-4),
-            _cifar_value("1e-4 coupled", f"{R18}:39-43"),
-            note="PyTorch's coupled 1e-4 as Keras's decoupled decay",
-        ),
-        ProtocolValue("batch", 64, _cifar_value(64, "data_handlers.py:40")),
-        ProtocolValue(
-            "epochs",
-            200,
-            _cifar_value(200, f"{R18}:62"),
-            note="the run's `--epochs`; epoch-valued rows scale with it",
-        ),
-        ProtocolValue(
-            "decay_epochs", (34, 64, 94), _cifar_value("34, 64, 94", f"{R18}:54-56, {TRAIN}:33-38")
-        ),
-        ProtocolValue(
-            "augmentation",
-            False,
-            "not given; chosen: none, because the recipes compare curricula on the "
-            "same inputs; issue 13 quotes noise, time shift, speed, mix-up and "
-            "SpecAugment from the paper, not implemented here",
-        ),
-        ProtocolValue(
-            "clip_seconds",
-            cls.default_duration,
-            f"not given; chosen: {cls.default_duration:g} s, because {reason}",
-        ),
-        ProtocolValue(
-            "stft_window",
-            cls.frame_length,
-            f"not given; chosen: {cls.frame_length} samples at {front}, because {reason}",
-        ),
-        ProtocolValue(
-            "stft_size",
-            cls.fft_length,
-            f"not given; chosen: {cls.fft_length} points, because {reason}",
-        ),
-        ProtocolValue(
-            "stft_hop",
-            cls.frame_step,
-            f"not given; chosen: {cls.frame_step} samples, because {reason}",
-        ),
-        ProtocolValue(
-            "mel_bins", cls.num_mel_bins, f"not given; chosen: {cls.num_mel_bins}, because {reason}"
-        ),
-        ProtocolValue("lerac.duration", 5, _cifar_value(5, f"{R18}:58, :64, {TRAIN}:47-48")),
-        ProtocolValue("lerac_events_per_epoch", 1, _cifar_value(1, f"{R18}:63")),
-        ProtocolValue("lerac.min_learning_rate", 1e-6, _cifar_value("1e-6", f"{R18}:14-21, :60")),
-        ProtocolValue(
-            "lerac.update",
-            "exponential",
-            "LeRaC Eq. 8",
-            official="stepwise",
-            official_source=f"{LERAC} {TRAIN}:82-86",
-        ),
-        ProtocolValue("lerac.c", 10.0, f"{LERAC} {R18}:58"),
-        ProtocolValue("lerac.base_schedule", "multiply", f"{LERAC} {TRAIN}:33-38"),
-        ProtocolValue("cbs.sigma", 0.8, "LeRaC Table 1"),
-        ProtocolValue("cbs.kernel_size", 3, "pairlab/CBS arguments.py:23"),
-        ProtocolValue("cbs.factor", 0.9, "LeRaC Table 1"),
-        ProtocolValue("cbs.every", 2, "LeRaC Table 1", note="Table 1's audio range: 1-3 epochs"),
-        ProtocolValue(
-            "docl:optimizer", "SGD, momentum 0.9, Nesterov", f"DoCL Sec. 4; {DOCL} docl.py:65, :365"
-        ),
-        ProtocolValue(
-            "docl:weight_decay",
-            decoupled(1e-4),
-            f"{DOCL} docl.py:66",
-            note="PyTorch's coupled 1e-4 as Keras's decoupled decay",
-        ),
-        *docl_rows(0.1, f"{DOCL} docl.py:57"),
-    ]
-
-
-class AudioRecipe(SgdRegimes, Recipe):
+class AudioRecipe(ProtocolRegimes, Recipe):
     """Base class of the audio recipes.
 
     Args:
         train_size: None for the whole training split, or an int: its first `train_size` clips.
-        model: `"resnet18"` or `"small_cnn"`.
+        model: `"densenet121"` (default), `"resnet18"` or `"small_cnn"`.
         batch_size: int >= 1.
+        augment: None (the protocol's: on), or a bool: False turns off the waveform steps,
+            SpecAugment and the default regime's Mix-up.
         duration: clip length in seconds (None: the recipe's default).
         width: first-stage channels of ResNet-18 (64 in the paper) or of `small_cnn`.
         data_dir: TFDS data folder; None for $TFDS_DATA_DIR.
@@ -162,24 +66,26 @@ class AudioRecipe(SgdRegimes, Recipe):
     """
 
     methods = ("conventional", "lerac", "cbs", "lerac+cbs", "docl")
-    regimes = {"docl": "docl"}  # CBS in the LeRaC protocol: there is no CBS audio code
-    protocol_options = {"batch_size": "batch"}
+    regimes = {"docl": "docl"}
+    protocol_options = {"batch_size": "batch", "augment": "augmentation"}
     tfds_name = None
     num_classes = None
     sample_rate = None
     default_duration = None
     frame_length = fft_length = frame_step = num_mel_bins = None
+    fft_length_quoted = False  # whether issue 13 quotes the paper's STFT size for this data
     front_end_reason = UNCHECKED  # why the front end's values are what they are
 
     @classmethod
-    def protocol_rows(cls, **options):
-        return audio_rows(cls)
+    def protocol_rows(cls, model=DEFAULT_MODEL, **options):
+        return audio_rows(cls, model)
 
     def __init__(
         self,
         train_size=None,
-        model="resnet18",
+        model=DEFAULT_MODEL,
         batch_size=None,
+        augment=None,
         duration=None,
         width=None,
         data_dir=None,
@@ -192,7 +98,11 @@ class AudioRecipe(SgdRegimes, Recipe):
             isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1
         ):
             raise ValueError(f"`batch_size` must be an int >= 1. Received: {batch_size!r}")
-        table = self.protocol_table = type(self).protocol(protocol, batch_size=batch_size)
+        if augment is not None and not isinstance(augment, bool):
+            raise ValueError(f"`augment` must be None or a bool. Received: augment={augment!r}")
+        table = self.protocol_table = type(self).protocol(
+            protocol, model=model, batch_size=batch_size, augment=augment
+        )
         batch_size = table["batch"]
         duration = table["clip_seconds"] if duration is None else duration
         length = int(round(duration * self.sample_rate))
@@ -204,6 +114,12 @@ class AudioRecipe(SgdRegimes, Recipe):
         self.train_size = tfds_data.check_size(train_size)
         self.model = model
         self.batch_size = batch_size
+        self.augment = table["augmentation"] is not False
+        self.waveform_augment = {k: table["augment." + k] for k in ("noise", "shift", "speed")}
+        self.spec_augment = {
+            k: table["augment." + k]
+            for k in ("freq_masks", "freq_width", "time_masks", "time_width")
+        }
         self.duration = duration
         self.width = width
         self.data_dir = data_dir
@@ -212,7 +128,7 @@ class AudioRecipe(SgdRegimes, Recipe):
         self.frames = spectrogram.num_frames(length, self.frame_length, self.frame_step)
         train_clips, test_clips = self._clips()
         # Fixed-length int16 clips are cached (CREMA-D: 0.66 GB); spectrograms are computed per
-        # epoch, the test set's once.
+        # epoch (and augmented), the test set's once.
         self._train, self.num_train = tfds_data.with_length(
             tfds_data.take(train_clips, self.train_size).map(self._fixed).cache()
         )
@@ -228,13 +144,33 @@ class AudioRecipe(SgdRegimes, Recipe):
         self.description = (
             f"{model} on {self.frames}x{self.num_mel_bins} log-Mel "
             f"spectrograms ({duration:g} s), {self.num_train} training clips, "
-            f"batch {batch_size}, SGD 0.1 momentum 0.9, {table.protocol} "
-            "protocol"
+            f"batch {batch_size}, Adam {table['learning_rate']:g}, "
+            f"{'augmented' if self.augment else 'no augmentation'}, {table.protocol} protocol"
         )
         self.loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
         self.lerac = self.lerac_arguments()
         self.cbs = table.section("cbs")
         self.docl = table.section("docl")
+
+    # Regimes: one for conventional, LeRaC, CBS and LeRaC + CBS; DoCL's (ProtocolRegimes).
+
+    def optimizer(self, epochs):
+        return keras.optimizers.Adam(self.protocol_table["learning_rate"])
+
+    def make_optimizer(self, rate, regime):
+        """DoCL's SGD: the one regime `ProtocolRegimes` builds through this method here."""
+        return keras.optimizers.SGD(
+            rate,
+            momentum=MOMENTUM,
+            nesterov=True,
+            weight_decay=self.protocol_table["docl:weight_decay"],
+        )
+
+    def regime(self, name, epochs):
+        if name == DEFAULT_REGIME:
+            alpha = self.protocol_table["mixup_alpha"] if self.augment else None
+            return Regime(name, lambda epoch_steps, callbacks: self.optimizer(epochs), alpha)
+        return super().regime(name, epochs)
 
     def _load(self, split):
         return tfds_data.load(
@@ -253,9 +189,9 @@ class AudioRecipe(SgdRegimes, Recipe):
         clip = spectrogram.fix_length(waveform, self.length)
         return tf.cast(clip, tf.int16), tf.cast(label, tf.int32)
 
-    def _features(self, clip, label):
-        image = spectrogram.spectrogram_image(
-            clip,
+    def _image(self, waveform):
+        image = spectrogram.log_mel_image(
+            waveform,
             self.sample_rate,
             self.length,
             self.frame_length,
@@ -263,22 +199,48 @@ class AudioRecipe(SgdRegimes, Recipe):
             self.fft_length,
             self.num_mel_bins,
         )
-        return tf.ensure_shape(image, [self.frames, self.num_mel_bins, 1]), label
+        return tf.ensure_shape(image, [self.frames, self.num_mel_bins, 1])
+
+    def _features(self, clip, label):
+        return self._image(spectrogram.pcm_to_float(clip)), label
+
+    def _augmented(self, example, seed):
+        clip, label = example
+        if not self.augment:
+            return self._features(clip, label)
+        wave_seed, mask_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+        waveform = audio_augment.augment_waveform(
+            spectrogram.pcm_to_float(clip), wave_seed, **self.waveform_augment
+        )
+        image = audio_augment.spec_augment(self._image(waveform), mask_seed, **self.spec_augment)
+        return image, label
+
+    def _augmented_examples(self, clips, seed):
+        pairs = tf.data.Dataset.zip((clips, seed_pairs(seed)))
+        return pairs.map(self._augmented, num_parallel_calls=tf.data.AUTOTUNE)
 
     def build_model(self, variable_size=False):
         shape = (self.frames, self.num_mel_bins, 1)
+        if self.model == "densenet121":
+            return keras.applications.DenseNet121(
+                weights=None,
+                input_shape=shape,
+                classes=self.num_classes,
+                classifier_activation=None,
+            )
         if self.model == "resnet18":
             return resnet18(shape, self.num_classes, width=self.width or 64)
         return small_cnn(shape, self.num_classes, width=self.width or 16)
 
     def train_dataset(self, seed, image_size=None):
-        ds = self._train.shuffle(self.num_train, seed=seed, reshuffle_each_iteration=True)
-        ds = ds.map(self._features, num_parallel_calls=tf.data.AUTOTUNE)
-        return ds.batch(self.batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+        clips = self._train.shuffle(self.num_train, seed=seed, reshuffle_each_iteration=True)
+        examples = self._augmented_examples(clips, seed)
+        return examples.batch(self.batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
 
     def train_examples(self):
-        """Spectrograms of the training clips in a fixed order, unbatched (for DoCL)."""
-        return self._train.map(self._features, num_parallel_calls=tf.data.AUTOTUNE)
+        """Spectrograms of the training clips in a fixed order, unbatched (for DoCL), augmented
+        as in `train_dataset` (fresh draws each epoch)."""
+        return self._augmented_examples(self._train, None)
 
     def test_dataset(self, image_size=None):
         return tf.data.Dataset.from_tensor_slices((self.x_test, self.y_test)).batch(256)
@@ -298,7 +260,7 @@ class SpokenDigit(AudioRecipe):
     split (recordings 0-4 of each speaker and digit, 250 clips, are the test set)."""
 
     name = "spoken_digit"
-    summary = "Free Spoken Digit, log-Mel spectrograms, ResNet-18 (TFDS download)"
+    summary = "Free Spoken Digit, log-Mel spectrograms, DenseNet-121 (TFDS download)"
     tfds_name = "spoken_digit"
     num_classes = 10
     sample_rate = 8000
@@ -307,8 +269,8 @@ class SpokenDigit(AudioRecipe):
     frame_step = 32
     num_mel_bins = 64
     front_end_reason = (
-        "spoken digits are not in the paper: CREMA-D's window and hop durations "
-        "at 8 kHz and 1 s clips, 64 Mel bins since a 256-point FFT has 129 bins"
+        "spoken digits are not in the paper: a 32 ms window and a 4 ms hop at 8 kHz, 1 s clips "
+        "(FSDD's digits are shorter), 64 Mel bins since a 256-point FFT has 129 bins"
     )
 
     def _clips(self):
@@ -326,12 +288,13 @@ class CremaD(AudioRecipe):
     and test splits (its validation split is not used)."""
 
     name = "crema_d"
-    summary = "CREMA-D emotions, log-Mel spectrograms, ResNet-18 (TFDS download)"
+    summary = "CREMA-D emotions, log-Mel spectrograms, DenseNet-121 (TFDS download)"
     tfds_name = "crema_d"
     num_classes = 6
     sample_rate = 16000
     default_duration = 4.0
-    frame_length = fft_length = 512
+    frame_length = fft_length = 1024
+    fft_length_quoted = True
     frame_step = 64
     num_mel_bins = 128
 

@@ -85,6 +85,12 @@ def own_weight(lam):
     return tf.maximum(tf.maximum(lam, 1.0 - lam), _OWN_MINIMUM)
 
 
+def seed_pairs(seed=None):
+    """An endless dataset of stateless seeds (int64 tensors of shape [2]) to zip with a pipeline:
+    with an int `seed` they repeat run to run and still differ from epoch to epoch."""
+    return tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+
+
 def mixup(dataset, alpha, num_classes, seed=None, own_weight_first=False):
     """Mix-up on every batch of a batched `(images, integer labels)` dataset.
 
@@ -109,7 +115,7 @@ def mixup(dataset, alpha, num_classes, seed=None, own_weight_first=False):
         raise TypeError(
             f"`own_weight_first` must be a bool. Received: own_weight_first={own_weight_first!r}"
         )
-    seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+    seeds = seed_pairs(seed)
 
     def mix(batch, pair):
         images, labels = batch

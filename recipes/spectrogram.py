@@ -56,7 +56,12 @@ def mel_spectrogram(
     return tf.matmul(magnitude, weights)
 
 
-def spectrogram_image(
+def pcm_to_float(waveform):
+    """Integer PCM samples (TFDS audio: int16 values in int64) or floats, scaled by 1 / 32768."""
+    return tf.cast(waveform, tf.float32) / 32768.0
+
+
+def log_mel_image(
     waveform,
     sample_rate,
     length,
@@ -66,13 +71,11 @@ def spectrogram_image(
     num_mel_bins,
     magnitude_power=0.5,
 ):
-    """The model input for one clip: `(frames, num_mel_bins, 1)` float32 in [0, 1].
+    """The model input for one float waveform: `(frames, num_mel_bins, 1)` float32 in [0, 1].
 
-    `waveform` holds integer PCM samples (TFDS audio: int16 values in int64) or floats; it is
-    scaled by 1 / 32768, fixed to `length` samples, turned into a Mel spectrogram, then
+    The waveform is fixed to `length` samples, turned into a Mel spectrogram, then
     log(x + 1e-6) and min-max normalised per clip (a constant clip maps to 0).
     """
-    waveform = tf.cast(waveform, tf.float32) / 32768.0
     mel = mel_spectrogram(
         fix_length(waveform, length),
         sample_rate,
@@ -86,6 +89,11 @@ def spectrogram_image(
     low, high = tf.reduce_min(log_mel), tf.reduce_max(log_mel)
     scaled = tf.math.divide_no_nan(log_mel - low, high - low)
     return scaled[..., tf.newaxis]
+
+
+def spectrogram_image(waveform, sample_rate, length, *args, **kwargs):
+    """`log_mel_image` of integer PCM samples (`pcm_to_float` first)."""
+    return log_mel_image(pcm_to_float(waveform), sample_rate, length, *args, **kwargs)
 
 
 def num_frames(length, frame_length, frame_step):
