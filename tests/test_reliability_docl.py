@@ -323,9 +323,9 @@ def test_drawing_a_subset_allocates_a_few_bytes_per_example():
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    # float32 keys (4 n), the kept int32 indices (2 n here) and chunk temporaries: no filled copy of the scores,
-    # no copy for the partition, none of the float64 and int64 temporaries of a direct
-    # Gumbel-top-k (about 40 n).
+    # float32 keys (4 n), the kept int32 indices (2 n here) and chunk temporaries: no filled
+    # copy of the scores, no copy for the partition, none of the float64 and int64
+    # temporaries of a direct Gumbel-top-k (about 40 n).
     assert peak < 7 * n, peak / n
     assert len(np.unique(chosen)) == n // 2 and chosen.dtype == np.int32
 
