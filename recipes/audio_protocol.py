@@ -118,7 +118,8 @@ def _augment_rows():
             f"not given; chosen: 0.2, because {NO_VALUE}: inside the 0.1-0.4 range "
             "Zhang et al. (2018) report for ImageNet",
             note="on batches of spectrograms, in the default regime (conventional, lerac, "
-            "cbs, lerac+cbs); the DoCL pair has its own (docl:mixup_alpha)",
+            "cbs, lerac+cbs); the DoCL pair has its own (docl:mixup_alpha); off, with "
+            "the other augmentation, under augment=False",
         ),
     ]
 
