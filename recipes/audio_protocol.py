@@ -18,6 +18,7 @@ from .image_protocols import TRAIN
 from .image_protocols import decoupled
 from .protocol import USER_SOURCE
 from .protocol import ProtocolValue
+from .protocol import lerac_update_row
 
 DEFAULT_MODEL = "densenet121"
 MODELS = (DEFAULT_MODEL, "resnet18", "small_cnn")
@@ -189,13 +190,7 @@ def audio_rows(cls, model=DEFAULT_MODEL):
             f"rate of the LeRaC code's CIFAR-10 ResNet-18 (0.1 to 1e-6, {LERAC} "
             f"{R18}:14-21, :60), below Adam's 1e-4",
         ),
-        ProtocolValue(
-            "lerac.update",
-            "exponential",
-            "LeRaC Eq. 8",
-            official="stepwise",
-            official_source=f"{LERAC} {TRAIN}:82-86",
-        ),
+        lerac_update_row(f"{LERAC} {TRAIN}:82-86"),
         ProtocolValue("lerac.c", 10.0, f"{LERAC} {R18}:58"),
         ProtocolValue("lerac.base_schedule", "multiply", f"{LERAC} {TRAIN}:33-38"),
         ProtocolValue("cbs.sigma", 0.8, "LeRaC Table 1"),

@@ -49,6 +49,7 @@ from .docl_protocol import docl_rows
 from .models import packed_bert_classifier
 from .protocol import USER_SOURCE
 from .protocol import ProtocolValue
+from .protocol import lerac_update_row
 from .protocol_regimes import ProtocolRegimes
 
 PAPER_PRESET = "bert_large_en_uncased"
@@ -124,13 +125,7 @@ def bert_rows(task, preset=PAPER_PRESET, batch_size=None, sequence_length=None):
             note="base x clf_lr; the code starts all of BERT at the base rate and "
             "only the pooler and classifier 3 orders below",
         ),
-        ProtocolValue(
-            "lerac.update",
-            "exponential",
-            "LeRaC Eq. 8",
-            official="stepwise",
-            official_source=f"CroitoruAlin/LeRaC {BERT_TRAIN}:76-81",
-        ),
+        lerac_update_row(f"CroitoruAlin/LeRaC {BERT_TRAIN}:76-81"),
         ProtocolValue("lerac.c", 10.0, f"{BERT}:26"),
         ProtocolValue(
             "docl:optimizer",

@@ -12,6 +12,7 @@ from .docl_protocol import DOCL
 from .docl_protocol import docl_rows
 from .protocol import USER_SOURCE
 from .protocol import ProtocolValue
+from .protocol import lerac_update_row
 
 LERAC = "CroitoruAlin/LeRaC"
 CBS = "pairlab/CBS"
@@ -219,13 +220,8 @@ def small_image_rows(dataset, model="resnet18", wrn=WRN_CODE, et_sizes=None):
             "whole decades per residual block and starts the head at base x "
             "clf_lr",
         ),
-        ProtocolValue(
-            "lerac.update",
-            "exponential",
-            "LeRaC Eq. 8",
-            official="stepwise",
-            official_source=f"{LERAC} {TRAIN}:82-86",
-            note="stepwise: x c per event, capped at the base rate",
+        lerac_update_row(
+            f"{LERAC} {TRAIN}:82-86", note="stepwise: x c per event, capped at the base rate"
         ),
         ProtocolValue("lerac.c", 10.0, f"{LERAC} {R18}:58"),
         ProtocolValue(

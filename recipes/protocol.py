@@ -118,6 +118,18 @@ class ProtocolValue:
         return self.value, self.source
 
 
+def lerac_update_row(official_source, note=""):
+    """LeRaC's rise: the paper's exponential (Eq. 8), the authors' x c steps under `official`."""
+    return ProtocolValue(
+        "lerac.update",
+        "exponential",
+        "LeRaC Eq. 8",
+        official="stepwise",
+        official_source=official_source,
+        note=note,
+    )
+
+
 def check_protocol(protocol):
     if protocol not in PROTOCOLS:
         raise ValueError(f"`protocol` must be one of {PROTOCOLS}. Received: protocol={protocol!r}")
