@@ -1,0 +1,105 @@
+"""The functions tests/test_multihost.py runs in each worker (tests/multihost.py).
+
+Each returns JSON: the curriculum logs, per-epoch step counts, weights and DoCL's draws of the
+scale runs (tests/scale_runs.py: the same models, data and boundaries), built so that every
+process feeds its own part of each global batch; or the errors raised by configurations that
+must be refused before the first step.
+"""
+
+import numpy as np
+
+import scale_runs
+
+# EfficientTrain with saturation: fewer, larger batches at low resolution (8 px: one batch of
+# all 32 examples; 12 px: 2 of 12, the rest dropped; 16 px: 4 of 8), "scaled" because Keras
+# accumulates gradients on JAX but the runs here keep the optimizer plain.
+SATURATED = "efficient_train_saturated"
+
+
+def _build(config):
+    import keras
+    import tensorflow as tf
+
+    import keras_curriculum as kc
+
+    if config != SATURATED:
+        model, train, callbacks, docl = scale_runs.build(config)
+        if config not in ("efficient_train", "docl"):  # their stages split the batches
+            train = kc.split_batches(train)
+        return model, train, callbacks, docl
+    x, y = scale_runs.data()
+    model = scale_runs._model(variable_size=True)
+    et = kc.EfficientTrain(scale_runs.ET_TABLE, value_range=(0, 1), saturate="scaled", seed=3)
+    train = et.apply(
+        tf.data.Dataset.from_tensor_slices((x, y)),
+        batch_size=scale_runs.BATCH,
+        drop_remainder=True,
+        shuffle=False,
+    )
+    model.compile(
+        optimizer=keras.optimizers.SGD(0.05, momentum=0.9),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+    return model, train, [et], None
+
+
+def _steps_recorder():
+    import keras
+
+    class Steps(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.per_epoch = []
+            self.orders = []
+            self.docl = None
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.per_epoch.append(0)
+            if self.docl is not None:  # after DoCL's own on_epoch_begin: the epoch's draw
+                self.orders.append(np.array(self.docl._order.current_order()).tolist())
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.per_epoch[-1] += 1
+
+    return Steps()
+
+
+def run(config):
+    """One curriculum's state after `scale_runs.EPOCHS` epochs on this process."""
+    import jax
+
+    model, train, callbacks, docl = _build(config)
+    recorder = _steps_recorder()
+    recorder.docl = docl
+    history = model.fit(
+        train, epochs=scale_runs.EPOCHS, callbacks=callbacks + [recorder], verbose=0
+    )
+    state = {
+        "process": jax.process_index(),
+        "logs": {
+            k: [float(v) for v in history.history[k]]
+            for k in scale_runs.CURRICULUM_LOGS
+            if k in history.history
+        },
+        "loss": [float(v) for v in history.history["loss"]],
+        "steps": recorder.per_epoch,
+        "weights": [np.asarray(w).tolist() for w in model.get_weights()],
+    }
+    if docl is not None:
+        state["docl_orders"] = recorder.orders
+        state["docl_scores"] = np.asarray(docl.scores).tolist()
+    return state
+
+
+def runs(configs):
+    import keras
+
+    distribution = keras.distribution.distribution()
+    states = {}
+    for config in configs:
+        states[config] = run(config)
+        # `clear_session` forgets the distribution too: the next run would train each
+        # process on its own part alone.
+        keras.backend.clear_session()
+        keras.distribution.set_distribution(distribution)
+    return states
