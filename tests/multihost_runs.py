@@ -103,3 +103,84 @@ def runs(configs):
         keras.backend.clear_session()
         keras.distribution.set_distribution(distribution)
     return states
+
+
+def _refusal(action):
+    """The error `action()` raises, as "Type: message", or None."""
+    try:
+        action()
+    except Exception as error:  # noqa: BLE001 - the test checks the type by name
+        return f"{type(error).__name__}: {error}"
+    return None
+
+
+def _fit_refusal(model, train, callbacks):
+    """The error of a `fit` that must fail before its first step, and the steps it ran."""
+
+    def fit():
+        model.fit(train, epochs=scale_runs.EPOCHS, callbacks=callbacks, verbose=0)
+
+    error = _refusal(fit)
+    return {"error": error, "steps": int(model.optimizer.iterations.numpy())}
+
+
+def refusals():
+    """Configurations that would hang a collective or split a batch unevenly, each refused."""
+    import keras
+    import tensorflow as tf
+
+    import keras_curriculum as kc
+
+    x, y = scale_runs.data()
+    examples = tf.data.Dataset.from_tensor_slices((x[:30], y[:30]))
+    out = {
+        # 30 examples in batches of 8: the last global batch (6) would reach one process.
+        "split_partial": _refusal(lambda: kc.split_batches(examples.batch(8))),
+        "split_not_divisible": _refusal(
+            lambda: kc.split_batches(examples.batch(6, drop_remainder=True))
+        ),
+        "docl_partial": _refusal(lambda: kc.DoCL(seed=0).apply((x, y), batch_size=8)),
+        "docl_not_divisible": _refusal(
+            lambda: kc.DoCL(seed=0).apply((x, y), batch_size=6, drop_remainder=True)
+        ),
+        "et_partial_batched": _refusal(
+            lambda: kc.EfficientTrain(scale_runs.ET_TABLE, value_range=(0, 1)).apply(
+                examples.batch(8)
+            )
+        ),
+    }
+    model = scale_runs._model(variable_size=True)
+    model.compile(optimizer=keras.optimizers.SGD(0.05), loss="sparse_categorical_crossentropy")
+    et = kc.EfficientTrain(scale_runs.ET_TABLE, value_range=(0, 1))
+    out["et_partial"] = _fit_refusal(model, et.apply(examples, batch_size=8), [et])
+    # Saturated stages: batches of 32 at 8 px leave 8 of 40 examples in a partial batch.
+    forty = tf.data.Dataset.from_tensor_slices((np.concatenate([x, x[:8]]), np.r_[y, y[:8]]))
+    model = scale_runs._model(variable_size=True)
+    model.compile(optimizer=keras.optimizers.SGD(0.05), loss="sparse_categorical_crossentropy")
+    et = kc.EfficientTrain(scale_runs.ET_TABLE, value_range=(0, 1), saturate="scaled")
+    train = et.apply(forty, batch_size=8, shuffle=False)
+    out["et_saturated_partial"] = _fit_refusal(model, train, [et])
+    # Keras auto-sharding would split DoCL's per-process parts again.
+    distribution = keras.distribution.distribution()
+    keras.distribution.set_distribution(
+        keras.distribution.DataParallel(devices=keras.distribution.list_devices())
+    )
+    try:
+        model, train, callbacks, _ = scale_runs.build("docl")
+        out["docl_auto_sharded"] = _fit_refusal(model, train, callbacks)
+    finally:
+        keras.distribution.set_distribution(distribution)
+    return out
+
+
+def hang():
+    """Process 0 waits in a collective that process 1 never joins (the launcher must end it)."""
+    import time
+
+    import jax
+
+    from keras_curriculum import processes
+
+    if jax.process_index() == 1:
+        time.sleep(3600)
+    return processes.value_of_process_zero(1)

@@ -160,10 +160,10 @@ def replicas_of(model):
 def check_stage_batches(batches, source):
     """ValueError, on several processes, for a stage whose last batch would be partial."""
     for batch in sorted(set(batches)):
-        processes.check_global_batch(batch, "A saturated stage's batch")
+        processes.check_global_batch(batch, "A stage's batch")
         if not source.drop_remainder and source.examples % batch:
             raise ValueError(
-                f"A saturated stage trains on batches of {batch}, and the last of its "
+                f"A stage trains on batches of {batch}, and the last of its "
                 f"{source.examples} examples would make a partial batch that reaches only some "
                 "processes and hangs the others: pass `drop_remainder=True` to `et.apply`. "
                 f"Stage batches: {batches}"
