@@ -16,14 +16,14 @@ import scale_runs
 SATURATED = "efficient_train_saturated"
 
 
-def _build(config):
+def _build(config, backup_dir=None):
     import keras
     import tensorflow as tf
 
     import keras_curriculum as kc
 
     if config != SATURATED:
-        model, train, callbacks, docl = scale_runs.build(config)
+        model, train, callbacks, docl = scale_runs.build(config, backup_dir=backup_dir)
         if config not in ("efficient_train", "docl"):  # their stages split the batches
             train = kc.split_batches(train)
         return model, train, callbacks, docl
@@ -64,16 +64,21 @@ def _steps_recorder():
     return Steps()
 
 
-def run(config):
+def run(config, before=(), backup_dir=None):
     """One curriculum's state after `scale_runs.EPOCHS` epochs on this process."""
-    import jax
 
-    model, train, callbacks, docl = _build(config)
+    model, train, callbacks, docl = _build(config, backup_dir)
     recorder = _steps_recorder()
     recorder.docl = docl
     history = model.fit(
-        train, epochs=scale_runs.EPOCHS, callbacks=callbacks + [recorder], verbose=0
+        train, epochs=scale_runs.EPOCHS, callbacks=list(before) + callbacks + [recorder], verbose=0
     )
+    return _state(model, history, recorder, docl)
+
+
+def _state(model, history, recorder, docl):
+    import jax
+
     state = {
         "process": jax.process_index(),
         "logs": {
@@ -89,6 +94,45 @@ def run(config):
         state["docl_orders"] = recorder.orders
         state["docl_scores"] = np.asarray(docl.scores).tolist()
     return state
+
+
+def resumed(configs, directory):
+    """Each config interrupted after epoch 1 and resumed by fresh objects, as a new process.
+
+    Every process keeps its own backup (`BackupAndRestore` and DoCL's `backup_dir` under
+    `directory/process_<index>`): each holds the whole replicated state, and two processes
+    writing one directory would race.
+    """
+    import os
+
+    import jax
+    import keras
+
+    class Interrupted(RuntimeError):
+        pass
+
+    class Interrupt(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 1:  # on every process at the same point: none is left in a collective
+                raise Interrupted("simulated preemption after epoch 1")
+
+    distribution = keras.distribution.distribution()
+    states = {}
+    for config in configs:
+        own = os.path.join(directory, config, f"process_{jax.process_index()}")
+        backup = os.path.join(own, "keras")
+        try:
+            run(config, [keras.callbacks.BackupAndRestore(backup), Interrupt()], own + "_docl")
+        except Interrupted:
+            pass
+        else:
+            raise AssertionError("the run was not interrupted")
+        keras.backend.clear_session()
+        keras.distribution.set_distribution(distribution)
+        states[config] = run(config, [keras.callbacks.BackupAndRestore(backup)], own + "_docl")
+        keras.backend.clear_session()
+        keras.distribution.set_distribution(distribution)
+    return states
 
 
 def runs(configs):

@@ -125,3 +125,21 @@ def test_configurations_that_would_hang_are_refused_before_the_first_step():
 def test_a_hung_collective_fails_the_launch_instead_of_hanging():
     with pytest.raises(multihost.LaunchError, match="deadline of 20 s passed"):
         multihost.launch("multihost_runs:hang", timeout=20)
+
+
+def test_resume_after_an_epoch_end_gives_the_uninterrupted_run(two_processes, tmp_path):
+    # Interrupted after epoch 1 on both processes, resumed with fresh model, data and callbacks
+    # from one backup directory per process (`BackupAndRestore`, DoCL's `backup_dir`).
+    configs = ["lerac+cbs", "docl"]
+    resumed = multihost.launch(
+        "multihost_runs:resumed", {"configs": configs, "directory": str(tmp_path)}, timeout=300
+    )
+    for process in range(2):
+        for config in configs:
+            got, want = resumed[process][config], two_processes[process][config]
+            assert got["logs"] == {k: v[2:] for k, v in want["logs"].items()}, config
+            assert got["steps"] == want["steps"][2:], config
+            assert_weights_close(got["weights"], want["weights"], 0.0, f"resumed {config}")
+            if config == "docl":
+                assert got["docl_orders"] == want["docl_orders"][2:]
+                assert got["docl_scores"] == want["docl_scores"]
