@@ -14,6 +14,13 @@ import keras
 
 from keras_curriculum._tf_data import tf
 
+# Appended to the errors of a curriculum that needs the dataset's length, on several processes.
+LENGTH_HINT = (
+    " On several processes, Keras's auto-sharding (`rebatch` + `shard`) loses the length: "
+    "split the batches with `kc.split_batches(dataset)` and "
+    "`DataParallel(..., auto_shard_dataset=False)`."
+)
+
 
 def process_count():
     """Processes in the JAX runtime (`jax.process_count()`); 1 on the other backends."""

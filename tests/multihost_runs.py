@@ -192,6 +192,11 @@ def refusals():
                 examples.batch(8)
             )
         ),
+        "et_evaluation_partial": _refusal(
+            lambda: kc.EfficientTrain(scale_runs.ET_TABLE, value_range=(0, 1)).evaluation_data(
+                examples, batch_size=8
+            )
+        ),
     }
     model = scale_runs._model(variable_size=True)
     model.compile(optimizer=keras.optimizers.SGD(0.05), loss="sparse_categorical_crossentropy")
@@ -212,6 +217,8 @@ def refusals():
     try:
         model, train, callbacks, _ = scale_runs.build("docl")
         out["docl_auto_sharded"] = _fit_refusal(model, train, callbacks)
+        model, train, callbacks, _ = scale_runs.build("lerac")
+        out["lerac_auto_sharded"] = _fit_refusal(model, train, callbacks)
     finally:
         keras.distribution.set_distribution(distribution)
     return out

@@ -250,6 +250,8 @@ class EfficientTrain(CurriculumLogs, keras.callbacks.Callback):
     def evaluation_data(self, dataset, batch_size=None, drop_remainder=False):
         """`dataset` for validation or `evaluate`: full size, no augmentation, float32 images.
 
+        On several processes, each process's part of every batch, as `apply` gives.
+
         Args: as `apply` (the same dataset formats and size checks).
         """
         return pipeline.evaluation(self, dataset, batch_size, drop_remainder)

@@ -231,6 +231,8 @@ def evaluation(et, dataset, batch_size=None, drop_remainder=False):
 
     drop_remainder = check_bool("drop_remainder", drop_remainder)
     batched, _ = check_dataset(et, dataset, batch_size)
+    if processes.process_count() > 1:
+        check_whole_batches(dataset, batched, batch_size, drop_remainder)
     if not batched:
         dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
     # float32 like the training batches, so the model sees one input dtype.
@@ -239,7 +241,7 @@ def evaluation(et, dataset, batch_size=None, drop_remainder=False):
         num_parallel_calls=tf.data.AUTOTUNE,
         deterministic=True,
     )
-    return as_float.prefetch(tf.data.AUTOTUNE)
+    return processes.local_part(as_float).prefetch(tf.data.AUTOTUNE)
 
 
 def saturation_source(et, dataset, batched, batch_size, drop_remainder, batches, owner=None):
