@@ -16,6 +16,26 @@ import scale_runs
 SATURATED = "efficient_train_saturated"
 
 
+def _global_rows():
+    """A metric whose epoch log is the number of rows the last train step trained on: the
+    global batch, which must be the single-process one (each process feeding its part)."""
+    import keras
+    from keras import ops
+
+    class GlobalRows(keras.metrics.Metric):
+        def __init__(self, name="global_rows", **kwargs):
+            super().__init__(name=name, **kwargs)
+            self.rows = self.add_variable((), "zeros", name="rows")
+
+        def update_state(self, y_true, y_pred, sample_weight=None):
+            self.rows.assign(ops.cast(ops.shape(y_true)[0], "float32"))
+
+        def result(self):
+            return ops.convert_to_tensor(self.rows)
+
+    return GlobalRows()
+
+
 def _build(config, backup_dir=None):
     import keras
     import tensorflow as tf
@@ -23,7 +43,9 @@ def _build(config, backup_dir=None):
     import keras_curriculum as kc
 
     if config != SATURATED:
-        model, train, callbacks, docl = scale_runs.build(config, backup_dir=backup_dir)
+        model, train, callbacks, docl = scale_runs.build(
+            config, backup_dir=backup_dir, metrics=[_global_rows()]
+        )
         if config not in ("efficient_train", "docl"):  # their stages split the batches
             train = kc.split_batches(train)
         return model, train, callbacks, docl
@@ -39,6 +61,7 @@ def _build(config, backup_dir=None):
     model.compile(
         optimizer=keras.optimizers.SGD(0.05, momentum=0.9),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=[_global_rows()],
     )
     return model, train, [et], None
 
@@ -87,6 +110,7 @@ def _state(model, history, recorder, docl):
             if k in history.history
         },
         "loss": [float(v) for v in history.history["loss"]],
+        "global_rows": [int(v) for v in history.history["global_rows"]],
         "steps": recorder.per_epoch,
         "weights": [np.asarray(w).tolist() for w in model.get_weights()],
     }

@@ -75,6 +75,10 @@ def test_two_processes_follow_the_single_process_curriculum(config, two_processe
         # Every process takes the same number of steps in each epoch: the stage switches,
         # DoCL's shorter epochs and the saturated batches happen at the same step everywhere.
         assert got["steps"] == want["steps"], (process, got["steps"])
+        # Each process fed its part: the step trained on the single-process global batch (a
+        # process feeding the whole batch would double it, and every step's work, unseen by
+        # the weights: the mean of two copies is the mean of one).
+        assert got["global_rows"] == want["global_rows"], (process, got["global_rows"])
         assert_weights_close(got["weights"], want["weights"], WEIGHTS_ATOL, f"{config} p{process}")
 
 
@@ -86,6 +90,8 @@ def test_curricula_cross_their_boundaries_in_these_runs(one_process):
     assert runs["efficient_train"]["logs"]["et_height"] == [8.0, 12.0, 16.0, 16.0]
     assert runs[multihost_runs.SATURATED]["steps"][0] < runs[multihost_runs.SATURATED]["steps"][2]
     assert runs["docl"]["steps"] == [4, 2, 4, 1]
+    assert runs["lerac"]["global_rows"] == [8] * 4
+    assert runs[multihost_runs.SATURATED]["global_rows"][0] == 32
 
 
 def test_docl_draws_and_scores_are_the_same_on_every_process(two_processes, one_process):
