@@ -222,6 +222,11 @@ def refusals():
             )
         ),
     }
+    # Not a refusal: DoCL without a seed draws each process's own at construction; `apply`
+    # must replace it with process 0's, or the processes would draw different subsets.
+    unseeded = kc.DoCL()
+    unseeded.apply((x, y), batch_size=8, drop_remainder=True)
+    out["docl_unseeded_seed"] = unseeded._seed
     model = scale_runs._model(variable_size=True)
     model.compile(optimizer=keras.optimizers.SGD(0.05), loss="sparse_categorical_crossentropy")
     et = kc.EfficientTrain(scale_runs.ET_TABLE, value_range=(0, 1))
