@@ -78,12 +78,15 @@ def _run(commands, devices, timeout):
                     )
                 )
             deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline and any(p.poll() is None for p in processes):
+            timed_out = False
+            while any(p.poll() is None for p in processes):
                 # One failed worker leaves the others waiting in a collective: stop early.
                 if any(p.poll() not in (None, 0) for p in processes):
                     break
+                if time.monotonic() > deadline:
+                    timed_out = True
+                    break
                 time.sleep(0.1)
-            timed_out = any(p.poll() is None for p in processes)
         finally:
             for p in processes:
                 if p.poll() is None:

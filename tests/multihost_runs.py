@@ -208,6 +208,12 @@ def refusals():
             lambda: kc.split_batches(examples.batch(6, drop_remainder=True))
         ),
         "docl_partial": _refusal(lambda: kc.DoCL(seed=0).apply((x, y), batch_size=8)),
+        # 20 % of 32 examples is 7: a subset epoch shorter than one batch of 8 has no step.
+        "docl_subset_below_a_batch": _refusal(
+            lambda: kc.DoCL(seed=0, min_fraction=0.2).apply(
+                (x, y), batch_size=8, drop_remainder=True
+            )
+        ),
         "docl_not_divisible": _refusal(
             lambda: kc.DoCL(seed=0).apply((x, y), batch_size=6, drop_remainder=True)
         ),
@@ -224,7 +230,7 @@ def refusals():
     }
     # Not a refusal: DoCL without a seed draws each process's own at construction; `apply`
     # must replace it with process 0's, or the processes would draw different subsets.
-    unseeded = kc.DoCL()
+    unseeded = kc.DoCL(min_fraction=0.25)
     unseeded.apply((x, y), batch_size=8, drop_remainder=True)
     out["docl_unseeded_seed"] = unseeded._seed
     model = scale_runs._model(variable_size=True)

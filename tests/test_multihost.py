@@ -129,6 +129,7 @@ def test_configurations_that_would_hang_are_refused_before_the_first_step():
     refused = results[0]
     for case in ("split_partial", "docl_partial", "et_partial_batched", "et_evaluation_partial"):
         assert refused[case].startswith("ValueError") and "drop_remainder=True" in refused[case]
+    assert "smallest subset (7 examples" in refused["docl_subset_below_a_batch"]
     for case in ("split_not_divisible", "docl_not_divisible"):
         assert refused[case].startswith("ValueError: `batch_size` (6, the global batch)"), case
         assert "multiple of the 4 devices" in refused[case]
