@@ -289,7 +289,7 @@ class DoCL(EpochPlanning, CurriculumLogs, keras.callbacks.Callback):
             )
         self._split_for = processes.process_count()
         if self._split_for > 1:
-            check_process_batches(
+            checks.check_process_batches(
                 batch_size, drop_remainder, math.ceil(self.min_fraction * source.length)
             )
             if self.seed is None:  # every process must draw the same subsets
@@ -466,21 +466,3 @@ class DoCL(EpochPlanning, CurriculumLogs, keras.callbacks.Callback):
     @classmethod
     def from_config(cls, config):
         return cls(**config)
-
-
-def check_process_batches(batch_size, drop_remainder, smallest_subset):
-    """ValueError, on several processes, for batches that cannot reach every process whole."""
-    if not drop_remainder:
-        raise ValueError(
-            "On several processes each global batch is split across them, and DoCL's epochs "
-            "(a drawn subset, then the full set) end in partial batches that would reach only "
-            "some processes and hang the others: pass `drop_remainder=True` to `docl.apply`."
-        )
-    if smallest_subset < batch_size:
-        # Keras 3.15's JAX `fit` fails on an epoch without a step (it reads the metrics).
-        raise ValueError(
-            f"DoCL's smallest subset ({smallest_subset} examples, `min_fraction` of the data) "
-            f"is less than one batch of {batch_size}: with `drop_remainder=True` such an epoch "
-            "would train no step. Raise `min_fraction` or lower `batch_size`."
-        )
-    processes.check_global_batch(batch_size)
