@@ -8,8 +8,9 @@ One subpackage per method, each with its pure math, its Keras objects and its pl
   `LowFrequencyCrop` (EfficientTrain / ET++).
 - `keras_curriculum.docl`: `DoCL`, `DoCLLogits`, `CosineRestarts` (DoCL).
 
-`kc.plot(curriculum, path)` draws any of them. Importing the package registers its layers,
-callbacks and schedules with Keras, which a `.keras` file that holds them needs.
+`kc.split_batches(dataset)` gives each process of a multi-process JAX run its part of every
+global batch. `kc.plot(curriculum, path)` draws any of them. Importing the package registers its
+layers, callbacks and schedules with Keras, which a `.keras` file that holds them needs.
 """
 
 from keras_curriculum.cbs import GaussianSmoothing
@@ -36,6 +37,7 @@ from keras_curriculum.lerac import LeRaC
 from keras_curriculum.lerac import depth_groups
 from keras_curriculum.lerac import plot_lerac
 from keras_curriculum.plotting import plot
+from keras_curriculum.processes import split_batches
 
 __version__ = "0.1.0.dev0"
 
@@ -64,4 +66,5 @@ __all__ = [
     "plot_lerac",
     "sigma_at_epoch",
     "smoothing_layers",
+    "split_batches",
 ]

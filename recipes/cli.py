@@ -7,6 +7,7 @@ Prints the paper-style table and writes it with the runs' results, plots and Ten
     kc-recipes --recipe cifar10 --set model=wrn --set wrn_depth=28 --epochs 200
     kc-recipes --recipe mymodule:MyRecipe --epochs 1 --seeds 1
     kc-recipes --recipe cifar10 --print-protocol --protocol official
+    kc-recipes --recipe fashion_mnist --num-processes 2   # 2 JAX processes of this machine
 
 Keras is imported only once a recipe runs: `--help` and argument errors answer at once.
 """
@@ -16,8 +17,11 @@ import ast
 import datetime
 import inspect
 import os
+import shutil
 import sys
+import tempfile
 
+from . import processes
 from . import registry
 from .base import METHODS
 from .base import RecipeError
@@ -139,6 +143,13 @@ def parse_args(argv):
         "the two differ)",
     )
     parser.add_argument(
+        "--num-processes",
+        type=int,
+        default=1,
+        help="train on this many JAX processes of this machine (JAX backend; "
+        "docs/backends.md, 'Many hosts')",
+    )
+    parser.add_argument(
         "--print-protocol",
         action="store_true",
         help="print the recipe's protocol, every value with its source, and "
@@ -149,6 +160,8 @@ def parse_args(argv):
         parser.error(f"--seeds must be >= 1. Received: {args.seeds}")
     if args.epochs is not None and args.epochs < 1:
         parser.error(f"--epochs must be >= 1. Received: {args.epochs}")
+    if args.num_processes < 1:
+        parser.error(f"--num-processes must be >= 1. Received: {args.num_processes}")
     try:
         args.recipe_class = recipe_class(args.recipe)
     except (ValueError, RecipeError) as error:
@@ -186,8 +199,35 @@ def print_protocol(recipe_class, protocol, kwargs):
     return 0
 
 
+def _without_num_processes(argv):
+    kept, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--num-processes":
+            skip = True
+        elif not arg.startswith("--num-processes="):
+            kept.append(arg)
+    return kept
+
+
 def main(argv=None):
-    args = parse_args(sys.argv[1:] if argv is None else argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = parse_args(argv)
+    if args.num_processes > 1 and not args.print_protocol and not processes.is_child():
+        return processes.launch(_without_num_processes(argv), args.num_processes)
+    if processes.is_child():
+        processes.start()  # before Keras starts JAX: its runtime spans the processes
+        if not processes.is_writer():  # the same run as process 0's: its files are dropped
+            args.out = tempfile.mkdtemp(prefix="kc-recipes-process-")
+            try:
+                return _main(args)
+            finally:
+                shutil.rmtree(args.out, ignore_errors=True)
+    return _main(args)
+
+
+def _main(args):
     kwargs = dict(args.options)
     signature = inspect.signature(args.recipe_class)
     if not args.print_protocol:

@@ -19,6 +19,7 @@ import numpy as np
 
 from . import activity as activity_lib
 from . import methods as methods_lib
+from . import processes
 
 
 class _Clock(keras.callbacks.Callback):
@@ -59,6 +60,11 @@ class _ActivityProbe(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         self.epoch_steps[-1] += 1
+        if self.lerac and self._read and keras.backend.backend() == "jax":
+            # Mid-epoch, JAX keeps the optimizer's counter in the trainer's state and the
+            # variable holds no value ("'NoneType' object is not callable" in `epoch_logs`):
+            # `self.model` syncs it, a copy of every variable per step while LeRaC acts.
+            self.model  # noqa: B018
         if self.lerac:
             inside = self._read and any(
                 activity_lib.lerac_inside(rates["lerac_lr_first"], rates["lerac_lr_last"])
@@ -126,7 +132,7 @@ def run_one(recipe, method, seed, epochs, out_dir, verbose, allow_inactive=False
             flush=True,
         )
     x_test, y_test = recipe.test_arrays(image_size)
-    predictions = np.argmax(model.predict(x_test, batch_size=512, verbose=0), axis=-1)
+    predictions = np.argmax(processes.predictions(model, x_test, 512), axis=-1)
     correct = predictions == y_test
     accuracy = float(np.mean(correct))
     print(
@@ -261,7 +267,8 @@ def compare(recipe, methods, seeds, epochs, out_dir, verbose=1, allow_inactive=F
     rows = summarize(results, methods, recipe)
     title = (
         f"{recipe.name}: {recipe.description}, {epochs} epochs, seeds {list(seeds)} "
-        f"({keras.backend.backend()} backend)"
+        f"({keras.backend.backend()} backend"
+        + (f", {processes.count()} processes)" if processes.count() > 1 else ")")
     )
     table = markdown_table(rows, title)
     with open(os.path.join(out_dir, "table.md"), "w") as handle:

@@ -17,6 +17,7 @@ from keras_curriculum.efficient_train import plus_stages
 from keras_curriculum.efficient_train.stages import paper_stage_epochs
 
 from . import mixup as mixup_lib
+from . import processes
 from .base import DEFAULT_REGIME
 from .base import METHODS
 
@@ -55,7 +56,10 @@ def _lerac_cbs(recipe, seed, epochs):
 
 def _docl(recipe, seed, epochs):
     docl = kc.DoCL(seed=seed, **recipe.docl_arguments(epochs))
-    train = docl.apply(recipe.train_examples(), batch_size=recipe.batch_size)
+    # On several processes a partial batch would hang the others (docs/backends.md).
+    train = docl.apply(
+        recipe.train_examples(), batch_size=recipe.batch_size, drop_remainder=processes.count() > 1
+    )
     return Arm(recipe.build_model(), train, [docl])
 
 
@@ -160,7 +164,10 @@ def prepare(method, recipe, seed, epochs):
             f"It supports: {', '.join(supported(recipe))}"
         )
     regime = method[len(CONVENTIONAL_PREFIX) :] if base != method else recipe.regime_of(method)
-    return with_regime(recipe, _PREPARE[base](recipe, seed, epochs), regime, seed, epochs)
+    arm = _PREPARE[base](recipe, seed, epochs)
+    if base not in ("docl", "efficient_train"):  # their stages give each process its part
+        arm = arm._replace(train=processes.split(arm.train, recipe.batch_size))
+    return with_regime(recipe, arm, regime, seed, epochs)
 
 
 # Regimes: each curriculum arm and its conventional arm train alike (recipes/regimes.py) --------
@@ -232,7 +239,7 @@ def with_regime(recipe, arm, regime_name, seed, epochs):
     fit_epochs = arm.epochs or epochs
     optimizer = regime.optimizer(_epoch_steps(recipe, arm, fit_epochs), arm.callbacks)
     train, loss = arm.train, recipe.loss
-    validation = recipe.validation_dataset(arm.image_size)
+    validation = processes.split(recipe.validation_dataset(arm.image_size), recipe.batch_size)
     if regime.mixup_alpha:
         num_classes = recipe.num_classes
         train = mixup_lib.mixup(

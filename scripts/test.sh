@@ -24,14 +24,25 @@ if [ $fast = 1 ]; then backends=(tensorflow); fi
 for backend in "${backends[@]}"; do
   echo "=== pytest, KERAS_BACKEND=$backend ==="
   marker=()
-  if [ $fast = 1 ]; then marker=(-m "not slow and not recipes"); fi
-  if [ "$backend" = jax ]; then marker=(-m "not recipes"); fi
-  if [ "$backend" = torch ]; then marker=(-m "not no_torch and not recipes"); fi
+  # `multihost` tests start JAX processes of their own (4 CPU devices' worth): never beside
+  # other tests, so they run once, serially, after the JAX leg.
+  if [ $fast = 1 ]; then marker=(-m "not slow and not recipes and not multihost"); fi
+  if [ "$backend" = tensorflow ] && [ $fast = 0 ]; then marker=(-m "not multihost"); fi
+  if [ "$backend" = jax ]; then marker=(-m "not recipes and not multihost"); fi
+  if [ "$backend" = torch ]; then marker=(-m "not no_torch and not recipes and not multihost"); fi
   set +e
   KERAS_BACKEND=$backend .venv/bin/python -m pytest -q -n 2 "${marker[@]}" "$@"
   rc=$?
   set -e
   # pytest exit 5 means no test ran: that is a failure here, not a pass.
   if [ $rc -ne 0 ]; then echo "pytest failed on $backend (exit $rc)"; status=1; fi
+  if [ "$backend" = jax ]; then
+    echo "=== pytest, KERAS_BACKEND=jax, multi-process (serial) ==="
+    set +e
+    KERAS_BACKEND=jax .venv/bin/python -m pytest -q -n 0 -m multihost "$@"
+    rc=$?
+    set -e
+    if [ $rc -ne 0 ]; then echo "pytest failed on jax multihost (exit $rc)"; status=1; fi
+  fi
 done
 exit $status

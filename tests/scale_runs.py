@@ -76,8 +76,9 @@ def _epoch_recorder(docl, counter):
     return EpochRecorder()
 
 
-def build(config, jit_compile="auto", steps_per_execution=1, backup_dir=None):
-    """Model (compiled), training data and callbacks of `config`, under the current scope."""
+def build(config, jit_compile="auto", steps_per_execution=1, backup_dir=None, metrics=()):
+    """Model (compiled, with `metrics` besides the curriculum's), training data and callbacks
+    of `config`, under the current scope."""
     import keras
     import tensorflow as tf
 
@@ -87,7 +88,7 @@ def build(config, jit_compile="auto", steps_per_execution=1, backup_dir=None):
         raise ValueError(f"Unknown config {config!r}")
     x, y = data()
     model = _model(variable_size=config == "efficient_train")
-    callbacks, docl, metrics = [], None, []
+    callbacks, docl, metrics = [], None, list(metrics)
     if "cbs" in config:
         model = kc.add_smoothing(model, sigma=1.0, kernel_size=3)
         callbacks.append(kc.SigmaDecay(factor=0.5, every=1))

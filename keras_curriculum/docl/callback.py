@@ -6,6 +6,7 @@ The callback draws each epoch's subset and order (`plan`, `scores`, `order`), fe
 (`resume`).
 """
 
+import math
 import weakref
 
 import keras
@@ -13,6 +14,7 @@ import numpy as np
 
 from keras_curriculum import _keras_internals as internals
 from keras_curriculum import _tf_data
+from keras_curriculum import processes
 from keras_curriculum._fit_guard import FitGuard
 from keras_curriculum._host import to_numpy
 from keras_curriculum._tf_data import short_epochs
@@ -214,6 +216,7 @@ class DoCL(EpochPlanning, CurriculumLogs, keras.callbacks.Callback):
         self._seed = int(np.random.SeedSequence().entropy % (2**32)) if seed is None else int(seed)
         self._state = ExampleState(self.state_dtype, self.gamma)
         self._source = None
+        self._split_for = 1  # processes `apply` split the batches for
         self._metric = None
         self._reader = None
         self.batch_size = None
@@ -284,6 +287,13 @@ class DoCL(EpochPlanning, CurriculumLogs, keras.callbacks.Callback):
                 f"`batch_size` ({batch_size}) exceeds the {source.length} examples and "
                 "`drop_remainder=True` would train on nothing."
             )
+        self._split_for = processes.process_count()
+        if self._split_for > 1:
+            checks.check_process_batches(
+                batch_size, drop_remainder, math.ceil(self.min_fraction * source.length)
+            )
+            if self.seed is None:  # every process must draw the same subsets
+                self._seed = processes.value_of_process_zero(self._seed)
         self._source = source
         self.batch_size = batch_size
         self.drop_remainder = drop_remainder
@@ -295,7 +305,9 @@ class DoCL(EpochPlanning, CurriculumLogs, keras.callbacks.Callback):
         batches = sources.epoch_batches(
             source, order, batch_size, drop_remainder, self.shuffle_window
         )
-        return _tf_data.mark_position_owned(batches, self)
+        # Every process draws the same global batches and feeds its own rows of each; the
+        # metric sees the whole global batch, so every process updates the same scores.
+        return _tf_data.mark_position_owned(processes.local_part(batches), self)
 
     def metric(self):
         """The `DoCLLogits` metric to add to `compile(metrics=[...])` (one per DoCL)."""
@@ -317,6 +329,7 @@ class DoCL(EpochPlanning, CurriculumLogs, keras.callbacks.Callback):
         self._require_data()
         model = self._guard.claim(self)
         try:
+            processes.check_split_for("DoCL", self._split_for)
             checks.check_same_model(self._trained, model)
             num_classes = checks.check_fit(self, model, self._metric, self._source.labels)
             epochs = self.params.get("epochs") or 1

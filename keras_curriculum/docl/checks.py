@@ -7,6 +7,7 @@ import numpy as np
 from keras.optimizers.schedules import LearningRateSchedule
 
 from keras_curriculum import _keras_internals as internals
+from keras_curriculum import processes
 from keras_curriculum.docl import sources
 from keras_curriculum.docl.metric import check_classifier_output
 
@@ -154,3 +155,21 @@ def check_metric_width(state, width, labels):
         raise ValueError(
             f"The saved DoCL state has {state.num_classes} classes and the model {width}."
         )
+
+
+def check_process_batches(batch_size, drop_remainder, smallest_subset):
+    """ValueError, on several processes, for batches that cannot reach every process whole."""
+    if not drop_remainder:
+        raise ValueError(
+            "On several processes each global batch is split across them, and DoCL's epochs "
+            "(a drawn subset, then the full set) end in partial batches that would reach only "
+            "some processes and hang the others: pass `drop_remainder=True` to `docl.apply`."
+        )
+    if smallest_subset < batch_size:
+        # Keras 3.15's JAX `fit` fails on an epoch without a step (it reads the metrics).
+        raise ValueError(
+            f"DoCL's smallest subset ({smallest_subset} examples, `min_fraction` of the data) "
+            f"is less than one batch of {batch_size}: with `drop_remainder=True` such an epoch "
+            "would train no step. Raise `min_fraction` or lower `batch_size`."
+        )
+    processes.check_global_batch(batch_size)

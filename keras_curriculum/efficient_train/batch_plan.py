@@ -11,6 +11,7 @@ import keras
 import numpy as np
 
 from keras_curriculum import _keras_internals as internals
+from keras_curriculum import processes
 from keras_curriculum._tf_data import short_epochs
 from keras_curriculum.efficient_train import saturation as batch_saturation
 from keras_curriculum.efficient_train.pipeline import Source
@@ -45,6 +46,8 @@ def plan_batches(et):
     else:
         batches = [replicas * p.batch_size for p in plan]
     et._stage_batches = batches
+    if processes.process_count() > 1:
+        check_stage_batches(batches, source)
     et._batch_var.assign(batches + [source.batch_size])
     if mode is None or all(
         b == source.batch_size and p.accumulation == accumulation for b, p in zip(batches, plan)
@@ -151,9 +154,17 @@ def replicas_of(model):
     if keras.backend.backend() == "tensorflow":
         strategy = getattr(model, "distribute_strategy", None)
         return int(strategy.num_replicas_in_sync) if strategy is not None else 1
-    distribution = keras.distribution.distribution()
-    name = getattr(distribution, "batch_dim_name", None)
-    if distribution is None or name is None:
-        return 1
-    mesh = distribution.device_mesh
-    return int(mesh.shape[list(mesh.axis_names).index(name)])
+    return processes.data_devices()
+
+
+def check_stage_batches(batches, source):
+    """ValueError, on several processes, for a stage whose last batch would be partial."""
+    for batch in sorted(set(batches)):
+        processes.check_global_batch(batch, "A stage's batch")
+        if not source.drop_remainder and source.examples % batch:
+            raise ValueError(
+                f"A stage trains on batches of {batch}, and the last of its "
+                f"{source.examples} examples would make a partial batch that reaches only some "
+                "processes and hangs the others: pass `drop_remainder=True` to `et.apply`. "
+                f"Stage batches: {batches}"
+            )

@@ -9,6 +9,7 @@ import warnings
 import keras
 
 from keras_curriculum import _tf_data
+from keras_curriculum import processes
 from keras_curriculum._fit_guard import FitGuard
 from keras_curriculum._validation import check_callable
 from keras_curriculum._validation import check_choice
@@ -165,6 +166,7 @@ class EfficientTrain(CurriculumLogs, keras.callbacks.Callback):
         self._table = stage_of_epoch(self.stages)
         self._epoch = self._steps = self._dataset_size = self._evaluating = None
         self._applied = 0  # datasets given to `apply`
+        self._split_for = 1  # processes `apply` split the batches for
         self._source = self._batch_var = self._batching = self._batch_plan = None
         self._short_epochs = None
         self._stage_batches, self._batching_started = None, False
@@ -248,6 +250,8 @@ class EfficientTrain(CurriculumLogs, keras.callbacks.Callback):
     def evaluation_data(self, dataset, batch_size=None, drop_remainder=False):
         """`dataset` for validation or `evaluate`: full size, no augmentation, float32 images.
 
+        On several processes, each process's part of every batch, as `apply` gives.
+
         Args: as `apply` (the same dataset formats and size checks).
         """
         return pipeline.evaluation(self, dataset, batch_size, drop_remainder)
@@ -283,6 +287,7 @@ class EfficientTrain(CurriculumLogs, keras.callbacks.Callback):
                 "`epochs=et.epochs` (a resumed run keeps the same total)."
             )
         check_model_takes_sizes(model, self.stages)
+        processes.check_split_for("EfficientTrain", self._split_for)
         self._warn_if_full_size()
         self._composition_checked = False
         self._evaluating.assign(0)  # a `fit` that raised while validating left it set

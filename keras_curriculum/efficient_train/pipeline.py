@@ -10,6 +10,7 @@ import keras
 import numpy as np
 
 from keras_curriculum import _keras_internals as internals
+from keras_curriculum import processes
 from keras_curriculum._tf_data import position_owner
 from keras_curriculum._tf_data import zip_with_fixed_cardinality
 from keras_curriculum._validation import check_bool
@@ -76,6 +77,10 @@ def build(et, dataset, batch_size=None, drop_remainder=False, shuffle=None):
         batches = batch_saturation.epoch_steps(batches, batch_size, drop_remainder)
     et._source = saturation_source(et, dataset, batched, batch_size, drop_remainder, batches, owner)
     saturating = isinstance(et._source, Source)
+    et._split_for = processes.process_count()
+    if et._split_for > 1 and owner is None and not saturating:
+        # Saturated stages' batches are checked when `fit` plans them (batch_plan).
+        check_whole_batches(dataset, batched, batch_size, drop_remainder)
     if saturating:
         batches = et._source.batches
         base_batches = [et._source.batch_size] * (len(et.stages) + 1)
@@ -169,7 +174,28 @@ def build(et, dataset, batch_size=None, drop_remainder=False, shuffle=None):
     elif batches >= 0 or batches == tf.data.INFINITE_CARDINALITY:
         # `flat_map` forgets the length; `fit` needs it for its epoch ends and progress bar.
         out = out.apply(tf.data.experimental.assert_cardinality(batches))
+    if owner is None:  # DoCL's batches are already this process's part
+        # Cut after augmenting, so each row is augmented as on one process (reproducible
+        # across process counts), at the cost of every host preparing the whole global batch.
+        out = processes.local_part(out)
     return out.prefetch(tf.data.AUTOTUNE)
+
+
+def check_whole_batches(dataset, batched, batch_size, drop_remainder):
+    """ValueError, on several processes, for a batch that cannot reach every process."""
+    if batched:
+        batch_size = dataset.element_spec[0].shape[0]
+        whole = batch_size is not None
+    else:
+        examples = int(dataset.cardinality())
+        whole = drop_remainder or (examples >= 0 and examples % batch_size == 0)
+    if not whole:
+        raise ValueError(
+            "On several processes each global batch is split across them, and a final partial "
+            "batch would reach only some and hang the others: pass `drop_remainder=True` (for "
+            "a batched dataset, batch it with `drop_remainder=True`)."
+        )
+    processes.check_global_batch(batch_size)
 
 
 def shuffle_buffer(shuffle, batched, owner, examples):
@@ -205,6 +231,8 @@ def evaluation(et, dataset, batch_size=None, drop_remainder=False):
 
     drop_remainder = check_bool("drop_remainder", drop_remainder)
     batched, _ = check_dataset(et, dataset, batch_size)
+    if processes.process_count() > 1:
+        check_whole_batches(dataset, batched, batch_size, drop_remainder)
     if not batched:
         dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
     # float32 like the training batches, so the model sees one input dtype.
@@ -213,7 +241,7 @@ def evaluation(et, dataset, batch_size=None, drop_remainder=False):
         num_parallel_calls=tf.data.AUTOTUNE,
         deterministic=True,
     )
-    return as_float.prefetch(tf.data.AUTOTUNE)
+    return processes.local_part(as_float).prefetch(tf.data.AUTOTUNE)
 
 
 def saturation_source(et, dataset, batched, batch_size, drop_remainder, batches, owner=None):

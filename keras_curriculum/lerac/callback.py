@@ -7,6 +7,7 @@ import numpy as np
 from keras.optimizers.schedules import LearningRateSchedule
 
 from keras_curriculum import _keras_internals as internals
+from keras_curriculum import processes
 from keras_curriculum._fit_guard import FitGuard
 from keras_curriculum._host import to_numpy
 from keras_curriculum._validation import check_bool
@@ -261,7 +262,7 @@ class LeRaC(CurriculumLogs, keras.callbacks.Callback):
                 raise ValueError(
                     "LeRaC(unit='epoch') needs the number of steps per epoch, and this dataset's "
                     "length is unknown: pass `steps_per_epoch` to `fit` or to `LeRaC`, or use "
-                    "unit='step'."
+                    "unit='step'." + processes.LENGTH_HINT * (processes.process_count() > 1)
                 )
         k = length.resolve_k(self.duration, unit, epochs, steps_per_epoch)
         update, c = self.update, self.c
