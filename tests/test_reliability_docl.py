@@ -386,3 +386,31 @@ def test_the_stage_reads_the_order_in_chunks_not_as_one_tensor(monkeypatch):
     np.testing.assert_array_equal(seen, order.order)
     assert [len(b[0]) for b in batches] == [64] * 10 + [60]
     assert spy.reads and max(spy.reads) <= 100, spy.reads
+
+
+def test_a_subset_smaller_than_one_dropped_batch_is_refused_before_training():
+    """Such an epoch trained no step on TensorFlow while DoCL logged its subset as trained."""
+    x = np.random.default_rng(0).random((40, 3)).astype("float32")
+    y = np.arange(40, dtype="int32") % 2
+    docl = DoCL(
+        warmup_epochs=1, episode_epochs=1, min_fraction=0.2, fraction_decay=0.2, refresh=False
+    )
+    data = docl.apply((x, y), batch_size=16, drop_remainder=True)
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    model.compile(
+        "sgd",
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=[docl.metric()],
+    )
+    steps = []
+
+    class Steps(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            steps.append(batch)
+
+    with pytest.raises(ValueError, match=r"smallest subset in this fit \(8 examples.*batch of 16"):
+        model.fit(data, epochs=4, verbose=0, callbacks=[docl, Steps()])
+    assert steps == []
+    # Two epochs never reach the small subset: they train.
+    model.fit(data, epochs=2, verbose=0, callbacks=[docl, Steps()])
+    assert len(steps) == 4

@@ -334,6 +334,7 @@ class DoCL(EpochPlanning, CurriculumLogs, keras.callbacks.Callback):
             num_classes = checks.check_fit(self, model, self._metric, self._source.labels)
             epochs = self.params.get("epochs") or 1
             checks.check_schedule_epochs(model.optimizer, self._schedule_epochs, epochs)
+            checks.check_every_epoch_trains(self, epochs)
         except Exception:
             self._guard.release()
             raise

@@ -173,3 +173,20 @@ def check_process_batches(batch_size, drop_remainder, smallest_subset):
             "would train no step. Raise `min_fraction` or lower `batch_size`."
         )
     processes.check_global_batch(batch_size)
+
+
+def check_every_epoch_trains(docl, epochs):
+    """ValueError before the first step when a planned subset is smaller than one batch and
+    `drop_remainder=True`: that epoch would train no step, while DoCL's logs reported its
+    subset (Keras 3.15's JAX `fit` fails on such an epoch, TF and PyTorch run it empty)."""
+    if not docl.drop_remainder:
+        return
+    smallest = min(docl.epoch_plan(epoch, epochs).size for epoch in range(epochs))
+    if smallest < docl.batch_size:
+        raise ValueError(
+            f"DoCL's smallest subset in this fit ({smallest} examples: `min_fraction`="
+            f"{docl.min_fraction} of {docl.num_examples}, reached through `fraction_decay`) "
+            f"is less than one batch of {docl.batch_size}, and with `drop_remainder=True` such "
+            "an epoch would train no step. Raise `min_fraction`, lower `batch_size`, or pass "
+            "`drop_remainder=False` to `docl.apply`."
+        )
