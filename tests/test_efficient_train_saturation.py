@@ -377,3 +377,38 @@ print("replicas", strategy.num_replicas_in_sync, "OK")
 @only_in_tensorflow_pass
 def test_mirrored_strategy_sizes_the_per_replica_batch():
     run_two_replica_check(_MIRRORED_SCRIPT)
+
+
+def test_saturated_stages_of_batched_data_drop_the_remainder_when_asked():
+    """A stage's larger batches of batched input keep `drop_remainder=True`: the last partial
+    batch (here 4 of 36 examples at batch 16) is dropped, as the stage's step plan counts, and
+    on several processes no partial batch reaches only some of them."""
+    sizes = []
+
+    class Sizes(layers.Layer):
+        def call(self, x, training=None):
+            if training:
+                sizes[-1].append(int(x.shape[0]))
+            return x
+
+    class Epochs(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            sizes.append([])
+
+    inputs = keras.Input((None, None, 3))
+    x = layers.Conv2D(4, 3, padding="same")(layers.Rescaling(1 / 255)(inputs))
+    outputs = layers.Dense(3)(Sizes()(layers.GlobalAveragePooling2D()(x)))
+    model = keras.Model(inputs, outputs)
+    model.compile(
+        keras.optimizers.SGD(0.1),
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        run_eagerly=True,
+    )
+    et = EfficientTrain(TABLE, saturate="scaled")
+    data = tf.data.Dataset.from_tensor_slices((X[:36], Y[:36])).batch(4, drop_remainder=True)
+    model.fit(
+        et.apply(data, drop_remainder=True), epochs=et.epochs, verbose=0, callbacks=[et, Epochs()]
+    )
+    # 8 px stages: (16 / 8)^2 x 4 = 16 per batch, 36 // 16 = 2 whole batches.
+    assert sizes[:2] == [[16, 16], [16, 16]]
+    assert all(size == 4 for epoch in sizes[2:] for size in epoch)

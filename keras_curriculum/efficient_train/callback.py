@@ -238,7 +238,9 @@ class EfficientTrain(CurriculumLogs, keras.callbacks.Callback):
             batch_size: int, required for an unbatched dataset (batched here, after the
                 per-image augmentation); must be None for a batched one. It is the global
                 batch (all replicas), as `fit` takes it.
-            drop_remainder: passed to `batch` for an unbatched dataset.
+            drop_remainder: passed to `batch` for an unbatched dataset, and to the re-batching
+                of a batched one at saturated stages' batch sizes (static shapes; on several
+                processes, no partial batch).
             shuffle: None (default: True for an unbatched dataset, False for a batched one),
                 a bool, or an int >= 2, the shuffle buffer in examples (True: the whole dataset
                 up to `SHUFFLE_BUFFER` = 10000 examples; shuffle a larger dataset's files

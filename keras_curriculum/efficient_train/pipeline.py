@@ -158,7 +158,7 @@ def build(et, dataset, batch_size=None, drop_remainder=False, shuffle=None):
             ds = (
                 ds.map(lambda i, el: (tf.fill(tf.shape(el[0])[:1], stage_of(i)), el), **parallel)
                 .unbatch()
-                .batch(size)
+                .batch(size, drop_remainder=drop_remainder)
             )
             ds = ds.map(lambda stage, el: augment(stage[0], el), **parallel)
             return ds.map(lambda stage, el: downsample(stage, el), **parallel)
