@@ -123,16 +123,12 @@ def _run(args, variant, examples):
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def _median(values):
-    return statistics.median(values)
-
-
 def _above(runs, size, baseline, key):
     """Median MiB of DoCL's processes above the baseline's, at `size` examples, each counted
     from its own arrays (the imports' few MiB of process-to-process noise cancel out)."""
 
     def growth(variant):
-        return _median([r[key] - r["marks_mb"]["arrays"] for r in runs[variant][size]])
+        return statistics.median([r[key] - r["marks_mb"]["arrays"] for r in runs[variant][size]])
 
     return growth("docl") - growth(baseline)
 
